@@ -1,1 +1,308 @@
-//! strata-engine
+//! The Strata engine: evaluates segment rules over a loaded dataset as of an
+//! instant.
+//!
+//! [`Engine::new`] takes a [`Dataset`] and `now`, and in one pass builds the
+//! live-line indexes and every aggregate of fields.md. Rules then compile to
+//! a [`plan`] and evaluate into roaring bitmaps of dense entity ids
+//! ([`Engine::evaluate`]). Beside that fast path sits a deliberately plain
+//! row-by-row evaluator ([`Engine::evaluate_reference`], module
+//! [`reference`]) that recomputes every value from the raw rows; property
+//! tests hold the two equal.
+//!
+//! The engine does no I/O and never reads the clock: `now` is given.
+
+use std::sync::OnceLock;
+
+use roaring::RoaringBitmap;
+use strata_data::Dataset;
+use strata_lang::ast::{Expr, Span};
+use strata_lang::catalog::{Kind, Schema};
+
+pub mod cell;
+pub mod clock;
+pub mod columns;
+mod customers;
+mod error;
+mod eval;
+mod index;
+pub mod plan;
+pub mod pred;
+mod products;
+pub mod reference;
+mod segments;
+pub mod tiers;
+
+pub use cell::Cell;
+pub use clock::AsOf;
+pub use error::{EngineError, Internal, RuleError};
+
+use columns::Col;
+use customers::CustomerTable;
+use index::{DailyIndex, LiveLines};
+use plan::{CompileError, Compiler, Node};
+use products::ProductTable;
+use segments::Directory;
+
+/// A rule compiled against one engine.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub kind: Kind,
+    /// The checked, normalised tree.
+    pub expr: Expr,
+    /// The normalised text form.
+    pub text: String,
+    node: Node,
+}
+
+struct Saved {
+    name: String,
+    kind: Kind,
+    rule: Rule,
+    members: OnceLock<RoaringBitmap>,
+    reference_members: OnceLock<RoaringBitmap>,
+}
+
+pub struct Engine {
+    data: Dataset,
+    as_of: AsOf,
+    live: LiveLines,
+    daily_index: DailyIndex,
+    customers: CustomerTable,
+    products: ProductTable,
+    directory: Directory,
+    saved: Vec<Saved>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("now", &self.as_of.now)
+            .field("customers", &self.data.customers.len())
+            .field("products", &self.data.products.len())
+            .field("live_lines", &self.live.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds indexes and aggregates as of `now`, and compiles the saved
+    /// segments (refusing unknown references and cycles).
+    pub fn new(data: Dataset, now: jiff::Timestamp) -> Result<Engine, EngineError> {
+        let as_of = AsOf::new(now, data.settings.timezone.clone());
+        let live = LiveLines::build(&data, &as_of);
+        let daily_index = DailyIndex::build(&data, &as_of);
+        let customers = CustomerTable::build(&data, &as_of);
+        let products = ProductTable::build(&data, &as_of, &live, &daily_index);
+        let directory = Directory::new(&data.segments);
+        let mut engine = Engine {
+            data,
+            as_of,
+            live,
+            daily_index,
+            customers,
+            products,
+            directory,
+            saved: Vec::new(),
+        };
+        engine.saved = engine.compile_saved()?;
+        Ok(engine)
+    }
+
+    fn compile_saved(&self) -> Result<Vec<Saved>, EngineError> {
+        let segments = &self.data.segments;
+        let mut parsed = Vec::with_capacity(segments.len());
+        let mut edges = Vec::with_capacity(segments.len());
+        for seg in segments {
+            let kind = segments::kind_of(seg.kind);
+            let schema = self.schema(kind);
+            let (expr, source) = segments::parse_saved(seg, &schema)?;
+            let mut out = Vec::new();
+            for r in strata_lang::segment_refs(&expr, kind) {
+                let lit = strata_lang::ast::Literal {
+                    value: strata_lang::ast::Value::String(r.name.clone()),
+                    span: r.span,
+                };
+                let index = plan::SegmentLookup::lookup(&self.directory, r.kind, &lit).map_err(|d| RuleError {
+                    diagnostic: d,
+                    source: source.clone(),
+                    segment: Some(seg.name.clone()),
+                })?;
+                out.push(index);
+            }
+            edges.push(out);
+            parsed.push((kind, expr, source));
+        }
+        if let Some(cycle) = segments::find_cycle(&edges) {
+            let names: Vec<&str> = cycle.iter().map(|&i| segments[i].name.as_str()).collect();
+            let first = cycle[0];
+            let (kind, expr, source) = &parsed[first];
+            let next = &segments[cycle[1]].name;
+            let span = strata_lang::segment_refs(expr, *kind)
+                .into_iter()
+                .find(|r| r.name == *next)
+                .map(|r| r.span)
+                .unwrap_or_default();
+            return Err(RuleError {
+                diagnostic: strata_lang::Diagnostic {
+                    span,
+                    message: format!("segment references form a cycle: {}", names.join(" → ")),
+                    help: None,
+                },
+                source: source.clone(),
+                segment: Some(segments[first].name.clone()),
+            }
+            .into());
+        }
+        let mut saved = Vec::with_capacity(parsed.len());
+        for ((kind, expr, source), seg) in parsed.into_iter().zip(segments) {
+            let rule = self
+                .compile_expr(kind, expr, &source)
+                .map_err(|e| match e {
+                    EngineError::Rule(mut r) => {
+                        r.segment = Some(seg.name.clone());
+                        EngineError::Rule(r)
+                    }
+                    other => other,
+                })?;
+            saved.push(Saved {
+                name: seg.name.clone(),
+                kind,
+                rule,
+                members: OnceLock::new(),
+                reference_members: OnceLock::new(),
+            });
+        }
+        Ok(saved)
+    }
+
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    pub fn as_of(&self) -> &AsOf {
+        &self.as_of
+    }
+
+    /// The fields and functions rules of this kind may use over this dataset.
+    pub fn schema(&self, kind: Kind) -> Schema {
+        let custom = match kind {
+            Kind::Customer => &self.data.customers.custom,
+            Kind::Product => &self.data.products.custom,
+        };
+        Schema::with_custom(kind, custom.iter().map(|c| c.name.clone()))
+    }
+
+    /// Parses, checks and compiles a rule in the text form.
+    pub fn compile(&self, kind: Kind, text: &str) -> Result<Rule, EngineError> {
+        let schema = self.schema(kind);
+        let expr = strata_lang::parse_rule(text, &schema).map_err(|d| RuleError {
+            diagnostic: d,
+            source: text.to_owned(),
+            segment: None,
+        })?;
+        self.compile_expr(kind, expr, text)
+    }
+
+    /// Compiles a checked, normalised tree; `source` is the text its spans
+    /// point into (for messages).
+    pub fn compile_expr(&self, kind: Kind, expr: Expr, source: &str) -> Result<Rule, EngineError> {
+        let schema = self.schema(kind);
+        let compiler = Compiler {
+            schema: &schema,
+            as_of: &self.as_of,
+            segments: &self.directory,
+        };
+        let node = compiler.compile(&expr).map_err(|e| match e {
+            CompileError::User(d) => EngineError::Rule(RuleError {
+                diagnostic: d,
+                source: source.to_owned(),
+                segment: None,
+            }),
+            CompileError::Internal(i) => EngineError::Internal(i),
+        })?;
+        Ok(Rule {
+            kind,
+            text: strata_lang::to_text(&expr),
+            expr,
+            node,
+        })
+    }
+
+    /// The members of a rule, as dense ids.
+    pub fn evaluate(&self, rule: &Rule) -> Result<RoaringBitmap, Internal> {
+        self.eval_node(rule.kind, &rule.node, &self.universe(rule.kind))
+    }
+
+    /// Number of entities of a kind.
+    pub fn len(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Customer => self.data.customers.len(),
+            Kind::Product => self.data.products.len(),
+        }
+    }
+
+    pub fn universe(&self, kind: Kind) -> RoaringBitmap {
+        let mut all = RoaringBitmap::new();
+        all.insert_range(0..self.len(kind) as u32);
+        all
+    }
+
+    /// The dataset id (`customer_id` or `sku`) of a dense id.
+    pub fn id(&self, kind: Kind, row: u32) -> &str {
+        let col = match kind {
+            Kind::Customer => &self.data.customers.customer_id,
+            Kind::Product => &self.data.products.sku,
+        };
+        col.get(row as usize).unwrap_or_default()
+    }
+
+    /// The saved segments: name and kind, in file order.
+    pub fn saved_segments(&self) -> impl Iterator<Item = (&str, Kind)> {
+        self.saved.iter().map(|s| (s.name.as_str(), s.kind))
+    }
+
+    /// The members of a saved segment, evaluated once and kept.
+    pub fn saved_members(&self, index: usize) -> Result<&RoaringBitmap, Internal> {
+        let saved = self
+            .saved
+            .get(index)
+            .ok_or_else(|| Internal::new(format!("no saved segment {index}")))?;
+        if let Some(m) = saved.members.get() {
+            return Ok(m);
+        }
+        let members = self.evaluate(&saved.rule)?;
+        Ok(saved.members.get_or_init(|| members))
+    }
+
+    pub(crate) fn column(&self, kind: Kind, name: &str) -> Option<Col<'_>> {
+        match kind {
+            Kind::Customer => self.customers.col(&self.data, name),
+            Kind::Product => self.products.col(&self.data, name),
+        }
+    }
+
+    /// The columns of a member table: every field of the kind, then the
+    /// custom attributes.
+    pub fn field_names(&self, kind: Kind) -> Vec<String> {
+        let schema = self.schema(kind);
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name.to_owned())
+            .chain(schema.custom.iter().cloned())
+            .collect()
+    }
+
+    /// One field of one entity, for display.
+    pub fn cell(&self, kind: Kind, row: u32, name: &str) -> Cell<'_> {
+        match self.column(kind, name) {
+            Some(col) => Cell::read(col, row as usize),
+            None => Cell::Null,
+        }
+    }
+
+    /// A span covering nothing, for diagnostics built outside a rule.
+    pub fn no_span() -> Span {
+        Span::default()
+    }
+}

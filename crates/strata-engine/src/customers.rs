@@ -1,0 +1,141 @@
+//! Customer fields: the columns of `customers.csv` plus the aggregates of
+//! fields.md, computed in one pass over the lines at load.
+
+use rust_decimal::Decimal;
+use strata_data::{Dataset, NO_CUSTOMER, TextColumn, TextColumnBuilder};
+
+use crate::clock::AsOf;
+use crate::columns::{Col, NumCol, time_column};
+use crate::pred::I64Pred;
+use crate::tiers::{Metrics, scheme_for, tier_of};
+
+#[derive(Debug)]
+pub struct CustomerTable {
+    pub email_domain: TextColumn,
+    pub tier: TextColumn,
+    pub created_at: Vec<i64>,
+    pub number_of_orders: NumCol,
+    pub units_purchased: NumCol,
+    pub amount_spent: NumCol,
+    pub total_profit: NumCol,
+    pub average_order_value: NumCol,
+    pub first_order_date: Vec<i64>,
+    pub last_order_date: Vec<i64>,
+}
+
+impl CustomerTable {
+    pub fn build(data: &Dataset, as_of: &AsOf) -> CustomerTable {
+        let n = data.customers.len();
+        let orders = &data.orders;
+        let lines = &data.lines;
+        let mut order_count = vec![0u64; n];
+        let mut first = vec![I64Pred::NULL; n];
+        let mut last = vec![I64Pred::NULL; n];
+        for o in 0..orders.len() {
+            let c = orders.customer[o];
+            let at = orders.ordered_at[o];
+            if c == NO_CUSTOMER || !orders.counting[o] || at > as_of.now {
+                continue;
+            }
+            let c = c as usize;
+            order_count[c] += 1;
+            if first[c] == I64Pred::NULL || at < first[c] {
+                first[c] = at;
+            }
+            if last[c] == I64Pred::NULL || at > last[c] {
+                last[c] = at;
+            }
+        }
+
+        let mut units = vec![0u64; n];
+        let mut spent = vec![Decimal::ZERO; n];
+        let mut profit = vec![Decimal::ZERO; n];
+        let cost = &data.products.cost;
+        for l in 0..lines.len() {
+            let o = lines.order[l] as usize;
+            let c = orders.customer[o];
+            if c == NO_CUSTOMER || !orders.counting[o] || orders.ordered_at[o] > as_of.now {
+                continue;
+            }
+            let c = c as usize;
+            let q = lines.quantity[l];
+            let revenue = lines.revenue[l];
+            let unit_cost = cost[lines.product[l] as usize].unwrap_or(Decimal::ZERO);
+            units[c] += u64::from(q);
+            spent[c] += revenue;
+            profit[c] += revenue - lines.fees[l] - Decimal::from(q) * unit_cost;
+        }
+
+        let mut tier = TextColumnBuilder::default();
+        for c in 0..n {
+            let metrics = Metrics {
+                orders: Decimal::from(order_count[c]),
+                units: Decimal::from(units[c]),
+                revenue: spent[c],
+                profit: profit[c],
+            };
+            let name = scheme_for(&data.tiers, data.customers.marketplace.get(c))
+                .and_then(|s| tier_of(s, &metrics));
+            tier.push(name);
+        }
+
+        let mut domain = TextColumnBuilder::default();
+        for c in 0..n {
+            let d = data.customers.email.get(c).and_then(email_domain);
+            domain.push(d.as_deref());
+        }
+
+        let counts: Vec<Decimal> = order_count.iter().map(|&k| Decimal::from(k)).collect();
+        CustomerTable {
+            email_domain: domain.finish(),
+            tier: tier.finish(),
+            created_at: time_column(&data.customers.created_at),
+            number_of_orders: NumCol::from_u64(&order_count),
+            units_purchased: NumCol::from_u64(&units),
+            average_order_value: NumCol::Ratio {
+                num: spent.clone(),
+                den: counts,
+            },
+            amount_spent: NumCol::from_decimals(spent.into_iter().map(Some).collect()),
+            total_profit: NumCol::from_decimals(profit.into_iter().map(Some).collect()),
+            first_order_date: first,
+            last_order_date: last,
+        }
+    }
+
+    /// The column behind a customer field name.
+    pub fn col<'a>(&'a self, data: &'a Dataset, name: &str) -> Option<Col<'a>> {
+        let c = &data.customers;
+        Some(match name {
+            "customer_id" => Col::Text(&c.customer_id),
+            "email" => Col::Text(&c.email),
+            "email_domain" => Col::Text(&self.email_domain),
+            "first_name" => Col::Text(&c.first_name),
+            "last_name" => Col::Text(&c.last_name),
+            "country" => Col::Text(&c.country),
+            "city" => Col::Text(&c.city),
+            "marketplace" => Col::Text(&c.marketplace),
+            "tags" => Col::Tags(&c.tags),
+            "accepts_marketing" => Col::Bool(&c.accepts_marketing),
+            "created_at" => Col::Time(&self.created_at),
+            "number_of_orders" => Col::Num(&self.number_of_orders),
+            "units_purchased" => Col::Num(&self.units_purchased),
+            "amount_spent" => Col::Num(&self.amount_spent),
+            "total_profit" => Col::Num(&self.total_profit),
+            "average_order_value" => Col::Num(&self.average_order_value),
+            "first_order_date" => Col::Time(&self.first_order_date),
+            "last_order_date" => Col::Time(&self.last_order_date),
+            "tier" => Col::Text(&self.tier),
+            custom => {
+                let col = c.custom.iter().find(|x| x.name == custom)?;
+                Col::Text(&col.values)
+            }
+        })
+    }
+}
+
+/// The part of an email after the last `@`, lower-cased; `None` without one.
+pub fn email_domain(email: &str) -> Option<String> {
+    let (_, domain) = email.rsplit_once('@')?;
+    (!domain.is_empty()).then(|| domain.to_lowercase())
+}

@@ -1,0 +1,156 @@
+//! Indexes over the order lines and daily rows that exist as of `now`.
+//!
+//! Only *counting* lines (status not cancelled/refunded, `ordered_at <= now`)
+//! ever contribute to a field, so the index holds just those, denormalised
+//! into time order: a time window is then one contiguous range found by
+//! binary search. Per-customer and per-product lists (CSR) point into that
+//! order, so each list is itself sorted by time.
+
+use rust_decimal::Decimal;
+use strata_data::{Dataset, NO_CUSTOMER, Nanos};
+
+use crate::clock::AsOf;
+
+/// Counting lines as of `now`, sorted by `(ordered_at, order, file line)`.
+///
+/// **Invariant: the lines of one order are contiguous** (they share
+/// `ordered_at`), in this order and therefore in every per-customer list, so
+/// distinct orders are counted by watching the order id change.
+#[derive(Debug, Default)]
+pub struct LiveLines {
+    pub at: Vec<Nanos>,
+    pub customer: Vec<u32>,
+    pub product: Vec<u32>,
+    pub order: Vec<u32>,
+    pub quantity: Vec<u32>,
+    pub revenue: Vec<Decimal>,
+    /// Lines of customer `c`: `by_customer[cust_start[c]..cust_start[c + 1]]`.
+    pub cust_start: Vec<u32>,
+    pub by_customer: Vec<u32>,
+    /// Lines of product `p`, likewise.
+    pub prod_start: Vec<u32>,
+    pub by_product: Vec<u32>,
+}
+
+impl LiveLines {
+    pub fn build(data: &Dataset, as_of: &AsOf) -> LiveLines {
+        let orders = &data.orders;
+        let lines = &data.lines;
+        let mut live: Vec<u32> = (0..lines.len() as u32)
+            .filter(|&l| {
+                let o = lines.order[l as usize] as usize;
+                orders.counting[o] && orders.ordered_at[o] <= as_of.now
+            })
+            .collect();
+        live.sort_unstable_by_key(|&l| {
+            let o = lines.order[l as usize];
+            (orders.ordered_at[o as usize], o, l)
+        });
+
+        let n = live.len();
+        let mut out = LiveLines {
+            at: Vec::with_capacity(n),
+            customer: Vec::with_capacity(n),
+            product: Vec::with_capacity(n),
+            order: Vec::with_capacity(n),
+            quantity: Vec::with_capacity(n),
+            revenue: Vec::with_capacity(n),
+            ..LiveLines::default()
+        };
+        for &l in &live {
+            let l = l as usize;
+            let o = lines.order[l] as usize;
+            out.at.push(orders.ordered_at[o]);
+            out.customer.push(orders.customer[o]);
+            out.product.push(lines.product[l]);
+            out.order.push(o as u32);
+            out.quantity.push(lines.quantity[l]);
+            out.revenue.push(lines.revenue[l]);
+        }
+        drop(live);
+
+        let (cust_start, by_customer) = csr(data.customers.len(), &out.customer);
+        let (prod_start, by_product) = csr(data.products.len(), &out.product);
+        out.cust_start = cust_start;
+        out.by_customer = by_customer;
+        out.prod_start = prod_start;
+        out.by_product = by_product;
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn of_customer(&self, c: usize) -> &[u32] {
+        &self.by_customer[self.cust_start[c] as usize..self.cust_start[c + 1] as usize]
+    }
+
+    pub fn of_product(&self, p: usize) -> &[u32] {
+        &self.by_product[self.prod_start[p] as usize..self.prod_start[p + 1] as usize]
+    }
+
+    /// The index range of all lines with `lo <= at <= hi`.
+    pub fn time_range(&self, lo: Nanos, hi: Nanos) -> std::ops::Range<usize> {
+        let start = self.at.partition_point(|&t| t < lo);
+        let end = self.at.partition_point(|&t| t <= hi);
+        start..end.max(start)
+    }
+
+    /// The part of a time-sorted list of line ids with `lo <= at <= hi`.
+    pub fn clip<'a>(&self, list: &'a [u32], lo: Nanos, hi: Nanos) -> &'a [u32] {
+        let start = list.partition_point(|&l| self.at[l as usize] < lo);
+        let end = list.partition_point(|&l| self.at[l as usize] <= hi);
+        &list[start..end.max(start)]
+    }
+}
+
+/// Groups `0..keys.len()` by key into CSR form, keeping their order within a
+/// key. Keys equal to [`NO_CUSTOMER`] (anonymous lines) are left out.
+fn csr(groups: usize, keys: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; groups + 1];
+    for &k in keys {
+        if k != NO_CUSTOMER {
+            start[k as usize + 1] += 1;
+        }
+    }
+    for g in 0..groups {
+        start[g + 1] += start[g];
+    }
+    let mut fill = start.clone();
+    let mut items = vec![0u32; start[groups] as usize];
+    for (i, &k) in keys.iter().enumerate() {
+        if k != NO_CUSTOMER {
+            let slot = &mut fill[k as usize];
+            items[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+    }
+    (start, items)
+}
+
+/// Daily rows dated on or before `today`, per product, sorted by date.
+#[derive(Debug, Default)]
+pub struct DailyIndex {
+    pub start: Vec<u32>,
+    /// Row ids into `Dataset::daily`.
+    pub rows: Vec<u32>,
+}
+
+impl DailyIndex {
+    pub fn build(data: &Dataset, as_of: &AsOf) -> DailyIndex {
+        let daily = &data.daily;
+        let mut rows: Vec<u32> = (0..daily.len() as u32)
+            .filter(|&r| daily.date[r as usize] <= as_of.today)
+            .collect();
+        rows.sort_unstable_by_key(|&r| (daily.product[r as usize], daily.date[r as usize]));
+        let keys: Vec<u32> = rows.iter().map(|&r| daily.product[r as usize]).collect();
+        let (start, order) = csr(data.products.len(), &keys);
+        let rows = order.into_iter().map(|i| rows[i as usize]).collect();
+        DailyIndex { start, rows }
+    }
+
+    pub fn of_product(&self, p: usize) -> &[u32] {
+        &self.rows[self.start[p] as usize..self.start[p + 1] as usize]
+    }
+}

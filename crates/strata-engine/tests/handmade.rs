@@ -1,4 +1,4 @@
-//! `tests/data/handmade`: four products, four customers, ten order lines and
+//! `testdata/handmade`: four products, four customers, ten order lines and
 //! a few daily rows, evaluated at `NOW`. Every expected value below was
 //! worked out by hand from the files (see the comments for the sums).
 //!
@@ -20,7 +20,7 @@ use strata_lang::catalog::Kind;
 pub const NOW: &str = "2024-06-30T12:00:00Z";
 
 pub fn engine_at(now: &str) -> Engine {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/handmade");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/handmade");
     let data = strata_data::load_dir(&dir).expect("the hand-made dataset loads");
     Engine::new(data, now.parse().unwrap()).expect("the engine builds")
 }

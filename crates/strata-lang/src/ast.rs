@@ -126,7 +126,10 @@ pub enum Value {
     Date(jiff::civil::Date),
     /// An exact instant, with the text it was written as (kept so printing
     /// gives back the same offset and fraction).
-    Timestamp { instant: jiff::Timestamp, text: String },
+    Timestamp {
+        instant: jiff::Timestamp,
+        text: String,
+    },
     /// `now ± amount × unit`.
     Relative(Relative),
     Bool(bool),

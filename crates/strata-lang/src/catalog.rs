@@ -291,10 +291,7 @@ impl Schema {
         if let Some(def) = self.field(name) {
             return Some(def.ty);
         }
-        self.custom
-            .iter()
-            .any(|c| c == name)
-            .then_some(Type::Text)
+        self.custom.iter().any(|c| c == name).then_some(Type::Text)
     }
 
     /// Every name a rule of this kind may use (for "did you mean").

@@ -1,0 +1,219 @@
+//! Runs the `strata` binary as a user or script would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2024-06-30T12:00:00Z";
+
+fn handmade() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/handmade")
+}
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("strata runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = strata(args);
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn check_prints_a_summary() {
+    let dir = handmade();
+    let (code, out, _) = run(&["check", dir.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "4 products, 4 customers, 9 orders (10 lines), 7 daily rows, 2 tier schemes, 3 segments\n");
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("products.csv"), "sku,price\nP1,10\nP1,-3\n").unwrap();
+    std::fs::write(d.join("customers.csv"), "customer_id\nC1\n").unwrap();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price\nO1,2024-01-01T00:00:00Z,C9,P1,0,1\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", d.to_str().unwrap()]);
+    assert_eq!(code, 1, "stderr: {err}");
+    for needle in ["products.csv:3: sku:", "products.csv:3: price:", "orders.csv:2: customer_id:", "orders.csv:2: quantity:"] {
+        assert!(out.contains(needle), "{needle} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn a_bad_saved_segment_refuses_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["products.csv", "customers.csv", "orders.csv"] {
+        std::fs::copy(handmade().join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("segments.json"),
+        r#"[{"name": "a", "kind": "customer", "rule": "in_segment('b')"},
+            {"name": "b", "kind": "customer", "rule": "in_segment('a')"}]"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cycle: a → b → a"), "{err}");
+}
+
+#[test]
+fn count_one_rule() {
+    let dir = handmade();
+    let (code, out, _) = run(&["count", dir.to_str().unwrap(), "--customers", "--now", NOW, "amount_spent > 20"]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+    let (code, out, _) = run(&["count", dir.to_str().unwrap(), "--products", "--now", NOW, "units_30d > 0"]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+}
+
+#[test]
+fn count_a_file_with_timings() {
+    let dir = handmade();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        rules.path(),
+        "# comment\namount_spent > 20\n\n  # indented comment\nnumber_of_orders = 0\npurchased(since: -30d)\n",
+    )
+    .unwrap();
+    let args = [
+        "count",
+        dir.to_str().unwrap(),
+        "--customers",
+        "--now",
+        NOW,
+        "--file",
+        rules.path().to_str().unwrap(),
+        "--timings",
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "2\n2\n2\n");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    for (line, rule) in lines.iter().zip(["amount_spent > 20", "number_of_orders = 0", "purchased(since: -30d)"]) {
+        let (micros, text) = line.split_once('\t').expect("a tab");
+        assert!(micros.parse::<u64>().is_ok(), "{line}");
+        assert_eq!(text, rule);
+    }
+}
+
+#[test]
+fn a_bad_rule_in_a_file_names_its_line() {
+    let dir = handmade();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(rules.path(), "amount_spent > 20\namount_spend > 5\n").unwrap();
+    let (code, out, err) = run(&[
+        "count",
+        dir.to_str().unwrap(),
+        "--customers",
+        "--file",
+        rules.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(err.contains(":2: error: unknown field 'amount_spend'; did you mean 'amount_spent'?"), "{err}");
+}
+
+#[test]
+fn members_in_every_format() {
+    let dir = handmade();
+    let d = dir.to_str().unwrap();
+    let (code, out, _) = run(&["members", d, "--customers", "--now", NOW, "number_of_orders >= 1"]);
+    assert_eq!((code, out.as_str()), (0, "C1\nC2\n"));
+
+    let (code, out, _) = run(&["members", d, "--products", "--now", NOW, "--format", "csv", "sku = 'P1'"]);
+    assert_eq!(code, 0);
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    let get = |name: &str| rows[0].get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    assert_eq!(get("units_30d"), "3");
+    assert_eq!(get("days_of_stock"), "145.833333333333");
+    assert_eq!(get("tags"), "bestseller;new");
+    assert_eq!(get("x_color"), "red");
+
+    let (code, out, _) = run(&["members", d, "--customers", "--now", NOW, "--format", "json", "customer_id IN ('C1', 'C4')"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["amount_spent"].to_string(), "109.99");
+    assert_eq!(rows[0]["tags"], serde_json::json!(["vip", "newsletter"]));
+    assert_eq!(rows[1]["average_order_value"], serde_json::Value::Null);
+}
+
+#[test]
+fn explain_prints_text_then_json() {
+    let (code, out, _) = run(&["explain", "--customers", "amount_spent>500 and not (country in ('US','CA'))"]);
+    assert_eq!(code, 0);
+    let (first, rest) = out.split_once('\n').unwrap();
+    assert_eq!(first, "amount_spent > 500 AND NOT country IN ('US', 'CA')");
+    let json: serde_json::Value = serde_json::from_str(rest).unwrap();
+    assert_eq!(json["and"][0]["value"].to_string(), "500");
+}
+
+#[test]
+fn explain_refuses_with_position_and_carets() {
+    let (code, out, err) = run(&["explain", "--customers", "amount_spend > 5"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(err.contains(" --> 1:1"), "{err}");
+    assert!(err.contains("^^^^^^^^^^^^"), "{err}");
+    assert!(err.contains("did you mean 'amount_spent'?"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["count"]).0, 2);
+    assert_eq!(run(&["count", "x", "--customers", "--products", "a = 1"]).0, 2);
+    assert_eq!(run(&["frobnicate"]).0, 2);
+    assert_eq!(run(&["--help"]).0, 0);
+    assert_eq!(run(&["members", "--help"]).0, 0);
+}
+
+#[test]
+fn a_missing_dataset_is_an_error_not_a_panic() {
+    let (code, _, err) = run(&["count", "/nonexistent/strata", "--customers", "amount_spent > 1"]);
+    assert_eq!(code, 1);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn demo_is_deterministic_and_loads() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [a.path(), b.path()] {
+        let (code, _, err) = run(&["demo", dir.to_str().unwrap(), "--customers", "300", "--seed", "7"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    for f in ["products.csv", "customers.csv", "orders.csv", "product_daily.csv", "tiers.json", "segments.json"] {
+        assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f}");
+    }
+    let (code, out, err) = run(&["check", a.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("300 customers"), "{out}");
+    let (code, out, err) = run(&[
+        "count",
+        a.path().to_str().unwrap(),
+        "--customers",
+        "--now",
+        "2026-11-01",
+        "number_of_orders >= 1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let n: u64 = out.trim().parse().unwrap();
+    assert!(n > 0 && n < 300, "{n}");
+}

@@ -46,6 +46,10 @@ enum Command {
         /// Print `<microseconds>\t<rule>` per rule on standard error.
         #[arg(long, requires = "file")]
         timings: bool,
+        /// With `--timings`: evaluate each rule this many times and report
+        /// the median.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "timings")]
+        repeat: u32,
         /// The rule, in the text form.
         #[arg(required_unless_present = "file")]
         rule: Option<String>,
@@ -159,12 +163,13 @@ fn run(cli: Cli) -> Result<()> {
             now,
             file,
             timings,
+            repeat,
             rule,
         } => {
-            let engine = open(&dir, now.now.as_deref(), verbose)?;
+            let mut engine = open(&dir, now.now.as_deref(), verbose)?;
             let kind = kind.kind();
             match (file, rule) {
-                (Some(file), _) => count_file(&engine, kind, &file, timings),
+                (Some(file), _) => count_file(&mut engine, kind, &file, timings.then_some(repeat)),
                 (None, Some(rule)) => {
                     let rule = compile(&engine, kind, &rule)?;
                     let members = engine.evaluate(&rule)?;
@@ -278,7 +283,8 @@ fn compile(engine: &Engine, kind: Kind, text: &str) -> Result<Rule> {
     engine.compile(kind, text).map_err(refuse_engine)
 }
 
-fn count_file(engine: &Engine, kind: Kind, file: &Path, timings: bool) -> Result<()> {
+/// `timings`: how many evaluations to take the median of, when timing.
+fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut rules = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -293,13 +299,21 @@ fn count_file(engine: &Engine, kind: Kind, file: &Path, timings: bool) -> Result
     }
     let mut out = BufWriter::new(io::stdout().lock());
     for (text, rule) in &rules {
-        let started = Instant::now();
-        let members = engine.evaluate(rule)?;
-        let micros = started.elapsed().as_micros();
+        let mut samples = Vec::new();
+        let mut members = roaring::RoaringBitmap::new();
+        for _ in 0..timings.unwrap_or(1) {
+            // Time each rule from a cold start: saved segments it refers to
+            // are computed again, not read from the previous run.
+            engine.clear_cache();
+            let started = Instant::now();
+            members = engine.evaluate(rule)?;
+            samples.push(started.elapsed().as_micros());
+        }
         writeln!(out, "{}", members.len())?;
-        if timings {
+        if timings.is_some() {
+            samples.sort_unstable();
             out.flush()?;
-            eprintln!("{micros}\t{text}");
+            eprintln!("{}\t{text}", samples[samples.len() / 2]);
         }
     }
     out.flush()?;

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use strata_data::{Dataset, NO_CUSTOMER, TextColumn, TextColumnBuilder};
 
-use crate::clock::AsOf;
+use crate::index::LiveLines;
 use crate::columns::{Col, NumCol, time_column};
 use crate::pred::I64Pred;
 use crate::tiers::{Metrics, scheme_for, tier_of};
@@ -24,46 +24,45 @@ pub struct CustomerTable {
 }
 
 impl CustomerTable {
-    pub fn build(data: &Dataset, as_of: &AsOf) -> CustomerTable {
+    pub fn build(data: &Dataset, live: &LiveLines) -> CustomerTable {
         let n = data.customers.len();
-        let orders = &data.orders;
-        let lines = &data.lines;
         let mut order_count = vec![0u64; n];
         let mut first = vec![I64Pred::NULL; n];
         let mut last = vec![I64Pred::NULL; n];
-        for o in 0..orders.len() {
-            let c = orders.customer[o];
-            let at = orders.ordered_at[o];
-            if c == NO_CUSTOMER || !orders.counting[o] || at > as_of.now {
-                continue;
-            }
-            let c = c as usize;
-            order_count[c] += 1;
-            if first[c] == I64Pred::NULL || at < first[c] {
-                first[c] = at;
-            }
-            if last[c] == I64Pred::NULL || at > last[c] {
-                last[c] = at;
-            }
-        }
-
         let mut units = vec![0u64; n];
         let mut spent = vec![Decimal::ZERO; n];
         let mut profit = vec![Decimal::ZERO; n];
         let cost = &data.products.cost;
-        for l in 0..lines.len() {
-            let o = lines.order[l] as usize;
-            let c = orders.customer[o];
-            if c == NO_CUSTOMER || !orders.counting[o] || orders.ordered_at[o] > as_of.now {
+        // One pass in time order: the first line seen of a customer is the
+        // first order, the last one the last, and a change of order id
+        // starts a new order (an order's lines are contiguous).
+        let mut prev_order = u32::MAX;
+        for l in 0..live.len() {
+            let c = live.customer[l];
+            let order = live.order[l];
+            let new_order = order != prev_order;
+            prev_order = order;
+            if c == NO_CUSTOMER {
                 continue;
             }
             let c = c as usize;
-            let q = lines.quantity[l];
-            let revenue = lines.revenue[l];
-            let unit_cost = cost[lines.product[l] as usize].unwrap_or(Decimal::ZERO);
+            let at = live.at[l];
+            if new_order {
+                order_count[c] += 1;
+            }
+            if first[c] == I64Pred::NULL {
+                first[c] = at;
+            }
+            last[c] = at;
+            let q = live.quantity[l];
+            let revenue = live.revenue[l];
             units[c] += u64::from(q);
             spent[c] += revenue;
-            profit[c] += revenue - lines.fees[l] - Decimal::from(q) * unit_cost;
+            let mut p = revenue - live.fees[l];
+            if let Some(unit_cost) = cost[live.product[l] as usize] {
+                p -= Decimal::from(q) * unit_cost;
+            }
+            profit[c] += p;
         }
 
         let mut tier = TextColumnBuilder::default();

@@ -9,14 +9,15 @@
 
 use rust_decimal::Decimal;
 use roaring::RoaringBitmap;
-use strata_data::{NULL_CODE, TextColumn};
+use strata_data::{NO_CUSTOMER, NULL_CODE, TextColumn};
 use strata_lang::catalog::Kind;
 
 use crate::Engine;
 use crate::columns::{Col, NumCol};
 use crate::error::Internal;
+use crate::index::DenseBits;
 use crate::plan::{CustomerFn, Leaf, LineFilter, Node, Pred, ProductFilter, ProductFn, Source};
-use crate::pred::{BoolPred, I64Pred, NumPred};
+use crate::pred::{BoolPred, I64Pred, NumPred, SetPred};
 
 /// Rows `0..n` that pass `test`, restricted to `cand`.
 ///
@@ -53,6 +54,10 @@ pub fn select(cand: &RoaringBitmap, n: usize, test: impl Fn(usize) -> bool) -> R
 /// decided once per distinct value.
 fn dict_verdicts(col: &TextColumn, test: impl Fn(&str) -> bool) -> Vec<bool> {
     col.dict.iter().map(|s| test(s)).collect()
+}
+
+fn dict_verdicts_lower(dict: &[Box<str>], lower: &str) -> Vec<bool> {
+    dict.iter().map(|s| s.to_lowercase() == lower).collect()
 }
 
 impl Engine {
@@ -193,7 +198,32 @@ impl Engine {
             };
         }
 
-        let verdict = Verdict::new(func, pred)?;
+        let verdict = Verdict::new(func, pred)?.simplify();
+        let (lo, hi) = (filter.bounds.lo, filter.bounds.hi);
+
+        // "Bought at all since X" is "last order on or after X"; "until Y"
+        // is "first order on or before Y": read the aggregates.
+        if let Verdict::Purchased(want) = verdict
+            && self.access_path == AccessPath::Auto
+            && filter.products.is_empty()
+            && filter.marketplaces.is_none()
+        {
+            let col = if hi >= self.as_of.now {
+                Some((&table.last_order_date, (lo, i64::MAX)))
+            } else if lo == i64::MIN {
+                Some((&table.first_order_date, (I64Pred::MIN_VALUE, hi)))
+            } else {
+                None
+            };
+            if let Some((col, range)) = col {
+                let bought = I64Pred {
+                    null: false,
+                    ranges: vec![range],
+                };
+                return Ok(select(cand, n, |r| bought.test(col[r]) == want.want));
+            }
+        }
+
         let live = &self.live;
         let products = self.product_mask(&filter.products)?;
         let markets = filter.marketplaces.as_ref().map(|list| {
@@ -202,6 +232,10 @@ impl Engine {
                 list.iter().any(|v| *v == l)
             })
         });
+        let market_ok = |code: u32| match &markets {
+            None => true,
+            Some(ok) => code != NULL_CODE && ok[code as usize],
+        };
         let order_market = &self.data.orders.marketplace.codes;
         let passes = |l: usize| -> bool {
             if let Some(mask) = &products
@@ -209,18 +243,12 @@ impl Engine {
             {
                 return false;
             }
-            if let Some(ok) = &markets {
-                let code = order_market[live.order[l] as usize];
-                if code == NULL_CODE || !ok[code as usize] {
-                    return false;
-                }
-            }
-            true
+            market_ok(order_market[live.order[l] as usize])
         };
-        let (lo, hi) = (filter.bounds.lo, filter.bounds.hi);
 
-        // Choose the access path that reads the fewest lines.
-        let range = live.time_range(lo, hi);
+        // Choose the access path that reads the fewest entries.
+        let line_range = live.time_range(lo, hi);
+        let order_range = self.live_orders.time_range(lo, hi);
         let per_customer_cost = (cand.len() as usize).saturating_mul(live.len() / n.max(1) + 1);
         let product_cost = products.as_ref().map(|mask| {
             mask.iter()
@@ -229,8 +257,20 @@ impl Engine {
                 .map(|(p, _)| live.of_product(p).len())
                 .sum::<usize>()
         });
+        let scan_cost = match product_cost {
+            None => order_range.len(),
+            Some(cost) => cost.min(line_range.len()),
+        };
+        let path = match (self.access_path, product_cost) {
+            (AccessPath::Auto, _) if per_customer_cost <= scan_cost => AccessPath::PerCustomer,
+            (AccessPath::Auto | AccessPath::Orders, None) => AccessPath::Orders,
+            (AccessPath::Auto, Some(cost)) if cost < line_range.len() => AccessPath::ProductLines,
+            (AccessPath::Auto | AccessPath::Orders, Some(_)) => AccessPath::TimeLines,
+            (AccessPath::ProductLines, None) => AccessPath::TimeLines,
+            (forced, _) => forced,
+        };
 
-        if per_customer_cost <= range.len() && product_cost.is_none_or(|c| per_customer_cost <= c) {
+        if path == AccessPath::PerCustomer {
             let out = cand.iter().filter(|&c| {
                 let mut acc = Acc::default();
                 for &l in live.clip(live.of_customer(c as usize), lo, hi) {
@@ -244,31 +284,73 @@ impl Engine {
             return Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default());
         }
 
-        let mut accs = Accumulators::new(n, func);
-        match product_cost {
-            Some(cost) if cost < range.len() => {
-                let mask = products.as_ref().map(Vec::as_slice).unwrap_or_default();
-                let mut picked: Vec<u32> = Vec::with_capacity(cost);
-                for (p, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
-                    picked.extend(live.clip(live.of_product(p), lo, hi).iter().filter(|&&l| passes(l as usize)));
-                }
-                // Line ids are positions in time order, so sorting them puts
-                // each order's lines side by side again.
-                picked.sort_unstable();
-                for l in picked {
-                    accs.add(live, l as usize);
-                }
-            }
-            _ => {
-                for l in range {
-                    if passes(l) {
-                        accs.add(live, l);
+        let mut accs = Accumulators::new(n, &verdict);
+        match path {
+            AccessPath::Orders => {
+                let orders = &self.live_orders;
+                for o in order_range {
+                    if market_ok(orders.marketplace[o]) {
+                        accs.add_order(orders.customer[o], orders.units[o], orders.revenue[o]);
                     }
                 }
             }
+            AccessPath::ProductLines => {
+                let mask = products.as_ref().map(Vec::as_slice).unwrap_or_default();
+                // Lines of one order may sit under several products; count
+                // each order once through a bitset over orders.
+                let mut seen_orders = DenseBits::new(if accs.counts_orders() { self.data.orders.len() } else { 0 });
+                for (p, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+                    for &l in live.clip(live.of_product(p), lo, hi) {
+                        let l = l as usize;
+                        let c = live.customer[l];
+                        if c == NO_CUSTOMER || !market_ok(order_market[live.order[l] as usize]) {
+                            continue;
+                        }
+                        let new_order = if accs.counts_orders() {
+                            let o = live.order[l] as usize;
+                            let fresh = !seen_orders.contains(o);
+                            seen_orders.insert(o);
+                            fresh
+                        } else {
+                            false
+                        };
+                        accs.add_line(c, new_order, live.quantity[l], live.revenue[l]);
+                    }
+                }
+            }
+            _ => {
+                // An order's lines are contiguous in time order, so a change
+                // of order id among passing lines starts a new order.
+                let mut last_order = u32::MAX;
+                for l in line_range {
+                    let c = live.customer[l];
+                    if c == NO_CUSTOMER || !passes(l) {
+                        continue;
+                    }
+                    let o = live.order[l];
+                    accs.add_line(c, o != last_order, live.quantity[l], live.revenue[l]);
+                    last_order = o;
+                }
+            }
         }
-        Ok(accs.finish(&verdict, cand))
+        Ok(accs.finish(&verdict, cand, n))
     }
+}
+
+/// How a behaviour function reads the lines. `Auto` picks the cheapest;
+/// the others force one, so that tests can hold every path to the
+/// reference evaluator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessPath {
+    Auto,
+    /// Each candidate's own lines (few candidates).
+    PerCustomer,
+    /// The orders in the time window (no product filter).
+    Orders,
+    /// The lines of the filtered products (few such lines).
+    ProductLines,
+    /// Every line in the time window.
+    TimeLines,
 }
 
 /// What a customer function computes over one customer's passing lines.
@@ -292,6 +374,7 @@ impl Acc {
 }
 
 /// The predicate on a customer function's value.
+#[derive(Clone, Debug)]
 enum Verdict {
     Count { func: CustomerFn, pred: I64Pred },
     Spent(NumPred),
@@ -311,6 +394,25 @@ impl Verdict {
         })
     }
 
+    /// A count test that only tells none from some (`orders(..) = 0`,
+    /// `units(..) >= 1`) is a `purchased(..)` test: every passing line has
+    /// a quantity of at least 1 and belongs to an order. Where it is true
+    /// for none it keeps its form.
+    fn simplify(self) -> Verdict {
+        if let Verdict::Count { pred, .. } = &self {
+            let positive = |v: i64| pred.test(v);
+            let all_positive = pred.ranges.iter().any(|&(lo, hi)| lo <= 1 && hi == i64::MAX);
+            let no_positive = pred.ranges.iter().all(|&(_, hi)| hi < 1);
+            if all_positive || no_positive {
+                let some = positive(1);
+                if some != positive(0) {
+                    return Verdict::Purchased(BoolPred { want: some });
+                }
+            }
+        }
+        self
+    }
+
     fn test(&self, acc: &Acc) -> bool {
         match self {
             Verdict::Count { func, pred } => {
@@ -323,81 +425,93 @@ impl Verdict {
     }
 }
 
-/// Dense per-customer accumulators for a scan over many lines.
+/// Dense per-customer accumulators for a scan over many lines or orders.
 struct Accumulators {
-    touched: Vec<u32>,
-    last_order: Vec<u32>,
+    touched: DenseBits,
+    /// Orders per customer, kept only when the verdict reads them.
     orders: Vec<u32>,
     units: Vec<u64>,
     spent: Vec<Decimal>,
 }
 
 impl Accumulators {
-    fn new(n: usize, func: CustomerFn) -> Accumulators {
+    fn new(n: usize, verdict: &Verdict) -> Accumulators {
+        let (orders, units, spent) = match verdict {
+            Verdict::Count {
+                func: CustomerFn::Units,
+                ..
+            } => (0, n, 0),
+            Verdict::Count { .. } => (n, 0, 0),
+            Verdict::Spent(_) => (0, 0, n),
+            Verdict::Purchased(_) => (0, 0, 0),
+        };
         Accumulators {
-            touched: Vec::new(),
-            last_order: vec![u32::MAX; n],
-            orders: vec![0; n],
-            units: if func == CustomerFn::Units { vec![0; n] } else { Vec::new() },
-            spent: if func == CustomerFn::Spent {
-                vec![Decimal::ZERO; n]
-            } else {
-                Vec::new()
-            },
+            touched: DenseBits::new(n),
+            orders: vec![0; orders],
+            units: vec![0; units],
+            spent: vec![Decimal::ZERO; spent],
         }
     }
 
-    fn add(&mut self, live: &crate::index::LiveLines, l: usize) {
-        let c = live.customer[l];
-        if c == strata_data::NO_CUSTOMER {
+    fn counts_orders(&self) -> bool {
+        !self.orders.is_empty()
+    }
+
+    #[inline]
+    fn add_order(&mut self, customer: u32, units: u64, revenue: Decimal) {
+        if customer == NO_CUSTOMER {
             return;
         }
-        let c = c as usize;
-        let order = live.order[l];
-        if self.last_order[c] != order {
-            if self.orders[c] == 0 {
-                self.touched.push(c as u32);
-            }
-            self.orders[c] += 1;
-            self.last_order[c] = order;
+        let c = customer as usize;
+        self.touched.insert(c);
+        if let Some(k) = self.orders.get_mut(c) {
+            *k += 1;
         }
-        if !self.units.is_empty() {
-            self.units[c] += u64::from(live.quantity[l]);
+        if let Some(u) = self.units.get_mut(c) {
+            *u += units;
         }
-        if !self.spent.is_empty() {
-            self.spent[c] += live.revenue[l];
+        if let Some(s) = self.spent.get_mut(c) {
+            *s += revenue;
+        }
+    }
+
+    #[inline]
+    fn add_line(&mut self, customer: u32, new_order: bool, quantity: u32, revenue: Decimal) {
+        let c = customer as usize;
+        self.touched.insert(c);
+        if new_order && let Some(k) = self.orders.get_mut(c) {
+            *k += 1;
+        }
+        if let Some(u) = self.units.get_mut(c) {
+            *u += u64::from(quantity);
+        }
+        if let Some(s) = self.spent.get_mut(c) {
+            *s += revenue;
         }
     }
 
     fn acc(&self, c: usize) -> Acc {
         Acc {
-            orders: u64::from(self.orders[c]),
+            // A touched customer has at least one passing line, so one order.
+            orders: self.orders.get(c).map_or(1, |&k| u64::from(k)),
             last_order: None,
-            units: self.units.get(c).copied().unwrap_or(0),
+            units: self.units.get(c).copied().unwrap_or(1),
             spent: self.spent.get(c).copied().unwrap_or(Decimal::ZERO),
         }
     }
 
     /// Customers that no line touched have the empty value (0, false); they
     /// pass or fail together.
-    fn finish(mut self, verdict: &Verdict, cand: &RoaringBitmap) -> RoaringBitmap {
-        self.touched.sort_unstable();
+    fn finish(self, verdict: &Verdict, cand: &RoaringBitmap, n: usize) -> RoaringBitmap {
         let empty_passes = verdict.test(&Acc::default());
-        if empty_passes {
-            let failing = self
-                .touched
-                .iter()
-                .copied()
-                .filter(|&c| !verdict.test(&self.acc(c as usize)));
-            cand - RoaringBitmap::from_sorted_iter(failing).unwrap_or_default()
-        } else {
-            let passing = self
-                .touched
-                .iter()
-                .copied()
-                .filter(|&c| verdict.test(&self.acc(c as usize)));
-            RoaringBitmap::from_sorted_iter(passing).unwrap_or_default() & cand
+        let mut flip = DenseBits::new(n);
+        for c in self.touched.iter() {
+            if verdict.test(&self.acc(c)) != empty_passes {
+                flip.insert(c);
+            }
         }
+        let flip = flip.into_bitmap();
+        if empty_passes { cand - flip } else { flip & cand }
     }
 }
 
@@ -423,7 +537,21 @@ pub fn eval_column(col: Col<'_>, pred: &Pred, cand: &RoaringBitmap, n: usize) ->
                 select(cand, n, |r| p.test(col.get(r)))
             }
         }
-        (Col::Tags(col), Pred::Set(p)) => select(cand, n, |r| p.test(col.get(r))),
+        (Col::Tags(col), Pred::Set(p)) => {
+            // Decide each distinct element once; a row then needs only codes.
+            let matches = |want: &str| dict_verdicts_lower(&col.dict, want);
+            match p {
+                SetPred::Contains(x) => {
+                    let hit = matches(x);
+                    select(cand, n, |r| col.codes_of(r).iter().any(|&c| hit[c as usize]))
+                }
+                SetPred::NotContains(x) => {
+                    let hit = matches(x);
+                    select(cand, n, |r| !col.codes_of(r).iter().any(|&c| hit[c as usize]))
+                }
+                SetPred::Empty(want) => select(cand, n, |r| col.codes_of(r).is_empty() == *want),
+            }
+        }
         (col, pred) => return Err(Internal::new(format!("{pred:?} on {col:?}"))),
     })
 }

@@ -24,6 +24,7 @@ pub struct LiveLines {
     pub order: Vec<u32>,
     pub quantity: Vec<u32>,
     pub revenue: Vec<Decimal>,
+    pub fees: Vec<Decimal>,
     /// Lines of customer `c`: `by_customer[cust_start[c]..cust_start[c + 1]]`.
     pub cust_start: Vec<u32>,
     pub by_customer: Vec<u32>,
@@ -36,18 +37,20 @@ impl LiveLines {
     pub fn build(data: &Dataset, as_of: &AsOf) -> LiveLines {
         let orders = &data.orders;
         let lines = &data.lines;
-        let mut live: Vec<u32> = (0..lines.len() as u32)
-            .filter(|&l| {
-                let o = lines.order[l as usize] as usize;
-                orders.counting[o] && orders.ordered_at[o] <= as_of.now
-            })
-            .collect();
-        live.sort_unstable_by_key(|&l| {
-            let o = lines.order[l as usize];
-            (orders.ordered_at[o as usize], o, l)
-        });
+        // Sort compact keys rather than ids with a key function: comparisons
+        // then touch no other memory, and input that is already in time
+        // order (the usual export) sorts in linear time.
+        let mut keys: Vec<(Nanos, u32, u32)> = Vec::with_capacity(lines.len());
+        for (l, &o) in lines.order.iter().enumerate() {
+            let o = o as usize;
+            let at = orders.ordered_at[o];
+            if orders.counting[o] && at <= as_of.now {
+                keys.push((at, o as u32, l as u32));
+            }
+        }
+        keys.sort_unstable();
 
-        let n = live.len();
+        let n = keys.len();
         let mut out = LiveLines {
             at: Vec::with_capacity(n),
             customer: Vec::with_capacity(n),
@@ -55,19 +58,20 @@ impl LiveLines {
             order: Vec::with_capacity(n),
             quantity: Vec::with_capacity(n),
             revenue: Vec::with_capacity(n),
+            fees: Vec::with_capacity(n),
             ..LiveLines::default()
         };
-        for &l in &live {
+        for &(at, o, l) in &keys {
             let l = l as usize;
-            let o = lines.order[l] as usize;
-            out.at.push(orders.ordered_at[o]);
-            out.customer.push(orders.customer[o]);
+            out.at.push(at);
+            out.customer.push(orders.customer[o as usize]);
             out.product.push(lines.product[l]);
-            out.order.push(o as u32);
+            out.order.push(o);
             out.quantity.push(lines.quantity[l]);
             out.revenue.push(lines.revenue[l]);
+            out.fees.push(lines.fees[l]);
         }
-        drop(live);
+        drop(keys);
 
         let (cust_start, by_customer) = csr(data.customers.len(), &out.customer);
         let (prod_start, by_product) = csr(data.products.len(), &out.product);
@@ -102,6 +106,92 @@ impl LiveLines {
         let start = list.partition_point(|&l| self.at[l as usize] < lo);
         let end = list.partition_point(|&l| self.at[l as usize] <= hi);
         &list[start..end.max(start)]
+    }
+}
+
+/// Counting orders as of `now`, in the time order of [`LiveLines`], with
+/// their order-level totals: a behaviour function without a product filter
+/// reads one entry per order instead of one per line.
+#[derive(Debug, Default)]
+pub struct LiveOrders {
+    pub at: Vec<Nanos>,
+    pub customer: Vec<u32>,
+    /// Dictionary code of the order's marketplace.
+    pub marketplace: Vec<u32>,
+    pub units: Vec<u64>,
+    pub revenue: Vec<Decimal>,
+}
+
+impl LiveOrders {
+    pub fn build(data: &Dataset, live: &LiveLines) -> LiveOrders {
+        let mut out = LiveOrders::default();
+        let mut prev = u32::MAX;
+        for l in 0..live.len() {
+            let o = live.order[l];
+            if o != prev {
+                prev = o;
+                out.at.push(live.at[l]);
+                out.customer.push(live.customer[l]);
+                out.marketplace.push(data.orders.marketplace.codes[o as usize]);
+                out.units.push(0);
+                out.revenue.push(Decimal::ZERO);
+            }
+            let last = out.at.len() - 1;
+            out.units[last] += u64::from(live.quantity[l]);
+            out.revenue[last] += live.revenue[l];
+        }
+        out
+    }
+
+    /// The index range of the orders with `lo <= at <= hi`.
+    pub fn time_range(&self, lo: Nanos, hi: Nanos) -> std::ops::Range<usize> {
+        let start = self.at.partition_point(|&t| t < lo);
+        let end = self.at.partition_point(|&t| t <= hi);
+        start..end.max(start)
+    }
+}
+
+/// A plain bitset over dense ids, for building results row by row in any
+/// order before handing them to roaring in one go.
+pub struct DenseBits {
+    words: Vec<u64>,
+}
+
+impl DenseBits {
+    pub fn new(n: usize) -> DenseBits {
+        DenseBits {
+            words: vec![0; n.div_ceil(64)],
+        }
+    }
+
+    #[inline]
+    pub fn insert(&mut self, i: usize) {
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    #[inline]
+    pub fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// The set ids, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(w * 64 + b)
+            })
+        })
+    }
+
+    pub fn into_bitmap(self) -> roaring::RoaringBitmap {
+        let bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        roaring::RoaringBitmap::from_lsb0_bytes(0, &bytes)
     }
 }
 

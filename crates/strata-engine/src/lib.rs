@@ -35,10 +35,11 @@ pub mod tiers;
 pub use cell::Cell;
 pub use clock::AsOf;
 pub use error::{EngineError, Internal, RuleError};
+pub use eval::AccessPath;
 
 use columns::Col;
 use customers::CustomerTable;
-use index::{DailyIndex, LiveLines};
+use index::{DailyIndex, LiveLines, LiveOrders};
 use plan::{CompileError, Compiler, Node};
 use products::ProductTable;
 use segments::Directory;
@@ -66,11 +67,13 @@ pub struct Engine {
     data: Dataset,
     as_of: AsOf,
     live: LiveLines,
+    live_orders: LiveOrders,
     daily_index: DailyIndex,
     customers: CustomerTable,
     products: ProductTable,
     directory: Directory,
     saved: Vec<Saved>,
+    access_path: AccessPath,
 }
 
 impl std::fmt::Debug for Engine {
@@ -90,19 +93,26 @@ impl Engine {
     pub fn new(data: Dataset, now: jiff::Timestamp) -> Result<Engine, EngineError> {
         let as_of = AsOf::new(now, data.settings.timezone.clone());
         let live = LiveLines::build(&data, &as_of);
-        let daily_index = DailyIndex::build(&data, &as_of);
-        let customers = CustomerTable::build(&data, &as_of);
-        let products = ProductTable::build(&data, &as_of, &live, &daily_index);
+        // The two tables are independent: build them side by side.
+        let ((customers, live_orders), (daily_index, products)) = std::thread::scope(|s| {
+            let customers = s.spawn(|| (CustomerTable::build(&data, &live), LiveOrders::build(&data, &live)));
+            let daily_index = DailyIndex::build(&data, &as_of);
+            let products = ProductTable::build(&data, &as_of, &live, &daily_index);
+            let customers = customers.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (customers, (daily_index, products))
+        });
         let directory = Directory::new(&data.segments);
         let mut engine = Engine {
             data,
             as_of,
             live,
+            live_orders,
             daily_index,
             customers,
             products,
             directory,
             saved: Vec::new(),
+            access_path: AccessPath::Auto,
         };
         engine.saved = engine.compile_saved()?;
         Ok(engine)
@@ -272,6 +282,22 @@ impl Engine {
         }
         let members = self.evaluate(&saved.rule)?;
         Ok(saved.members.get_or_init(|| members))
+    }
+
+    /// Forces how behaviour functions read the lines (tests use this to
+    /// hold every path to the reference evaluator).
+    pub fn set_access_path(&mut self, path: AccessPath) {
+        self.access_path = path;
+        self.clear_cache();
+    }
+
+    /// Forgets the saved segments' memberships, so that the next evaluation
+    /// computes them again (for timing a rule from a cold start).
+    pub fn clear_cache(&mut self) {
+        for saved in &mut self.saved {
+            saved.members.take();
+            saved.reference_members.take();
+        }
     }
 
     pub(crate) fn column(&self, kind: Kind, name: &str) -> Option<Col<'_>> {

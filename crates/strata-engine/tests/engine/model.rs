@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use proptest::prelude::*;
-use strata_engine::Engine;
+use strata_engine::{AccessPath, Engine};
 use strata_lang::catalog::Kind;
 
 const NOW: &str = "2024-06-30T12:00:00Z";
@@ -361,13 +361,24 @@ fn product_rule(rng: &mut Rng, depth: u32, product_segments: &[&str]) -> String 
     combine(rng, depth, &mut atom)
 }
 
-fn compare(engine: &Engine, kind: Kind, rule: &str) -> Result<(), TestCaseError> {
+/// Every access path of the bitmap evaluator against the reference.
+fn compare(engine: &mut Engine, kind: Kind, rule: &str) -> Result<(), TestCaseError> {
     let compiled = engine
         .compile(kind, rule)
         .map_err(|e| TestCaseError::fail(format!("{rule}: {e}")))?;
-    let fast = engine.evaluate(&compiled).unwrap();
     let plain = engine.evaluate_reference(&compiled).unwrap();
-    prop_assert_eq!(fast, plain, "rule: {}", rule);
+    for path in [
+        AccessPath::Auto,
+        AccessPath::PerCustomer,
+        AccessPath::Orders,
+        AccessPath::ProductLines,
+        AccessPath::TimeLines,
+    ] {
+        engine.set_access_path(path);
+        let fast = engine.evaluate(&compiled).unwrap();
+        prop_assert_eq!(&fast, &plain, "rule: {} ({:?})", rule, path);
+    }
+    engine.set_access_path(AccessPath::Auto);
     Ok(())
 }
 
@@ -380,16 +391,17 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         write_dataset(dir.path(), &mut rng);
         let data = strata_data::load_dir(dir.path()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
-        let engine = Engine::new(data, NOW.parse().unwrap()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let mut engine = Engine::new(data, NOW.parse().unwrap()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
         for _ in 0..12 {
             let rule = customer_rule(&mut rng, 3, &["prod-0"], &["cust-0", "cust-1"]);
-            compare(&engine, Kind::Customer, &rule)?;
+            compare(&mut engine, Kind::Customer, &rule)?;
             let rule = product_rule(&mut rng, 3, &["prod-0"]);
-            compare(&engine, Kind::Product, &rule)?;
+            compare(&mut engine, Kind::Product, &rule)?;
         }
         // The saved segments themselves.
-        for (name, kind) in engine.saved_segments().collect::<Vec<_>>() {
-            compare(&engine, kind, &format!("in_segment('{name}')"))?;
+        let saved: Vec<(String, Kind)> = engine.saved_segments().map(|(n, k)| (n.to_owned(), k)).collect();
+        for (name, kind) in saved {
+            compare(&mut engine, kind, &format!("in_segment('{name}')"))?;
         }
     }
 }

@@ -16,7 +16,11 @@ use strata_engine::{Cell, Engine, EngineError, Rule};
 use strata_lang::catalog::{Kind, Schema};
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Segments of customers and products for online sellers")]
+#[command(
+    name = "strata",
+    version,
+    about = "Segments of customers and products for online sellers"
+)]
 struct Cli {
     /// Print load and aggregation phases on standard error.
     #[arg(long, short, global = true)]
@@ -99,7 +103,11 @@ struct KindArgs {
 
 impl KindArgs {
     fn kind(&self) -> Kind {
-        if self.products { Kind::Product } else { Kind::Customer }
+        if self.products {
+            Kind::Product
+        } else {
+            Kind::Customer
+        }
     }
 }
 
@@ -201,8 +209,13 @@ fn run(cli: Cli) -> Result<()> {
             end,
         } => {
             let started = Instant::now();
-            let opts = strata_demo::DemoOptions { customers, seed, end };
-            let summary = strata_demo::generate(&dir, &opts).with_context(|| format!("writing {}", dir.display()))?;
+            let opts = strata_demo::DemoOptions {
+                customers,
+                seed,
+                end,
+            };
+            let summary = strata_demo::generate(&dir, &opts)
+                .with_context(|| format!("writing {}", dir.display()))?;
             eprintln!(
                 "wrote {} in {:.1?}: {} products, {} customers, {} orders ({} lines), {} daily rows",
                 dir.display(),
@@ -285,16 +298,22 @@ fn compile(engine: &Engine, kind: Kind, text: &str) -> Result<Rule> {
 
 /// `timings`: how many evaluations to take the median of, when timing.
 fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut rules = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let rule = engine
-            .compile(kind, trimmed)
-            .map_err(|e| Refused(format!("{}:{}: {}", file.display(), i + 1, refuse_engine(e))))?;
+        let rule = engine.compile(kind, trimmed).map_err(|e| {
+            Refused(format!(
+                "{}:{}: {}",
+                file.display(),
+                i + 1,
+                refuse_engine(e)
+            ))
+        })?;
         rules.push((trimmed, rule));
     }
     let mut out = BufWriter::new(io::stdout().lock());
@@ -386,7 +405,8 @@ fn explain(kind: Kind, text: &str) -> Result<()> {
         .map(|expr| custom_names(&expr))
         .unwrap_or_default();
     let schema = Schema::with_custom(kind, custom);
-    let expr = strata_lang::parse_rule(text, &schema).map_err(|d| Refused(d.render(text).trim_end().to_owned()))?;
+    let expr = strata_lang::parse_rule(text, &schema)
+        .map_err(|d| Refused(d.render(text).trim_end().to_owned()))?;
     let mut out = io::stdout().lock();
     writeln!(out, "{}", strata_lang::to_text(&expr))?;
     serde_json::to_writer_pretty(&mut out, &strata_lang::json::to_json(&expr))?;

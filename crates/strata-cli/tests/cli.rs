@@ -23,7 +23,11 @@ fn text(bytes: &[u8]) -> String {
 /// Runs and returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = strata(args);
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 #[test]
@@ -31,7 +35,10 @@ fn check_prints_a_summary() {
     let dir = handmade();
     let (code, out, _) = run(&["check", dir.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert_eq!(out, "4 products, 4 customers, 9 orders (10 lines), 7 daily rows, 2 tier schemes, 3 segments\n");
+    assert_eq!(
+        out,
+        "4 products, 4 customers, 9 orders (10 lines), 7 daily rows, 2 tier schemes, 3 segments\n"
+    );
 }
 
 #[test]
@@ -47,7 +54,12 @@ fn check_lists_every_problem_and_exits_1() {
     .unwrap();
     let (code, out, err) = run(&["check", d.to_str().unwrap()]);
     assert_eq!(code, 1, "stderr: {err}");
-    for needle in ["products.csv:3: sku:", "products.csv:3: price:", "orders.csv:2: customer_id:", "orders.csv:2: quantity:"] {
+    for needle in [
+        "products.csv:3: sku:",
+        "products.csv:3: price:",
+        "orders.csv:2: customer_id:",
+        "orders.csv:2: quantity:",
+    ] {
         assert!(out.contains(needle), "{needle} missing from:\n{out}");
     }
 }
@@ -72,9 +84,23 @@ fn a_bad_saved_segment_refuses_the_dataset() {
 #[test]
 fn count_one_rule() {
     let dir = handmade();
-    let (code, out, _) = run(&["count", dir.to_str().unwrap(), "--customers", "--now", NOW, "amount_spent > 20"]);
+    let (code, out, _) = run(&[
+        "count",
+        dir.to_str().unwrap(),
+        "--customers",
+        "--now",
+        NOW,
+        "amount_spent > 20",
+    ]);
     assert_eq!((code, out.as_str()), (0, "2\n"));
-    let (code, out, _) = run(&["count", dir.to_str().unwrap(), "--products", "--now", NOW, "units_30d > 0"]);
+    let (code, out, _) = run(&[
+        "count",
+        dir.to_str().unwrap(),
+        "--products",
+        "--now",
+        NOW,
+        "units_30d > 0",
+    ]);
     assert_eq!((code, out.as_str()), (0, "2\n"));
 }
 
@@ -102,7 +128,11 @@ fn count_a_file_with_timings() {
     assert_eq!(out, "2\n2\n2\n");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    for (line, rule) in lines.iter().zip(["amount_spent > 20", "number_of_orders = 0", "purchased(since: -30d)"]) {
+    for (line, rule) in lines.iter().zip([
+        "amount_spent > 20",
+        "number_of_orders = 0",
+        "purchased(since: -30d)",
+    ]) {
         let (micros, text) = line.split_once('\t').expect("a tab");
         assert!(micros.parse::<u64>().is_ok(), "{line}");
         assert_eq!(text, rule);
@@ -123,29 +153,62 @@ fn a_bad_rule_in_a_file_names_its_line() {
     ]);
     assert_eq!(code, 1);
     assert_eq!(out, "");
-    assert!(err.contains(":2: error: unknown field 'amount_spend'; did you mean 'amount_spent'?"), "{err}");
+    assert!(
+        err.contains(":2: error: unknown field 'amount_spend'; did you mean 'amount_spent'?"),
+        "{err}"
+    );
 }
 
 #[test]
 fn members_in_every_format() {
     let dir = handmade();
     let d = dir.to_str().unwrap();
-    let (code, out, _) = run(&["members", d, "--customers", "--now", NOW, "number_of_orders >= 1"]);
+    let (code, out, _) = run(&[
+        "members",
+        d,
+        "--customers",
+        "--now",
+        NOW,
+        "number_of_orders >= 1",
+    ]);
     assert_eq!((code, out.as_str()), (0, "C1\nC2\n"));
 
-    let (code, out, _) = run(&["members", d, "--products", "--now", NOW, "--format", "csv", "sku = 'P1'"]);
+    let (code, out, _) = run(&[
+        "members",
+        d,
+        "--products",
+        "--now",
+        NOW,
+        "--format",
+        "csv",
+        "sku = 'P1'",
+    ]);
     assert_eq!(code, 0);
     let mut reader = csv::Reader::from_reader(out.as_bytes());
     let header = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 1);
-    let get = |name: &str| rows[0].get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    let get = |name: &str| {
+        rows[0]
+            .get(header.iter().position(|h| h == name).unwrap())
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(get("units_30d"), "3");
     assert_eq!(get("days_of_stock"), "145.833333333333");
     assert_eq!(get("tags"), "bestseller;new");
     assert_eq!(get("x_color"), "red");
 
-    let (code, out, _) = run(&["members", d, "--customers", "--now", NOW, "--format", "json", "customer_id IN ('C1', 'C4')"]);
+    let (code, out, _) = run(&[
+        "members",
+        d,
+        "--customers",
+        "--now",
+        NOW,
+        "--format",
+        "json",
+        "customer_id IN ('C1', 'C4')",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v.as_array().unwrap();
@@ -157,7 +220,11 @@ fn members_in_every_format() {
 
 #[test]
 fn explain_prints_text_then_json() {
-    let (code, out, _) = run(&["explain", "--customers", "amount_spent>500 and not (country in ('US','CA'))"]);
+    let (code, out, _) = run(&[
+        "explain",
+        "--customers",
+        "amount_spent>500 and not (country in ('US','CA'))",
+    ]);
     assert_eq!(code, 0);
     let (first, rest) = out.split_once('\n').unwrap();
     assert_eq!(first, "amount_spent > 500 AND NOT country IN ('US', 'CA')");
@@ -178,7 +245,10 @@ fn explain_refuses_with_position_and_carets() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(run(&["count"]).0, 2);
-    assert_eq!(run(&["count", "x", "--customers", "--products", "a = 1"]).0, 2);
+    assert_eq!(
+        run(&["count", "x", "--customers", "--products", "a = 1"]).0,
+        2
+    );
     assert_eq!(run(&["frobnicate"]).0, 2);
     assert_eq!(run(&["--help"]).0, 0);
     assert_eq!(run(&["members", "--help"]).0, 0);
@@ -186,7 +256,12 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn a_missing_dataset_is_an_error_not_a_panic() {
-    let (code, _, err) = run(&["count", "/nonexistent/strata", "--customers", "amount_spent > 1"]);
+    let (code, _, err) = run(&[
+        "count",
+        "/nonexistent/strata",
+        "--customers",
+        "amount_spent > 1",
+    ]);
     assert_eq!(code, 1);
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -196,11 +271,29 @@ fn demo_is_deterministic_and_loads() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for dir in [a.path(), b.path()] {
-        let (code, _, err) = run(&["demo", dir.to_str().unwrap(), "--customers", "300", "--seed", "7"]);
+        let (code, _, err) = run(&[
+            "demo",
+            dir.to_str().unwrap(),
+            "--customers",
+            "300",
+            "--seed",
+            "7",
+        ]);
         assert_eq!(code, 0, "{err}");
     }
-    for f in ["products.csv", "customers.csv", "orders.csv", "product_daily.csv", "tiers.json", "segments.json"] {
-        assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f}");
+    for f in [
+        "products.csv",
+        "customers.csv",
+        "orders.csv",
+        "product_daily.csv",
+        "tiers.json",
+        "segments.json",
+    ] {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f}"
+        );
     }
     let (code, out, err) = run(&["check", a.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

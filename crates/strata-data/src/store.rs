@@ -8,8 +8,6 @@
 //! The store holds data exactly as the files give it; nothing here depends on
 //! `now`. Aggregates and indexes are the engine's business.
 
-use std::collections::HashMap;
-
 use rust_decimal::Decimal;
 
 /// An instant as nanoseconds since the Unix epoch (UTC). Covers 1677–2262,
@@ -53,7 +51,7 @@ impl TextColumn {
 #[derive(Debug, Default)]
 pub struct TextColumnBuilder {
     column: TextColumn,
-    index: HashMap<Box<str>, u32>,
+    index: rustc_hash::FxHashMap<Box<str>, u32>,
 }
 
 impl TextColumnBuilder {

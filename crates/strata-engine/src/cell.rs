@@ -22,7 +22,9 @@ impl<'a> Cell<'a> {
             Col::Text(t) => t.get(row).map_or(Cell::Null, Cell::Text),
             Col::Tags(t) => Cell::Tags(t.get(row).collect()),
             Col::Bool(b) => b[row].map_or(Cell::Null, Cell::Bool),
-            Col::Num(n) => n.get(row).map_or(Cell::Null, |v| Cell::Number(v.to_decimal())),
+            Col::Num(n) => n
+                .get(row)
+                .map_or(Cell::Null, |v| Cell::Number(v.to_decimal())),
             Col::Time(t) => match t[row] {
                 I64Pred::NULL => Cell::Null,
                 v => Cell::Instant(v),

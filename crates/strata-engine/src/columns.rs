@@ -16,7 +16,10 @@ pub enum NumCol {
     Dec(Vec<Option<Decimal>>),
     /// Quotients kept as numerator and denominator so that comparisons are
     /// exact; a zero denominator is null.
-    Ratio { num: Vec<Decimal>, den: Vec<Decimal> },
+    Ratio {
+        num: Vec<Decimal>,
+        den: Vec<Decimal>,
+    },
 }
 
 /// A single number read from a [`NumCol`].
@@ -40,7 +43,25 @@ impl Num {
     }
 }
 
-const MAX_FIXED_SCALE: u32 = 9;
+/// The largest scale money is kept at in fixed point.
+pub const MAX_FIXED_SCALE: u32 = 9;
+
+/// `d × 10^scale` as an integer, if that is exact and fits.
+pub fn to_fixed(d: Decimal, scale: u32) -> Option<i64> {
+    let own = d.scale();
+    if own > scale {
+        return None;
+    }
+    let m = d
+        .mantissa()
+        .checked_mul(10_i128.checked_pow(scale - own)?)?;
+    i64::try_from(m).ok().filter(|&v| v != I64Pred::NULL)
+}
+
+/// The decimal an `i128` at `scale` stands for, if a Decimal can hold it.
+pub fn from_fixed(v: i128, scale: u32) -> Option<Decimal> {
+    Decimal::try_from_i128_with_scale(v, scale).ok()
+}
 
 impl NumCol {
     pub fn from_ints(vals: impl IntoIterator<Item = Option<i64>>) -> NumCol {
@@ -48,7 +69,7 @@ impl NumCol {
             scale: 0,
             vals: vals
                 .into_iter()
-                .map(|v| v.unwrap_or(I64Pred::NULL).max(I64Pred::NULL))
+                .map(|v| v.unwrap_or(I64Pred::NULL))
                 .collect(),
         }
     }
@@ -78,6 +99,19 @@ impl NumCol {
             }
         }
         NumCol::Dec(vals)
+    }
+
+    /// A column of fixed-point sums at `scale`; falls back to decimals for
+    /// a sum that does not fit an `i64`.
+    pub fn from_fixed_sums(vals: &[i128], scale: u32) -> NumCol {
+        let fixed: Option<Vec<i64>> = vals
+            .iter()
+            .map(|&v| i64::try_from(v).ok().filter(|&v| v != I64Pred::NULL))
+            .collect();
+        match fixed {
+            Some(vals) => NumCol::Fixed { scale, vals },
+            None => NumCol::Dec(vals.iter().map(|&v| from_fixed(v, scale)).collect()),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -4,8 +4,8 @@
 use rust_decimal::Decimal;
 use strata_data::{Dataset, NO_CUSTOMER, TextColumn, TextColumnBuilder};
 
+use crate::columns::{Col, NumCol, from_fixed, time_column};
 use crate::index::LiveLines;
-use crate::columns::{Col, NumCol, time_column};
 use crate::pred::I64Pred;
 use crate::tiers::{Metrics, scheme_for, tier_of};
 
@@ -30,9 +30,48 @@ impl CustomerTable {
         let mut first = vec![I64Pred::NULL; n];
         let mut last = vec![I64Pred::NULL; n];
         let mut units = vec![0u64; n];
-        let mut spent = vec![Decimal::ZERO; n];
-        let mut profit = vec![Decimal::ZERO; n];
-        let cost = &data.products.cost;
+        // Money sums in fixed point when the amounts allow (the usual case),
+        // in decimals otherwise; both exact.
+        let (spent, profit, scale) = match &live.money {
+            Some(m) => {
+                let mut spent = vec![0i128; n];
+                let mut profit = vec![0i128; n];
+                for l in 0..live.len() {
+                    let c = live.customer[l];
+                    if c == NO_CUSTOMER {
+                        continue;
+                    }
+                    let c = c as usize;
+                    let q = live.quantity[l];
+                    let revenue = i128::from(m.revenue[l]);
+                    spent[c] += revenue;
+                    let cost = m.cost[live.product[l] as usize].unwrap_or(0);
+                    profit[c] += revenue - i128::from(m.fees[l]) - i128::from(q) * i128::from(cost);
+                }
+                (Sums::Fixed(spent), Sums::Fixed(profit), m.scale)
+            }
+            None => {
+                let mut spent = vec![Decimal::ZERO; n];
+                let mut profit = vec![Decimal::ZERO; n];
+                let cost = &data.products.cost;
+                for l in 0..live.len() {
+                    let c = live.customer[l];
+                    if c == NO_CUSTOMER {
+                        continue;
+                    }
+                    let c = c as usize;
+                    let q = live.quantity[l];
+                    let revenue = live.revenue[l];
+                    spent[c] += revenue;
+                    let mut p = revenue - live.fees[l];
+                    if let Some(unit_cost) = cost[live.product[l] as usize] {
+                        p -= Decimal::from(q) * unit_cost;
+                    }
+                    profit[c] += p;
+                }
+                (Sums::Dec(spent), Sums::Dec(profit), 0)
+            }
+        };
         // One pass in time order: the first line seen of a customer is the
         // first order, the last one the last, and a change of order id
         // starts a new order (an order's lines are contiguous).
@@ -54,15 +93,7 @@ impl CustomerTable {
                 first[c] = at;
             }
             last[c] = at;
-            let q = live.quantity[l];
-            let revenue = live.revenue[l];
-            units[c] += u64::from(q);
-            spent[c] += revenue;
-            let mut p = revenue - live.fees[l];
-            if let Some(unit_cost) = cost[live.product[l] as usize] {
-                p -= Decimal::from(q) * unit_cost;
-            }
-            profit[c] += p;
+            units[c] += u64::from(live.quantity[l]);
         }
 
         let mut tier = TextColumnBuilder::default();
@@ -70,8 +101,8 @@ impl CustomerTable {
             let metrics = Metrics {
                 orders: Decimal::from(order_count[c]),
                 units: Decimal::from(units[c]),
-                revenue: spent[c],
-                profit: profit[c],
+                revenue: spent.get(c, scale),
+                profit: profit.get(c, scale),
             };
             let name = scheme_for(&data.tiers, data.customers.marketplace.get(c))
                 .and_then(|s| tier_of(s, &metrics));
@@ -92,11 +123,11 @@ impl CustomerTable {
             number_of_orders: NumCol::from_u64(&order_count),
             units_purchased: NumCol::from_u64(&units),
             average_order_value: NumCol::Ratio {
-                num: spent.clone(),
+                num: (0..n).map(|c| spent.get(c, scale)).collect(),
                 den: counts,
             },
-            amount_spent: NumCol::from_decimals(spent.into_iter().map(Some).collect()),
-            total_profit: NumCol::from_decimals(profit.into_iter().map(Some).collect()),
+            amount_spent: spent.into_column(scale),
+            total_profit: profit.into_column(scale),
             first_order_date: first,
             last_order_date: last,
         }
@@ -130,6 +161,28 @@ impl CustomerTable {
                 Col::Text(&col.values)
             }
         })
+    }
+}
+
+/// Per-customer money sums, fixed point or decimal.
+enum Sums {
+    Fixed(Vec<i128>),
+    Dec(Vec<Decimal>),
+}
+
+impl Sums {
+    fn get(&self, c: usize, scale: u32) -> Decimal {
+        match self {
+            Sums::Fixed(v) => from_fixed(v[c], scale).unwrap_or(Decimal::MAX),
+            Sums::Dec(v) => v[c],
+        }
+    }
+
+    fn into_column(self, scale: u32) -> NumCol {
+        match self {
+            Sums::Fixed(v) => NumCol::from_fixed_sums(&v, scale),
+            Sums::Dec(v) => NumCol::from_decimals(v.into_iter().map(Some).collect()),
+        }
     }
 }
 

@@ -7,17 +7,18 @@
 //! is the complement within the candidates (and so within the universe at
 //! the root), which is what language.md's two-valued logic asks.
 
-use rust_decimal::Decimal;
 use roaring::RoaringBitmap;
+use rust_decimal::Decimal;
 use strata_data::{NO_CUSTOMER, NULL_CODE, TextColumn};
 use strata_lang::catalog::Kind;
 
 use crate::Engine;
 use crate::columns::{Col, NumCol};
 use crate::error::Internal;
-use crate::index::DenseBits;
+use crate::facets::Facet;
+use crate::index::{DenseBits, LiveLines, LiveOrders};
 use crate::plan::{CustomerFn, Leaf, LineFilter, Node, Pred, ProductFilter, ProductFn, Source};
-use crate::pred::{BoolPred, I64Pred, NumPred, SetPred};
+use crate::pred::{BoolPred, I64Pred, NumPred, SetPred, lower_eq};
 
 /// Rows `0..n` that pass `test`, restricted to `cand`.
 ///
@@ -50,6 +51,44 @@ pub fn select(cand: &RoaringBitmap, n: usize, test: impl Fn(usize) -> bool) -> R
     out
 }
 
+/// [`select`] for an `i64` column, with the inner loop kept free of
+/// branches so that the compiler can vectorise it.
+pub fn select_i64(cand: &RoaringBitmap, vals: &[i64], pred: &I64Pred) -> RoaringBitmap {
+    let n = vals.len();
+    let count = cand.len() as usize;
+    let simple = match pred.ranges.as_slice() {
+        [(lo, hi)] if !pred.null => Some((*lo, *hi)),
+        _ => None,
+    };
+    let Some((lo, hi)) = simple else {
+        return select(cand, n, |r| pred.test(vals[r]));
+    };
+    if count == 0 {
+        return RoaringBitmap::new();
+    }
+    // One unsigned comparison tests lo <= v <= hi; null (i64::MIN) is
+    // below every range's lower end, so it fails as it should.
+    let width = hi.wrapping_sub(lo) as u64;
+    let inside = |v: i64| v.wrapping_sub(lo) as u64 <= width;
+    if count * 8 < n {
+        let hits = cand.iter().filter(|&r| inside(vals[r as usize]));
+        return RoaringBitmap::from_sorted_iter(hits).unwrap_or_default();
+    }
+    let mut bytes = Vec::with_capacity(n.div_ceil(8));
+    for chunk in vals.chunks(64) {
+        let mut word = 0u64;
+        for (i, &v) in chunk.iter().enumerate() {
+            word |= u64::from(inside(v)) << i;
+        }
+        bytes.extend_from_slice(&word.to_le_bytes()[..chunk.len().div_ceil(8)]);
+    }
+    let mut out = RoaringBitmap::from_lsb0_bytes(0, &bytes);
+    if count != n {
+        out &= cand;
+    }
+    out
+}
+
 /// Per dictionary code, whether a present value passes: the test is then
 /// decided once per distinct value.
 fn dict_verdicts(col: &TextColumn, test: impl Fn(&str) -> bool) -> Vec<bool> {
@@ -57,11 +96,16 @@ fn dict_verdicts(col: &TextColumn, test: impl Fn(&str) -> bool) -> Vec<bool> {
 }
 
 fn dict_verdicts_lower(dict: &[Box<str>], lower: &str) -> Vec<bool> {
-    dict.iter().map(|s| s.to_lowercase() == lower).collect()
+    dict.iter().map(|s| lower_eq(s, lower)).collect()
 }
 
 impl Engine {
-    pub(crate) fn eval_node(&self, kind: Kind, node: &Node, cand: &RoaringBitmap) -> Result<RoaringBitmap, Internal> {
+    pub(crate) fn eval_node(
+        &self,
+        kind: Kind,
+        node: &Node,
+        cand: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, Internal> {
         match node {
             Node::And(children) => {
                 let mut cur = cand.clone();
@@ -91,35 +135,51 @@ impl Engine {
         }
     }
 
-    fn eval_leaf(&self, kind: Kind, leaf: &Leaf, cand: &RoaringBitmap) -> Result<RoaringBitmap, Internal> {
+    fn eval_leaf(
+        &self,
+        kind: Kind,
+        leaf: &Leaf,
+        cand: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, Internal> {
         let n = self.len(kind);
         match &leaf.source {
             Source::Field(name) => {
                 let col = self
                     .column(kind, name)
                     .ok_or_else(|| Internal::new(format!("no column for {name}")))?;
+                if let Some(facet) = self.facet(kind, name)
+                    && let Some(hits) = eval_facet(facet, col, &leaf.pred)
+                {
+                    return Ok(hits & cand);
+                }
                 eval_column(col, &leaf.pred, cand, n)
             }
             Source::InSegment(index) => Ok(self.saved_members(*index)? & cand),
-            Source::CustomerFn { func, filter } => self.eval_customer_fn(*func, filter, &leaf.pred, cand),
+            Source::CustomerFn { func, filter } => {
+                self.eval_customer_fn(*func, filter, &leaf.pred, cand)
+            }
             Source::ProductFn { func, bounds } => {
                 let live = &self.live;
+                let range = live.time_range(bounds.lo, bounds.hi);
                 let daily = &self.data.daily;
                 match (&leaf.pred, func) {
                     (Pred::Num(p), ProductFn::UnitsSold | ProductFn::Sessions) => {
                         let p = p.to_fixed(0);
                         Ok(select(cand, n, |r| {
                             let total: u64 = if *func == ProductFn::UnitsSold {
-                                live.clip(live.of_product(r), bounds.lo, bounds.hi)
+                                live.prod_quantity[live.product_slots_in(r, &range)]
                                     .iter()
-                                    .map(|&l| u64::from(live.quantity[l as usize]))
+                                    .map(|&q| u64::from(q))
                                     .sum()
                             } else {
                                 self.daily_index
                                     .of_product(r)
                                     .iter()
                                     .map(|&d| d as usize)
-                                    .filter(|&d| (bounds.first_day..=bounds.last_day).contains(&daily.date[d]))
+                                    .filter(|&d| {
+                                        (bounds.first_day..=bounds.last_day)
+                                            .contains(&daily.date[d])
+                                    })
                                     .filter_map(|d| daily.sessions[d])
                                     .sum()
                             };
@@ -127,8 +187,8 @@ impl Engine {
                         }))
                     }
                     (Pred::Num(p), ProductFn::Sales) => Ok(select(cand, n, |r| {
-                        let total: Decimal = live
-                            .clip(live.of_product(r), bounds.lo, bounds.hi)
+                        let slots = live.product_slots_in(r, &range);
+                        let total: Decimal = live.by_product[slots]
                             .iter()
                             .map(|&l| live.revenue[l as usize])
                             .sum();
@@ -153,10 +213,7 @@ impl Engine {
                     let Some(Col::Text(col)) = self.column(Kind::Product, field) else {
                         return Err(Internal::new(format!("no text column {field}")));
                     };
-                    let ok = dict_verdicts(col, |s| {
-                        let l = s.to_lowercase();
-                        values.iter().any(|v| *v == l)
-                    });
+                    let ok = dict_verdicts(col, |s| values.iter().any(|v| lower_eq(s, v)));
                     for (p, m) in mask.iter_mut().enumerate() {
                         let code = col.codes[p];
                         *m = *m && code != NULL_CODE && ok[code as usize];
@@ -185,7 +242,9 @@ impl Engine {
         // Without filters the function is an aggregate computed at load.
         if filter.is_unfiltered(&self.as_of) {
             return match (func, pred) {
-                (CustomerFn::Orders, p) => eval_column(Col::Num(&table.number_of_orders), p, cand, n),
+                (CustomerFn::Orders, p) => {
+                    eval_column(Col::Num(&table.number_of_orders), p, cand, n)
+                }
                 (CustomerFn::Units, p) => eval_column(Col::Num(&table.units_purchased), p, cand, n),
                 (CustomerFn::Spent, p) => eval_column(Col::Num(&table.amount_spent), p, cand, n),
                 (CustomerFn::Purchased, Pred::Bool(p)) => {
@@ -220,7 +279,8 @@ impl Engine {
                     null: false,
                     ranges: vec![range],
                 };
-                return Ok(select(cand, n, |r| bought.test(col[r]) == want.want));
+                let bought = select_i64(cand, col, &bought);
+                return Ok(if want.want { bought } else { cand - bought });
             }
         }
 
@@ -228,8 +288,7 @@ impl Engine {
         let products = self.product_mask(&filter.products)?;
         let markets = filter.marketplaces.as_ref().map(|list| {
             dict_verdicts(&self.data.orders.marketplace, |s| {
-                let l = s.to_lowercase();
-                list.iter().any(|v| *v == l)
+                list.iter().any(|v| lower_eq(s, v))
             })
         });
         let market_ok = |code: u32| match &markets {
@@ -250,13 +309,18 @@ impl Engine {
         let line_range = live.time_range(lo, hi);
         let order_range = self.live_orders.time_range(lo, hi);
         let per_customer_cost = (cand.len() as usize).saturating_mul(live.len() / n.max(1) + 1);
-        let product_cost = products.as_ref().map(|mask| {
+        // The filtered products' lines within the window, by position.
+        let product_slots: Option<Vec<std::ops::Range<usize>>> = products.as_ref().map(|mask| {
             mask.iter()
                 .enumerate()
                 .filter(|(_, m)| **m)
-                .map(|(p, _)| live.of_product(p).len())
-                .sum::<usize>()
+                .map(|(p, _)| live.product_slots_in(p, &line_range))
+                .filter(|slots| !slots.is_empty())
+                .collect()
         });
+        let product_cost = product_slots
+            .as_ref()
+            .map(|all| all.iter().map(|s| s.len()).sum::<usize>());
         let scan_cost = match product_cost {
             None => order_range.len(),
             Some(cost) => cost.min(line_range.len()),
@@ -273,7 +337,7 @@ impl Engine {
         if path == AccessPath::PerCustomer {
             let out = cand.iter().filter(|&c| {
                 let mut acc = Acc::default();
-                for &l in live.clip(live.of_customer(c as usize), lo, hi) {
+                for &l in LiveLines::clip(live.of_customer(c as usize), &line_range) {
                     let l = l as usize;
                     if passes(l) {
                         acc.add(live.order[l], live.quantity[l], live.revenue[l]);
@@ -284,56 +348,66 @@ impl Engine {
             return Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default());
         }
 
-        let mut accs = Accumulators::new(n, &verdict);
-        match path {
-            AccessPath::Orders => {
-                let orders = &self.live_orders;
-                for o in order_range {
-                    if market_ok(orders.marketplace[o]) {
-                        accs.add_order(orders.customer[o], orders.units[o], orders.revenue[o]);
+        // Sums in fixed point first; a sum that leaves i64 (never seen in
+        // practice) makes the scan run again in decimals.
+        for fixed in [self.live.money.is_some(), false] {
+            let mut accs = Accumulators::new(self, n, &verdict, fixed);
+            match path {
+                AccessPath::Orders => {
+                    let orders = &self.live_orders;
+                    for o in order_range.clone() {
+                        if market_ok(orders.marketplace[o]) {
+                            accs.add_order(o);
+                        }
                     }
                 }
-            }
-            AccessPath::ProductLines => {
-                let mask = products.as_ref().map(Vec::as_slice).unwrap_or_default();
-                // Lines of one order may sit under several products; count
-                // each order once through a bitset over orders.
-                let mut seen_orders = DenseBits::new(if accs.counts_orders() { self.data.orders.len() } else { 0 });
-                for (p, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
-                    for &l in live.clip(live.of_product(p), lo, hi) {
-                        let l = l as usize;
+                AccessPath::ProductLines => {
+                    // Lines of one order may sit under several products; count
+                    // each order once through a bitset over orders.
+                    let mut seen_orders = DenseBits::new(if accs.counts_orders() {
+                        self.data.orders.len()
+                    } else {
+                        0
+                    });
+                    for slots in product_slots.iter().flatten() {
+                        for slot in slots.clone() {
+                            let c = live.prod_customer[slot];
+                            if c == NO_CUSTOMER {
+                                continue;
+                            }
+                            let o = live.prod_order[slot] as usize;
+                            if markets.is_some() && !market_ok(order_market[o]) {
+                                continue;
+                            }
+                            let new_order = accs.counts_orders() && !seen_orders.contains(o);
+                            if new_order {
+                                seen_orders.insert(o);
+                            }
+                            accs.add_slot(slot, new_order);
+                        }
+                    }
+                }
+                _ => {
+                    // An order's lines are contiguous in time order, so a change
+                    // of order id among passing lines starts a new order.
+                    let mut last_order = u32::MAX;
+                    for l in line_range.clone() {
                         let c = live.customer[l];
-                        if c == NO_CUSTOMER || !market_ok(order_market[live.order[l] as usize]) {
+                        if c == NO_CUSTOMER || !passes(l) {
                             continue;
                         }
-                        let new_order = if accs.counts_orders() {
-                            let o = live.order[l] as usize;
-                            let fresh = !seen_orders.contains(o);
-                            seen_orders.insert(o);
-                            fresh
-                        } else {
-                            false
-                        };
-                        accs.add_line(c, new_order, live.quantity[l], live.revenue[l]);
+                        let o = live.order[l];
+                        accs.add_line(l, o != last_order);
+                        last_order = o;
                     }
                 }
             }
-            _ => {
-                // An order's lines are contiguous in time order, so a change
-                // of order id among passing lines starts a new order.
-                let mut last_order = u32::MAX;
-                for l in line_range {
-                    let c = live.customer[l];
-                    if c == NO_CUSTOMER || !passes(l) {
-                        continue;
-                    }
-                    let o = live.order[l];
-                    accs.add_line(c, o != last_order, live.quantity[l], live.revenue[l]);
-                    last_order = o;
-                }
+            if accs.overflowed {
+                continue;
             }
+            return Ok(accs.finish(&verdict, cand, n));
         }
-        Ok(accs.finish(&verdict, cand, n))
+        Err(Internal::new("decimal accumulation overflowed"))
     }
 }
 
@@ -401,7 +475,10 @@ impl Verdict {
     fn simplify(self) -> Verdict {
         if let Verdict::Count { pred, .. } = &self {
             let positive = |v: i64| pred.test(v);
-            let all_positive = pred.ranges.iter().any(|&(lo, hi)| lo <= 1 && hi == i64::MAX);
+            let all_positive = pred
+                .ranges
+                .iter()
+                .any(|&(lo, hi)| lo <= 1 && hi == i64::MAX);
             let no_positive = pred.ranges.iter().all(|&(_, hi)| hi < 1);
             if all_positive || no_positive {
                 let some = positive(1);
@@ -416,7 +493,11 @@ impl Verdict {
     fn test(&self, acc: &Acc) -> bool {
         match self {
             Verdict::Count { func, pred } => {
-                let v = if *func == CustomerFn::Orders { acc.orders } else { acc.units };
+                let v = if *func == CustomerFn::Orders {
+                    acc.orders
+                } else {
+                    acc.units
+                };
                 pred.test(i64::try_from(v).unwrap_or(i64::MAX))
             }
             Verdict::Spent(p) => p.test(Some(acc.spent)),
@@ -426,17 +507,27 @@ impl Verdict {
 }
 
 /// Dense per-customer accumulators for a scan over many lines or orders.
-struct Accumulators {
+struct Accumulators<'a> {
+    live: &'a LiveLines,
+    orders: &'a LiveOrders,
     touched: DenseBits,
     /// Orders per customer, kept only when the verdict reads them.
-    orders: Vec<u32>,
+    counts: Vec<u32>,
     units: Vec<u64>,
+    /// Spent, in fixed point at the live lines' money scale when they have
+    /// one, else in decimals (only one of the two is used). Fixed-point
+    /// sums stay in `i64` so the array is half the size (it is written at
+    /// random, and cache misses are the cost); leaving `i64` sets
+    /// `overflowed` and the caller redoes the scan in decimals.
+    spent_fixed: Vec<i64>,
     spent: Vec<Decimal>,
+    overflowed: bool,
 }
 
-impl Accumulators {
-    fn new(n: usize, verdict: &Verdict) -> Accumulators {
-        let (orders, units, spent) = match verdict {
+impl<'a> Accumulators<'a> {
+    fn new(engine: &'a Engine, n: usize, verdict: &Verdict, fixed: bool) -> Accumulators<'a> {
+        let live = &engine.live;
+        let (counts, units, spent) = match verdict {
             Verdict::Count {
                 func: CustomerFn::Units,
                 ..
@@ -446,57 +537,94 @@ impl Accumulators {
             Verdict::Purchased(_) => (0, 0, 0),
         };
         Accumulators {
+            live,
+            orders: &engine.live_orders,
             touched: DenseBits::new(n),
-            orders: vec![0; orders],
+            counts: vec![0; counts],
             units: vec![0; units],
-            spent: vec![Decimal::ZERO; spent],
+            spent_fixed: vec![0; if fixed { spent } else { 0 }],
+            spent: vec![Decimal::ZERO; if fixed { 0 } else { spent }],
+            overflowed: false,
         }
     }
 
     fn counts_orders(&self) -> bool {
-        !self.orders.is_empty()
+        !self.counts.is_empty()
     }
 
     #[inline]
-    fn add_order(&mut self, customer: u32, units: u64, revenue: Decimal) {
+    fn add_order(&mut self, o: usize) {
+        let customer = self.orders.customer[o];
         if customer == NO_CUSTOMER {
             return;
         }
         let c = customer as usize;
         self.touched.insert(c);
-        if let Some(k) = self.orders.get_mut(c) {
+        if let Some(k) = self.counts.get_mut(c) {
             *k += 1;
         }
         if let Some(u) = self.units.get_mut(c) {
-            *u += units;
+            *u += self.orders.units[o];
+        }
+        if let Some(s) = self.spent_fixed.get_mut(c)
+            && let Some(fixed) = &self.orders.revenue_fixed
+        {
+            match i64::try_from(fixed[o]).ok().and_then(|v| s.checked_add(v)) {
+                Some(sum) => *s = sum,
+                None => self.overflowed = true,
+            }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += revenue;
+            *s += self.orders.revenue[o];
         }
     }
 
+    /// Adds the line at position `slot` of the product-ordered columns (of
+    /// a non-anonymous customer).
     #[inline]
-    fn add_line(&mut self, customer: u32, new_order: bool, quantity: u32, revenue: Decimal) {
-        let c = customer as usize;
+    fn add_slot(&mut self, slot: usize, new_order: bool) {
+        let c = self.live.prod_customer[slot] as usize;
         self.touched.insert(c);
-        if new_order && let Some(k) = self.orders.get_mut(c) {
+        if new_order && let Some(k) = self.counts.get_mut(c) {
             *k += 1;
         }
         if let Some(u) = self.units.get_mut(c) {
-            *u += u64::from(quantity);
+            *u += u64::from(self.live.prod_quantity[slot]);
+        }
+        if let Some(s) = self.spent_fixed.get_mut(c)
+            && let Some(revenue) = &self.live.prod_revenue
+        {
+            match s.checked_add(revenue[slot]) {
+                Some(sum) => *s = sum,
+                None => self.overflowed = true,
+            }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += revenue;
+            *s += self.live.revenue[self.live.by_product[slot] as usize];
         }
     }
 
-    fn acc(&self, c: usize) -> Acc {
-        Acc {
-            // A touched customer has at least one passing line, so one order.
-            orders: self.orders.get(c).map_or(1, |&k| u64::from(k)),
-            last_order: None,
-            units: self.units.get(c).copied().unwrap_or(1),
-            spent: self.spent.get(c).copied().unwrap_or(Decimal::ZERO),
+    /// Adds live line `l` of a (non-anonymous) customer.
+    #[inline]
+    fn add_line(&mut self, l: usize, new_order: bool) {
+        let c = self.live.customer[l] as usize;
+        self.touched.insert(c);
+        if new_order && let Some(k) = self.counts.get_mut(c) {
+            *k += 1;
+        }
+        if let Some(u) = self.units.get_mut(c) {
+            *u += u64::from(self.live.quantity[l]);
+        }
+        if let Some(s) = self.spent_fixed.get_mut(c)
+            && let Some(m) = &self.live.money
+        {
+            match s.checked_add(m.revenue[l]) {
+                Some(sum) => *s = sum,
+                None => self.overflowed = true,
+            }
+        }
+        if let Some(s) = self.spent.get_mut(c) {
+            *s += self.live.revenue[l];
         }
     }
 
@@ -504,27 +632,111 @@ impl Accumulators {
     /// pass or fail together.
     fn finish(self, verdict: &Verdict, cand: &RoaringBitmap, n: usize) -> RoaringBitmap {
         let empty_passes = verdict.test(&Acc::default());
-        let mut flip = DenseBits::new(n);
-        for c in self.touched.iter() {
-            if verdict.test(&self.acc(c)) != empty_passes {
-                flip.insert(c);
+        let flip = match verdict {
+            // Touched is exactly "purchased".
+            Verdict::Purchased(_) => self.touched,
+            Verdict::Count { pred, .. } => {
+                let mut flip = DenseBits::new(n);
+                let values = if self.counts.is_empty() {
+                    Either::Units(&self.units)
+                } else {
+                    Either::Counts(&self.counts)
+                };
+                for c in self.touched.iter() {
+                    let v = match values {
+                        Either::Units(u) => u[c],
+                        Either::Counts(k) => u64::from(k[c]),
+                    };
+                    if pred.test(i64::try_from(v).unwrap_or(i64::MAX)) != empty_passes {
+                        flip.insert(c);
+                    }
+                }
+                flip
             }
-        }
+            Verdict::Spent(pred) => {
+                let mut flip = DenseBits::new(n);
+                match &self.live.money {
+                    Some(m) if !self.spent_fixed.is_empty() => {
+                        let fixed = pred.to_fixed(m.scale);
+                        for c in self.touched.iter() {
+                            // i64::MIN is the null sentinel; a sum there is
+                            // below every bound all the same.
+                            let v = self.spent_fixed[c].max(I64Pred::MIN_VALUE);
+                            if fixed.test(v) != empty_passes {
+                                flip.insert(c);
+                            }
+                        }
+                    }
+                    _ => {
+                        for c in self.touched.iter() {
+                            if pred.test(Some(self.spent[c])) != empty_passes {
+                                flip.insert(c);
+                            }
+                        }
+                    }
+                }
+                flip
+            }
+        };
         let flip = flip.into_bitmap();
-        if empty_passes { cand - flip } else { flip & cand }
+        if empty_passes {
+            cand - flip
+        } else {
+            flip & cand
+        }
     }
 }
 
+#[derive(Clone, Copy)]
+enum Either<'a> {
+    Units(&'a [u64]),
+    Counts(&'a [u32]),
+}
+
+/// Answers a test from a column's facet, when the test is of a kind the
+/// facet can answer.
+fn eval_facet(facet: &Facet, col: Col<'_>, pred: &Pred) -> Option<RoaringBitmap> {
+    Some(match (col, pred) {
+        (Col::Text(t), Pred::Text(p)) => {
+            facet.select(&dict_verdicts(t, |s| p.test_present(s)), p.null)
+        }
+        (Col::Tags(t), Pred::Set(p)) => match p {
+            SetPred::Contains(x) => facet.select(&dict_verdicts_lower(&t.dict, x), false),
+            SetPred::NotContains(x) => {
+                let hit: Vec<bool> = dict_verdicts_lower(&t.dict, x)
+                    .into_iter()
+                    .map(|h| !h)
+                    .collect();
+                // Rows holding none of the matching elements: everything
+                // minus the rows that hold one.
+                let mut all = facet.select(&hit, true);
+                all |= facet.select(&vec![true; t.dict.len()], false);
+                all - facet.select(&dict_verdicts_lower(&t.dict, x), false)
+            }
+            SetPred::Empty(true) => facet.none.clone(),
+            SetPred::Empty(false) => facet.select(&vec![true; t.dict.len()], false),
+        },
+        (Col::Bool(_), Pred::Bool(p)) => facet.by_code[usize::from(p.want)].clone(),
+        _ => return None,
+    })
+}
+
 /// Evaluates a test on a column over the candidates.
-pub fn eval_column(col: Col<'_>, pred: &Pred, cand: &RoaringBitmap, n: usize) -> Result<RoaringBitmap, Internal> {
+pub fn eval_column(
+    col: Col<'_>,
+    pred: &Pred,
+    cand: &RoaringBitmap,
+    n: usize,
+) -> Result<RoaringBitmap, Internal> {
     Ok(match (col, pred) {
         (Col::Num(NumCol::Fixed { scale, vals }), Pred::Num(p)) => {
-            let p = p.to_fixed(*scale);
-            select(cand, n, |r| p.test(vals[r]))
+            select_i64(cand, vals, &p.to_fixed(*scale))
         }
         (Col::Num(NumCol::Dec(vals)), Pred::Num(p)) => select(cand, n, |r| p.test(vals[r])),
-        (Col::Num(NumCol::Ratio { num, den }), Pred::Num(p)) => select(cand, n, |r| p.test_ratio(num[r], den[r])),
-        (Col::Time(vals), Pred::Time(p)) => select(cand, n, |r| p.test(vals[r])),
+        (Col::Num(NumCol::Ratio { num, den }), Pred::Num(p)) => {
+            select(cand, n, |r| p.test_ratio(num[r], den[r]))
+        }
+        (Col::Time(vals), Pred::Time(p)) => select_i64(cand, vals, p),
         (Col::Bool(vals), Pred::Bool(p)) => select(cand, n, |r| p.test(vals[r])),
         (Col::Text(col), Pred::Text(p)) => {
             if col.dict.len() <= cand.len() as usize {
@@ -543,11 +755,15 @@ pub fn eval_column(col: Col<'_>, pred: &Pred, cand: &RoaringBitmap, n: usize) ->
             match p {
                 SetPred::Contains(x) => {
                     let hit = matches(x);
-                    select(cand, n, |r| col.codes_of(r).iter().any(|&c| hit[c as usize]))
+                    select(cand, n, |r| {
+                        col.codes_of(r).iter().any(|&c| hit[c as usize])
+                    })
                 }
                 SetPred::NotContains(x) => {
                     let hit = matches(x);
-                    select(cand, n, |r| !col.codes_of(r).iter().any(|&c| hit[c as usize]))
+                    select(cand, n, |r| {
+                        !col.codes_of(r).iter().any(|&c| hit[c as usize])
+                    })
                 }
                 SetPred::Empty(want) => select(cand, n, |r| col.codes_of(r).is_empty() == *want),
             }

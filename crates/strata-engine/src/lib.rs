@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use strata_data::Dataset;
 use strata_lang::ast::{Expr, Span};
 use strata_lang::catalog::{Kind, Schema};
@@ -24,6 +25,7 @@ pub mod columns;
 mod customers;
 mod error;
 mod eval;
+mod facets;
 mod index;
 pub mod plan;
 pub mod pred;
@@ -39,6 +41,7 @@ pub use eval::AccessPath;
 
 use columns::Col;
 use customers::CustomerTable;
+use facets::Facet;
 use index::{DailyIndex, LiveLines, LiveOrders};
 use plan::{CompileError, Compiler, Node};
 use products::ProductTable;
@@ -74,6 +77,8 @@ pub struct Engine {
     directory: Directory,
     saved: Vec<Saved>,
     access_path: AccessPath,
+    /// Facets by (kind, field name), for the columns that have them.
+    facets: FxHashMap<(Kind, String), Facet>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -93,13 +98,17 @@ impl Engine {
     pub fn new(data: Dataset, now: jiff::Timestamp) -> Result<Engine, EngineError> {
         let as_of = AsOf::new(now, data.settings.timezone.clone());
         let live = LiveLines::build(&data, &as_of);
-        // The two tables are independent: build them side by side.
-        let ((customers, live_orders), (daily_index, products)) = std::thread::scope(|s| {
-            let customers = s.spawn(|| (CustomerTable::build(&data, &live), LiveOrders::build(&data, &live)));
+        // Customers on one thread, orders and products on the other: the
+        // tables are independent and take about as long.
+        let (customers, (live_orders, daily_index, products)) = std::thread::scope(|s| {
+            let customers = s.spawn(|| CustomerTable::build(&data, &live));
+            let live_orders = LiveOrders::build(&data, &live);
             let daily_index = DailyIndex::build(&data, &as_of);
             let products = ProductTable::build(&data, &as_of, &live, &daily_index);
-            let customers = customers.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (customers, (daily_index, products))
+            let customers = customers
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (customers, (live_orders, daily_index, products))
         });
         let directory = Directory::new(&data.segments);
         let mut engine = Engine {
@@ -113,7 +122,9 @@ impl Engine {
             directory,
             saved: Vec::new(),
             access_path: AccessPath::Auto,
+            facets: FxHashMap::default(),
         };
+        engine.facets = engine.build_facets();
         engine.saved = engine.compile_saved()?;
         Ok(engine)
     }
@@ -132,11 +143,14 @@ impl Engine {
                     value: strata_lang::ast::Value::String(r.name.clone()),
                     span: r.span,
                 };
-                let index = plan::SegmentLookup::lookup(&self.directory, r.kind, &lit).map_err(|d| RuleError {
-                    diagnostic: d,
-                    source: source.clone(),
-                    segment: Some(seg.name.clone()),
-                })?;
+                let index =
+                    plan::SegmentLookup::lookup(&self.directory, r.kind, &lit).map_err(|d| {
+                        RuleError {
+                            diagnostic: d,
+                            source: source.clone(),
+                            segment: Some(seg.name.clone()),
+                        }
+                    })?;
                 out.push(index);
             }
             edges.push(out);
@@ -282,6 +296,50 @@ impl Engine {
         }
         let members = self.evaluate(&saved.rule)?;
         Ok(saved.members.get_or_init(|| members))
+    }
+
+    /// Facets for every low-cardinality text, tag and boolean field.
+    fn build_facets(&self) -> FxHashMap<(Kind, String), Facet> {
+        let mut work = Vec::new();
+        for kind in [Kind::Customer, Kind::Product] {
+            for name in self.field_names(kind) {
+                if let Some(col) = self.column(kind, &name)
+                    && matches!(col, Col::Text(_) | Col::Tags(_) | Col::Bool(_))
+                {
+                    work.push((kind, name, col));
+                }
+            }
+        }
+        // Two threads, each taking every other column.
+        let build = |part: usize| -> Vec<((Kind, String), Facet)> {
+            work.iter()
+                .skip(part)
+                .step_by(2)
+                .filter_map(|(kind, name, col)| {
+                    let facet = match col {
+                        Col::Text(t) => Facet::of_text(t)?,
+                        Col::Tags(t) => Facet::of_tags(t)?,
+                        Col::Bool(b) => Facet::of_bools(b),
+                        _ => return None,
+                    };
+                    Some(((*kind, name.clone()), facet))
+                })
+                .collect()
+        };
+        std::thread::scope(|s| {
+            let other = s.spawn(|| build(1));
+            let mut all = build(0);
+            all.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+            all.into_iter().collect()
+        })
+    }
+
+    pub(crate) fn facet(&self, kind: Kind, name: &str) -> Option<&Facet> {
+        self.facets.get(&(kind, name.to_owned()))
     }
 
     /// Forces how behaviour functions read the lines (tests use this to

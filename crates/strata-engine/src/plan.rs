@@ -28,8 +28,14 @@ pub struct Leaf {
 pub enum Source {
     /// A field of the rule's kind (built-in or custom), by name.
     Field(String),
-    CustomerFn { func: CustomerFn, filter: LineFilter },
-    ProductFn { func: ProductFn, bounds: Bounds },
+    CustomerFn {
+        func: CustomerFn,
+        filter: LineFilter,
+    },
+    ProductFn {
+        func: ProductFn,
+        bounds: Bounds,
+    },
     /// Membership in the saved segment with this index.
     InSegment(usize),
 }
@@ -84,7 +90,10 @@ impl LineFilter {
 pub enum ProductFilter {
     /// A product text field (`sku`, `category`, `brand`) equal, ignoring
     /// case, to one of the lower-cased values.
-    Field { field: &'static str, values: Vec<String> },
+    Field {
+        field: &'static str,
+        values: Vec<String>,
+    },
     /// Member of the saved product segment with this index.
     Segment(usize),
 }
@@ -132,8 +141,16 @@ impl From<Diagnostic> for CompileError {
 impl Compiler<'_> {
     pub fn compile(&self, expr: &Expr) -> Result<Node, CompileError> {
         Ok(match expr {
-            Expr::And(xs) => Node::And(xs.iter().map(|x| self.compile(x)).collect::<Result<_, _>>()?),
-            Expr::Or(xs) => Node::Or(xs.iter().map(|x| self.compile(x)).collect::<Result<_, _>>()?),
+            Expr::And(xs) => Node::And(
+                xs.iter()
+                    .map(|x| self.compile(x))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Or(xs) => Node::Or(
+                xs.iter()
+                    .map(|x| self.compile(x))
+                    .collect::<Result<_, _>>()?,
+            ),
             Expr::Not(x) => Node::Not(Box::new(self.compile(x)?)),
             Expr::Cond(c) => Node::Leaf(Box::new(self.condition(c)?)),
         })
@@ -184,7 +201,11 @@ impl Compiler<'_> {
                     "units" => CustomerFn::Units,
                     "spent" => CustomerFn::Spent,
                     "purchased" => CustomerFn::Purchased,
-                    other => return Err(Internal::new(format!("unknown customer function {other}")).into()),
+                    other => {
+                        return Err(
+                            Internal::new(format!("unknown customer function {other}")).into()
+                        );
+                    }
                 };
                 let mut filter = LineFilter {
                     bounds,
@@ -193,7 +214,9 @@ impl Compiler<'_> {
                 };
                 for arg in &call.args {
                     let Some(arg_name) = &arg.name else {
-                        return Err(Internal::new("positional argument to a behaviour function").into());
+                        return Err(
+                            Internal::new("positional argument to a behaviour function").into()
+                        );
                     };
                     let texts = || -> Result<Vec<String>, Internal> {
                         arg.value
@@ -201,7 +224,9 @@ impl Compiler<'_> {
                             .iter()
                             .map(|l| match &l.value {
                                 Value::String(s) => Ok(s.to_lowercase()),
-                                other => Err(Internal::new(format!("expected a string, got {other:?}"))),
+                                other => {
+                                    Err(Internal::new(format!("expected a string, got {other:?}")))
+                                }
                             })
                             .collect()
                     };
@@ -228,7 +253,9 @@ impl Compiler<'_> {
                             list.extend(texts()?);
                             filter.marketplaces = Some(list);
                         }
-                        other => return Err(Internal::new(format!("unknown argument {other}")).into()),
+                        other => {
+                            return Err(Internal::new(format!("unknown argument {other}")).into());
+                        }
                     }
                 }
                 Source::CustomerFn { func, filter }
@@ -238,7 +265,11 @@ impl Compiler<'_> {
                     "units_sold" => ProductFn::UnitsSold,
                     "sales" => ProductFn::Sales,
                     "sessions" => ProductFn::Sessions,
-                    other => return Err(Internal::new(format!("unknown product function {other}")).into()),
+                    other => {
+                        return Err(
+                            Internal::new(format!("unknown product function {other}")).into()
+                        );
+                    }
                 };
                 Source::ProductFn { func, bounds }
             }
@@ -289,7 +320,9 @@ fn calendar_day(lit: &Literal, as_of: &AsOf) -> Result<Date, Internal> {
             let (t, _) = pred::instant_range(lit, as_of)?;
             Ok(as_of.date_of(t))
         }
-        other => Err(Internal::new(format!("expected a time bound, got {other:?}"))),
+        other => Err(Internal::new(format!(
+            "expected a time bound, got {other:?}"
+        ))),
     }
 }
 

@@ -206,6 +206,17 @@ pub enum TextTest {
     Never,
 }
 
+/// Whether `s` lower-cased equals `lower` (already lower-cased), without
+/// allocating for ASCII text: ASCII lower-cases to ASCII, so an ASCII `s`
+/// can only equal an ASCII `lower`.
+pub fn lower_eq(s: &str, lower: &str) -> bool {
+    if s.is_ascii() {
+        s.len() == lower.len() && s.eq_ignore_ascii_case(lower)
+    } else {
+        s.to_lowercase() == lower
+    }
+}
+
 impl TextPred {
     pub fn test(&self, v: Option<&str>) -> bool {
         match v {
@@ -217,16 +228,10 @@ impl TextPred {
     pub fn test_present(&self, s: &str) -> bool {
         let lower = || s.to_lowercase();
         match &self.op {
-            TextTest::Eq(x) => lower() == *x,
-            TextTest::Ne(x) => lower() != *x,
-            TextTest::In(xs) => {
-                let l = lower();
-                xs.iter().any(|x| *x == l)
-            }
-            TextTest::NotIn(xs) => {
-                let l = lower();
-                xs.iter().all(|x| *x != l)
-            }
+            TextTest::Eq(x) => lower_eq(s, x),
+            TextTest::Ne(x) => !lower_eq(s, x),
+            TextTest::In(xs) => xs.iter().any(|x| lower_eq(s, x)),
+            TextTest::NotIn(xs) => !xs.iter().any(|x| lower_eq(s, x)),
             TextTest::Match {
                 op,
                 negated,
@@ -371,7 +376,8 @@ pub fn instant_range(lit: &Literal, as_of: &AsOf) -> Result<(i64, i64), Internal
         }
         Value::Relative(rel) => {
             let offset = i128::from(rel.offset_seconds()) * 1_000_000_000;
-            let t = (i128::from(as_of.now) + offset).clamp(i128::from(i64::MIN + 1), i128::from(i64::MAX));
+            let t = (i128::from(as_of.now) + offset)
+                .clamp(i128::from(i64::MIN + 1), i128::from(i64::MAX));
             Ok((t as i64, t as i64))
         }
         Value::Date(d) => Ok(day_range(*d, as_of)),
@@ -511,7 +517,12 @@ mod tests {
             ("x <= 49.995", &["49.99"], &["50"], false),
             ("x = 3", &["3", "3.00"], &["3.01"], false),
             ("x != 3", &["2", "4"], &["3"], false),
-            ("x BETWEEN 10 AND 49.99", &["10", "49.99"], &["9.99", "50"], false),
+            (
+                "x BETWEEN 10 AND 49.99",
+                &["10", "49.99"],
+                &["9.99", "50"],
+                false,
+            ),
             ("x IN (1, 2)", &["1", "2"], &["3"], false),
             ("x NOT IN (1, 2)", &["0", "1.5", "3"], &["1", "2"], false),
             ("x IS EMPTY", &["0"], &["1"], true),
@@ -531,7 +542,11 @@ mod tests {
                     let k = i64::try_from((v * Decimal::from(1000)).trunc()).unwrap();
                     assert_eq!(fixed.test(k), want, "{rule} fixed on {v}");
                     // v as a ratio v*7 / 7.
-                    assert_eq!(p.test_ratio(v * Decimal::from(7), Decimal::from(7)), want, "{rule} ratio on {v}");
+                    assert_eq!(
+                        p.test_ratio(v * Decimal::from(7), Decimal::from(7)),
+                        want,
+                        "{rule} ratio on {v}"
+                    );
                 }
             }
         }

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use strata_data::{Dataset, NO_CUSTOMER};
 
 use crate::clock::AsOf;
-use crate::columns::{Col, NumCol, time_column};
+use crate::columns::{Col, NumCol, from_fixed, time_column};
 use crate::index::{DailyIndex, LiveLines};
 
 #[derive(Debug)]
@@ -46,36 +46,55 @@ struct Sums {
     sales: Decimal,
 }
 
-fn sums(live: &LiveLines, lines: &[u32]) -> Sums {
-    let mut s = Sums::default();
-    for &l in lines {
-        s.units += u64::from(live.quantity[l as usize]);
-        s.sales += live.revenue[l as usize];
+/// Sums over positions `slots` of the product-ordered line columns.
+fn sums(live: &LiveLines, slots: std::ops::Range<usize>) -> Sums {
+    let mut s = Sums {
+        units: live.prod_quantity[slots.clone()]
+            .iter()
+            .map(|&q| u64::from(q))
+            .sum(),
+        sales: Decimal::ZERO,
+    };
+    match (&live.prod_revenue, &live.money) {
+        (Some(revenue), Some(m)) => {
+            let sales: i128 = revenue[slots].iter().map(|&r| i128::from(r)).sum();
+            s.sales = from_fixed(sales, m.scale).unwrap_or(Decimal::MAX);
+        }
+        _ => {
+            s.sales = live.by_product[slots]
+                .iter()
+                .map(|&l| live.revenue[l as usize])
+                .sum();
+        }
     }
     s
 }
 
 impl ProductTable {
-    pub fn build(data: &Dataset, as_of: &AsOf, live: &LiveLines, daily: &DailyIndex) -> ProductTable {
+    pub fn build(
+        data: &Dataset,
+        as_of: &AsOf,
+        live: &LiveLines,
+        daily: &DailyIndex,
+    ) -> ProductTable {
         let products = &data.products;
         let n = products.len();
-        let windows = [7i64, 14, 30].map(|d| as_of.window_start(d));
+        let windows = [7i64, 14, 30].map(|d| live.time_range(as_of.window_start(d), as_of.now));
 
         let mut all = Vec::with_capacity(n);
         let mut w: [Vec<Sums>; 3] = Default::default();
         let mut customers_30d = Vec::with_capacity(n);
         let mut buyers: Vec<u32> = Vec::new();
         for p in 0..n {
-            let list = live.of_product(p);
-            all.push(sums(live, list));
-            for (k, &start) in windows.iter().enumerate() {
-                w[k].push(sums(live, live.clip(list, start, as_of.now)));
+            all.push(sums(live, live.product_slots(p)));
+            for (k, range) in windows.iter().enumerate() {
+                w[k].push(sums(live, live.product_slots_in(p, range)));
             }
             buyers.clear();
             buyers.extend(
-                live.clip(list, windows[2], as_of.now)
+                live.prod_customer[live.product_slots_in(p, &windows[2])]
                     .iter()
-                    .map(|&l| live.customer[l as usize])
+                    .copied()
                     .filter(|&c| c != NO_CUSTOMER),
             );
             buyers.sort_unstable();
@@ -86,15 +105,23 @@ impl ProductTable {
         // Σ sales_30d per (seller_account, marketplace); null keys form a
         // group of their own.
         let mut group_sales: FxHashMap<(u32, u32), Decimal> = FxHashMap::default();
-        for p in 0..n {
-            let key = (products.seller_account.codes[p], products.marketplace.codes[p]);
-            *group_sales.entry(key).or_default() += w[2][p].sales;
+        for (p, window) in w[2].iter().enumerate() {
+            let key = (
+                products.seller_account.codes[p],
+                products.marketplace.codes[p],
+            );
+            *group_sales.entry(key).or_default() += window.sales;
         }
         let hundred = Decimal::ONE_HUNDRED;
         let revenue_share = NumCol::Ratio {
             num: (0..n).map(|p| hundred * w[2][p].sales).collect(),
             den: (0..n)
-                .map(|p| group_sales[&(products.seller_account.codes[p], products.marketplace.codes[p])])
+                .map(|p| {
+                    group_sales[&(
+                        products.seller_account.codes[p],
+                        products.marketplace.codes[p],
+                    )]
+                })
                 .collect(),
         };
 
@@ -161,7 +188,12 @@ impl ProductTable {
             created_at: time_column(&products.created_at),
             price: NumCol::from_decimals(products.price.clone()),
             cost: NumCol::from_decimals(products.cost.clone()),
-            inventory: NumCol::from_ints(products.inventory.iter().map(|v| v.and_then(|v| i64::try_from(v).ok()))),
+            inventory: NumCol::from_ints(
+                products
+                    .inventory
+                    .iter()
+                    .map(|v| v.and_then(|v| i64::try_from(v).ok())),
+            ),
             units_sold: NumCol::from_u64(&all.iter().map(|s| s.units).collect::<Vec<_>>()),
             sales: NumCol::from_decimals(all.iter().map(|s| Some(s.sales)).collect()),
             units_7d: units(0),

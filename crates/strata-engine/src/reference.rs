@@ -47,7 +47,8 @@ fn ratio(n: Decimal, d: Decimal) -> RVal {
 }
 
 fn text(col: &TextColumn, row: usize) -> RVal {
-    col.get(row).map_or(RVal::Null, |s| RVal::Text(s.to_owned()))
+    col.get(row)
+        .map_or(RVal::Null, |s| RVal::Text(s.to_owned()))
 }
 
 impl Engine {
@@ -170,7 +171,9 @@ impl Engine {
                         };
                         hit != *negated
                     }
-                    RVal::Set(items) => items.iter().any(|e| e.to_lowercase() == needle) != *negated,
+                    RVal::Set(items) => {
+                        items.iter().any(|e| e.to_lowercase() == needle) != *negated
+                    }
                     other => return Err(Internal::new(format!("text test on {other:?}"))),
                 }
             }
@@ -278,7 +281,9 @@ impl Engine {
                 let mut units = Decimal::ZERO;
                 let mut spent = Decimal::ZERO;
                 for (l, o) in self.ref_counting_lines() {
-                    if d.orders.customer[o] != row as u32 || !self.ref_in_bounds(d.orders.ordered_at[o], &call.args)? {
+                    if d.orders.customer[o] != row as u32
+                        || !self.ref_in_bounds(d.orders.ordered_at[o], &call.args)?
+                    {
                         continue;
                     }
                     if !self.ref_line_passes(l, o, &call.args)? {
@@ -302,7 +307,9 @@ impl Engine {
                 "units_sold" | "sales" => {
                     let mut total = Decimal::ZERO;
                     for (l, o) in self.ref_counting_lines() {
-                        if d.lines.product[l] as usize == row && self.ref_in_bounds(d.orders.ordered_at[o], &call.args)? {
+                        if d.lines.product[l] as usize == row
+                            && self.ref_in_bounds(d.orders.ordered_at[o], &call.args)?
+                        {
                             total += if name == "sales" {
                                 d.lines.revenue[l]
                             } else {
@@ -315,7 +322,9 @@ impl Engine {
                 "sessions" => {
                     let mut total = 0u64;
                     for r in 0..d.daily.len() {
-                        if d.daily.product[r] as usize == row && self.ref_day_in_bounds(d.daily.date[r], &call.args)? {
+                        if d.daily.product[r] as usize == row
+                            && self.ref_day_in_bounds(d.daily.date[r], &call.args)?
+                        {
                             total += d.daily.sessions[r].unwrap_or(0);
                         }
                     }
@@ -402,7 +411,11 @@ impl Engine {
         Ok(match field {
             "customer_id" => text(&c.customer_id, row),
             "email" => text(&c.email, row),
-            "email_domain" => match c.email.get(row).and_then(|e| e.rfind('@').map(|i| &e[i + 1..])) {
+            "email_domain" => match c
+                .email
+                .get(row)
+                .and_then(|e| e.rfind('@').map(|i| &e[i + 1..]))
+            {
                 Some(dom) if !dom.is_empty() => RVal::Text(dom.to_lowercase()),
                 _ => RVal::Null,
             },
@@ -477,7 +490,12 @@ impl Engine {
     }
 
     /// The latest value of a daily column dated on or before `day`.
-    fn ref_latest(&self, p: usize, day: Date, col: impl Fn(usize) -> Option<Decimal>) -> Option<Decimal> {
+    fn ref_latest(
+        &self,
+        p: usize,
+        day: Date,
+        col: impl Fn(usize) -> Option<Decimal>,
+    ) -> Option<Decimal> {
         let d = &self.data.daily;
         (0..d.len())
             .filter(|&r| d.product[r] as usize == p && d.date[r] <= day)
@@ -490,7 +508,11 @@ impl Engine {
         let d = &self.data;
         let p = &d.products;
         let today = self.as_of.today;
-        let days_back = |n: i64| today.checked_sub(jiff::Span::new().days(n)).unwrap_or(Date::MIN);
+        let days_back = |n: i64| {
+            today
+                .checked_sub(jiff::Span::new().days(n))
+                .unwrap_or(Date::MIN)
+        };
         let window = |n: i64| self.ref_product_sales(row, Some(n));
         let opt = |v: Option<Decimal>| v.map_or(RVal::Null, num);
         let velocity = || {
@@ -502,17 +524,24 @@ impl Engine {
             let two = Decimal::new(2, 1);
             // Summed as one fraction over 7·14·30 so nothing is rounded.
             let den = Decimal::from(7 * 14 * 30);
-            let n = half * u7 * Decimal::from(14 * 30) + three * u14 * Decimal::from(7 * 30) + two * u30 * Decimal::from(7 * 14);
+            let n = half * u7 * Decimal::from(14 * 30)
+                + three * u14 * Decimal::from(7 * 30)
+                + two * u30 * Decimal::from(7 * 14);
             (n, den)
         };
         let sessions_30d = || -> Decimal {
             let first = days_back(29);
             (0..d.daily.len())
-                .filter(|&r| d.daily.product[r] as usize == row && d.daily.date[r] >= first && d.daily.date[r] <= today)
+                .filter(|&r| {
+                    d.daily.product[r] as usize == row
+                        && d.daily.date[r] >= first
+                        && d.daily.date[r] <= today
+                })
                 .map(|r| Decimal::from(d.daily.sessions[r].unwrap_or(0)))
                 .sum()
         };
-        let reviews = |day: Date| self.ref_latest(row, day, |r| d.daily.reviews[r].map(Decimal::from));
+        let reviews =
+            |day: Date| self.ref_latest(row, day, |r| d.daily.reviews[r].map(Decimal::from));
         Ok(match field {
             "sku" => text(&p.sku, row),
             "parent_sku" => text(&p.parent_sku, row),
@@ -566,7 +595,8 @@ impl Engine {
                     .ref_counting_lines()
                     .filter(|&(l, o)| {
                         d.lines.product[l] as usize == row
-                            && d.orders.ordered_at[o] >= self.as_of.now - 30 * 86_400 * 1_000_000_000
+                            && d.orders.ordered_at[o]
+                                >= self.as_of.now - 30 * 86_400 * 1_000_000_000
                             && d.orders.customer[o] != NO_CUSTOMER
                     })
                     .map(|(_, o)| d.orders.customer[o])

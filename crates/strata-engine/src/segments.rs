@@ -59,7 +59,11 @@ impl Directory {
 impl SegmentLookup for Directory {
     fn lookup(&self, kind: Kind, lit: &Literal) -> Result<usize, Diagnostic> {
         let Value::String(name) = &lit.value else {
-            return Err(diagnostic(lit.span, "a segment name must be a string".into(), None));
+            return Err(diagnostic(
+                lit.span,
+                "a segment name must be a string".into(),
+                None,
+            ));
         };
         match self.by_name.get(name.as_str()) {
             Some(&(index, k)) if k == kind => Ok(index),
@@ -93,7 +97,10 @@ pub fn parse_saved(segment: &SavedSegment, schema: &Schema) -> Result<(Expr, Str
             .map_err(|d| refuse(d, text.clone())),
         RuleSource::Json(value) => {
             let expr = strata_lang::json::from_json(value).map_err(|e| {
-                refuse(diagnostic(Span::default(), e.to_string(), None), String::new())
+                refuse(
+                    diagnostic(Span::default(), e.to_string(), None),
+                    String::new(),
+                )
             })?;
             let text = strata_lang::to_text(&expr);
             // Check the printed form so that messages point into real text.
@@ -157,7 +164,10 @@ mod tests {
     #[test]
     fn cycles_are_found_with_their_path() {
         assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
-        assert_eq!(find_cycle(&[vec![1], vec![2], vec![0]]), Some(vec![0, 1, 2, 0]));
+        assert_eq!(
+            find_cycle(&[vec![1], vec![2], vec![0]]),
+            Some(vec![0, 1, 2, 0])
+        );
         assert_eq!(find_cycle(&[vec![], vec![1]]), Some(vec![1, 1]));
         assert_eq!(find_cycle(&[vec![1, 2], vec![2], vec![]]), None);
     }

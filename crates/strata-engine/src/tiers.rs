@@ -26,12 +26,12 @@ impl Metrics {
 
 /// The scheme that applies to a customer's marketplace: its own, or the
 /// `null` fallback scheme.
-pub fn scheme_for<'a>(schemes: &'a [TierScheme], marketplace: Option<&str>) -> Option<&'a TierScheme> {
-    let own = marketplace.and_then(|m| {
-        schemes
-            .iter()
-            .find(|s| s.marketplace.as_deref() == Some(m))
-    });
+pub fn scheme_for<'a>(
+    schemes: &'a [TierScheme],
+    marketplace: Option<&str>,
+) -> Option<&'a TierScheme> {
+    let own =
+        marketplace.and_then(|m| schemes.iter().find(|s| s.marketplace.as_deref() == Some(m)));
     own.or_else(|| schemes.iter().find(|s| s.marketplace.is_none()))
 }
 

@@ -59,7 +59,10 @@ fn rval_is(v: &RVal, expected: &str) -> bool {
             .is_ok_and(|w| w.as_nanosecond() == i128::from(*t)),
         RVal::Num(n, d) => match expected.split_once('/') {
             Some((en, ed)) => {
-                let (en, ed) = (Decimal::from_str(en).unwrap(), Decimal::from_str(ed).unwrap());
+                let (en, ed) = (
+                    Decimal::from_str(en).unwrap(),
+                    Decimal::from_str(ed).unwrap(),
+                );
                 *n * ed == en * *d
             }
             None => Decimal::from_str(expected).is_ok_and(|e| e * *d == *n),
@@ -69,7 +72,12 @@ fn rval_is(v: &RVal, expected: &str) -> bool {
 
 /// `(id, field, displayed value, exact value)`: the exact form is a
 /// fraction where the displayed one is rounded to 12 places.
-type FieldCase = (&'static str, &'static str, &'static str, Option<&'static str>);
+type FieldCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
 
 fn check_fields(kind: Kind, cases: &[FieldCase]) {
     let engine = engine_at(NOW);
@@ -78,11 +86,16 @@ fn check_fields(kind: Kind, cases: &[FieldCase]) {
         let row = row_of(&engine, kind, id);
         let cell = engine.cell(kind, row, field);
         if !cell_is(&cell, shown) {
-            failures.push(format!("{id}.{field}: engine shows {cell:?}, expected {shown:?}"));
+            failures.push(format!(
+                "{id}.{field}: engine shows {cell:?}, expected {shown:?}"
+            ));
         }
         let reference = engine.reference_value(kind, row as usize, field).unwrap();
         if !rval_is(&reference, exact.unwrap_or(shown)) {
-            failures.push(format!("{id}.{field}: reference has {reference:?}, expected {:?}", exact.unwrap_or(shown)));
+            failures.push(format!(
+                "{id}.{field}: reference has {reference:?}, expected {:?}",
+                exact.unwrap_or(shown)
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -126,7 +139,12 @@ fn every_customer_field() {
         ("C1", "total_profit", "76.49", None),
         ("C2", "total_profit", "12.15", None),
         ("C4", "total_profit", "0", None),
-        ("C1", "average_order_value", "36.663333333333", Some("109.99/3")),
+        (
+            "C1",
+            "average_order_value",
+            "36.663333333333",
+            Some("109.99/3"),
+        ),
         ("C2", "average_order_value", "11.25", None),
         ("C3", "average_order_value", "", None),
         ("C1", "first_order_date", "2024-01-10T09:00:00Z", None),
@@ -258,10 +276,14 @@ fn check_rules(kind: Kind, cases: &[(&str, &[&str])]) {
         let fast = ids(engine.evaluate(&compiled).unwrap());
         let plain = ids(engine.evaluate_reference(&compiled).unwrap());
         if fast != *expected {
-            failures.push(format!("{rule}: engine gives {fast:?}, expected {expected:?}"));
+            failures.push(format!(
+                "{rule}: engine gives {fast:?}, expected {expected:?}"
+            ));
         }
         if plain != *expected {
-            failures.push(format!("{rule}: reference gives {plain:?}, expected {expected:?}"));
+            failures.push(format!(
+                "{rule}: reference gives {plain:?}, expected {expected:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -289,7 +311,10 @@ fn customer_functions_and_boundaries() {
             // A date `until` includes its whole last day (O9 at 23:59:59).
             ("orders(until: 2024-02-29) = 1", &["C1", "C2"]),
             ("orders(until: 2024-02-29T23:59:58Z) = 1", &["C1"]),
-            ("orders(since: 2024-02-29T23:59:59Z, until: 2024-03-01) = 1", &["C2"]),
+            (
+                "orders(since: 2024-02-29T23:59:59Z, until: 2024-03-01) = 1",
+                &["C2"],
+            ),
             ("NOT purchased(since: -90d) AND number_of_orders >= 1", &[]),
             ("NOT purchased(since: -7d)", &["C2", "C3", "C4"]),
             ("in_segment('sock-buyers')", &["C1", "C2"]),
@@ -311,14 +336,20 @@ fn customer_fields_in_rules() {
             ("amount_spent IS EMPTY", &["C3", "C4"]),
             ("average_order_value IS NULL", &["C3", "C4"]),
             ("average_order_value > 36.663333333333", &["C1"]),
-            ("average_order_value < 36.663333333334 AND average_order_value > 12", &["C1"]),
+            (
+                "average_order_value < 36.663333333334 AND average_order_value > 12",
+                &["C1"],
+            ),
             ("total_profit BETWEEN 12.15 AND 76.49", &["C1", "C2"]),
             // A date compares by calendar day: O9 at 23:59:59 is on 02-29.
             ("first_order_date = 2024-02-29", &["C2"]),
             ("first_order_date <= 2024-02-29", &["C1", "C2"]),
             ("first_order_date > 2024-02-29", &[]),
             ("first_order_date < 2024-03-01", &["C1", "C2"]),
-            ("first_order_date BETWEEN 2024-02-01 AND 2024-02-29", &["C2"]),
+            (
+                "first_order_date BETWEEN 2024-02-01 AND 2024-02-29",
+                &["C2"],
+            ),
             ("first_order_date >= 2024-02-29T23:59:59Z", &["C2"]),
             ("first_order_date > 2024-02-29T23:59:59Z", &[]),
             ("first_order_date != 2024-02-29", &["C1"]),
@@ -369,9 +400,15 @@ fn product_fields_and_functions_in_rules() {
             ("days_of_stock > 145.833333333333", &["P1"]),
             ("days_of_stock < 145.833333333334", &["P1", "P2"]),
             ("days_of_stock IS NULL", &["P3", "P4"]),
-            ("brand = 'Acme' OR (price BETWEEN 10 AND 49.99 AND category STARTS WITH 'Home')", &["P1", "P2", "P3", "P4"]),
+            (
+                "brand = 'Acme' OR (price BETWEEN 10 AND 49.99 AND category STARTS WITH 'Home')",
+                &["P1", "P2", "P3", "P4"],
+            ),
             ("price BETWEEN 10 AND 49.98", &["P1", "P2", "P4"]),
-            ("revenue_share > 37.086092715231 AND revenue_share < 37.086092715232", &["P1"]),
+            (
+                "revenue_share > 37.086092715231 AND revenue_share < 37.086092715232",
+                &["P1"],
+            ),
             ("revenue_share IS NULL", &["P4"]),
             ("revenue_share = 0", &["P3"]),
             ("daily_velocity = 0", &["P3", "P4"]),
@@ -390,8 +427,14 @@ fn product_fields_and_functions_in_rules() {
             // O2 sits exactly at now − 30d.
             ("units_sold(since: -30d) = 3", &["P1"]),
             ("units_sold(until: 2024-02-29) = 3", &["P1"]),
-            ("sales(since: 2024-06-01, until: 2024-06-28) = 18.00", &["P1"]),
-            ("sales(since: 2024-06-01, until: 2024-06-28T23:59:58Z) = 0", &["P1", "P3", "P4"]),
+            (
+                "sales(since: 2024-06-01, until: 2024-06-28) = 18.00",
+                &["P1"],
+            ),
+            (
+                "sales(since: 2024-06-01, until: 2024-06-28T23:59:58Z) = 0",
+                &["P1", "P3", "P4"],
+            ),
             // A relative bound on daily rows counts by its calendar day:
             // -30d is 05-31, so the 05-31 row is in.
             ("sessions(since: -30d) = 160", &["P1"]),
@@ -400,8 +443,14 @@ fn product_fields_and_functions_in_rules() {
             ("sessions(until: 2024-05-31) = 100", &["P1"]),
             ("sessions() = 1000", &[]),
             ("in_segment('socks')", &["P1", "P2"]),
-            ("NOT in_segment('socks') AND parent_sku IS NULL", &["P3", "P4"]),
-            ("tags CONTAINS 'new' OR tags CONTAINS 'clearance'", &["P1", "P3"]),
+            (
+                "NOT in_segment('socks') AND parent_sku IS NULL",
+                &["P3", "P4"],
+            ),
+            (
+                "tags CONTAINS 'new' OR tags CONTAINS 'clearance'",
+                &["P1", "P3"],
+            ),
             ("x_color IN ('RED', 'blue')", &["P1", "P2"]),
             ("created_at >= 2024-01-01", &["P4"]),
             ("sku = 'p3'", &["P3"]),
@@ -414,19 +463,33 @@ fn windows_move_with_now() {
     // One second after O2 leaves the 30-day window.
     let engine = engine_at("2024-06-30T12:00:01Z");
     let rule = engine.compile(Kind::Product, "units_30d = 2").unwrap();
-    let ids: Vec<&str> = engine.evaluate(&rule).unwrap().iter().map(|r| engine.id(Kind::Product, r)).collect();
+    let ids: Vec<&str> = engine
+        .evaluate(&rule)
+        .unwrap()
+        .iter()
+        .map(|r| engine.id(Kind::Product, r))
+        .collect();
     assert_eq!(ids, ["P1"]);
     // Before O9 existed, C2 had one counting order.
     let engine = engine_at("2024-02-29T23:59:58Z");
-    let rule = engine.compile(Kind::Customer, "number_of_orders = 0").unwrap();
-    let ids: Vec<&str> = engine.evaluate(&rule).unwrap().iter().map(|r| engine.id(Kind::Customer, r)).collect();
+    let rule = engine
+        .compile(Kind::Customer, "number_of_orders = 0")
+        .unwrap();
+    let ids: Vec<&str> = engine
+        .evaluate(&rule)
+        .unwrap()
+        .iter()
+        .map(|r| engine.id(Kind::Customer, r))
+        .collect();
     assert_eq!(ids, ["C2", "C3", "C4"]);
 }
 
 #[test]
 fn unknown_segments_are_refused_with_a_suggestion() {
     let engine = engine_at(NOW);
-    let err = engine.compile(Kind::Customer, "in_segment('sock-buyer')").unwrap_err();
+    let err = engine
+        .compile(Kind::Customer, "in_segment('sock-buyer')")
+        .unwrap_err();
     insta::assert_snapshot!(err.to_string(), @r"
     error: unknown customer segment 'sock-buyer'; did you mean 'sock-buyers'?
      --> 1:12
@@ -434,7 +497,9 @@ fn unknown_segments_are_refused_with_a_suggestion() {
     1 | in_segment('sock-buyer')
       |            ^^^^^^^^^^^^
     ");
-    let err = engine.compile(Kind::Customer, "in_segment('socks')").unwrap_err();
+    let err = engine
+        .compile(Kind::Customer, "in_segment('socks')")
+        .unwrap_err();
     insta::assert_snapshot!(err.to_string(), @r"
     error: segment 'socks' is a product segment; a customer segment is needed here
      --> 1:12
@@ -442,7 +507,9 @@ fn unknown_segments_are_refused_with_a_suggestion() {
     1 | in_segment('socks')
       |            ^^^^^^^
     ");
-    let err = engine.compile(Kind::Customer, "purchased(in_segment: 'sock-buyers')").unwrap_err();
+    let err = engine
+        .compile(Kind::Customer, "purchased(in_segment: 'sock-buyers')")
+        .unwrap_err();
     insta::assert_snapshot!(err.to_string(), @r"
     error: segment 'sock-buyers' is a customer segment; a product segment is needed here
      --> 1:23
@@ -450,4 +517,53 @@ fn unknown_segments_are_refused_with_a_suggestion() {
     1 | purchased(in_segment: 'sock-buyers')
       |                       ^^^^^^^^^^^^^
     ");
+}
+
+/// Amounts whose sums leave `i64` (in cents) must stay exact on every path:
+/// each line fits the fixed-point form, their sum does not.
+#[test]
+fn sums_beyond_i64_stay_exact() {
+    use strata_engine::AccessPath;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("products.csv"), "sku,cost\nP1,1.00\n").unwrap();
+    std::fs::write(d.join("customers.csv"), "customer_id\nC1\nC2\n").unwrap();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price\n\
+         O1,2024-06-01T00:00:00Z,C1,P1,1,60000000000000000.00\n\
+         O2,2024-06-02T00:00:00Z,C1,P1,1,60000000000000000.00\n\
+         O3,2024-06-02T00:00:00Z,C2,P1,1,1.00\n",
+    )
+    .unwrap();
+    let data = strata_data::load_dir(d).unwrap();
+    let mut engine = Engine::new(data, NOW.parse().unwrap()).unwrap();
+    let row = row_of(&engine, Kind::Customer, "C1");
+    assert!(cell_is(
+        &engine.cell(Kind::Customer, row, "amount_spent"),
+        "120000000000000000.00"
+    ));
+    for rule in [
+        "spent(since: 2024-01-01) > 119999999999999999.99",
+        "spent(sku: 'P1') = 120000000000000000",
+        "amount_spent > 100000000000000000 AND total_profit = 119999999999999998",
+    ] {
+        let compiled = engine.compile(Kind::Customer, rule).unwrap();
+        let plain = engine.evaluate_reference(&compiled).unwrap();
+        assert_eq!(plain.len(), 1, "{rule}");
+        for path in [
+            AccessPath::Auto,
+            AccessPath::PerCustomer,
+            AccessPath::Orders,
+            AccessPath::ProductLines,
+            AccessPath::TimeLines,
+        ] {
+            engine.set_access_path(path);
+            assert_eq!(
+                engine.evaluate(&compiled).unwrap(),
+                plain,
+                "{rule} ({path:?})"
+            );
+        }
+    }
 }

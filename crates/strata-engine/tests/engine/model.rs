@@ -61,7 +61,15 @@ fn order_time(rng: &mut Rng) -> String {
     }
 }
 
-const TEXTS: &[&str] = &["Acme", "acme", "Zeta", "Home > Kitchen", "Apparel > Socks", "Socks", "ÄRGER"];
+const TEXTS: &[&str] = &[
+    "Acme",
+    "acme",
+    "Zeta",
+    "Home > Kitchen",
+    "Apparel > Socks",
+    "Socks",
+    "ÄRGER",
+];
 const COUNTRIES: &[&str] = &["US", "us", "GB", "DE"];
 const MARKETS: &[&str] = &["US", "UK", "us"];
 const TAGS: &[&str] = &["vip", "VIP", "new", "sale"];
@@ -82,11 +90,21 @@ fn money(rng: &mut Rng) -> String {
 fn write_dataset(dir: &Path, rng: &mut Rng) {
     let products = 2 + rng.below(6);
     let customers = 3 + rng.below(8);
-    let mut csv = String::from("sku,parent_sku,title,brand,category,tags,seller_account,marketplace,price,cost,inventory,created_at,x_color\n");
+    let mut csv = String::from(
+        "sku,parent_sku,title,brand,category,tags,seller_account,marketplace,price,cost,inventory,created_at,x_color\n",
+    );
     for p in 0..products {
         let tags: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(TAGS)).collect();
-        let inventory = if rng.chance(20) { String::new() } else { rng.below(40).to_string() };
-        let cost = if rng.chance(25) { String::new() } else { money(rng) };
+        let inventory = if rng.chance(20) {
+            String::new()
+        } else {
+            rng.below(40).to_string()
+        };
+        let cost = if rng.chance(25) {
+            String::new()
+        } else {
+            money(rng)
+        };
         let _ = writeln!(
             csv,
             "S{p},{},{},{},{},{},{},{},{},{cost},{inventory},{},{}",
@@ -98,40 +116,68 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
             cell(rng, &["acct1", "acct2"], 20),
             cell(rng, MARKETS, 20),
             money(rng),
-            if rng.chance(30) { String::new() } else { order_time(rng) },
+            if rng.chance(30) {
+                String::new()
+            } else {
+                order_time(rng)
+            },
             cell(rng, &["red", "Blue"], 40),
         );
     }
     std::fs::write(dir.join("products.csv"), csv).unwrap();
 
-    let mut csv = String::from("customer_id,email,first_name,country,city,marketplace,tags,accepts_marketing,created_at,x_seg\n");
+    let mut csv = String::from(
+        "customer_id,email,first_name,country,city,marketplace,tags,accepts_marketing,created_at,x_seg\n",
+    );
     for c in 0..customers {
         let tags: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(TAGS)).collect();
         let _ = writeln!(
             csv,
             "C{c},{},{},{},{},{},{},{},{},{}",
-            cell(rng, &["a@Example.com", "b@shop.co.uk", "noat", "c@example.COM"], 20),
+            cell(
+                rng,
+                &["a@Example.com", "b@shop.co.uk", "noat", "c@example.COM"],
+                20
+            ),
             cell(rng, TEXTS, 20),
             cell(rng, COUNTRIES, 20),
             cell(rng, &["Berlin", "Boston"], 40),
             cell(rng, MARKETS, 20),
             tags.join(";"),
             cell(rng, &["true", "false"], 30),
-            if rng.chance(30) { String::new() } else { order_time(rng) },
+            if rng.chance(30) {
+                String::new()
+            } else {
+                order_time(rng)
+            },
             cell(rng, &["a", "B"], 40),
         );
     }
     std::fs::write(dir.join("customers.csv"), csv).unwrap();
 
-    let mut csv = String::from("order_id,ordered_at,customer_id,sku,quantity,unit_price,discount,fees,status,marketplace\n");
+    let mut csv = String::from(
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price,discount,fees,status,marketplace\n",
+    );
     for o in 0..4 + rng.below(20) {
         let at = order_time(rng);
-        let customer = if rng.chance(15) { String::new() } else { format!("C{}", rng.below(customers)) };
+        let customer = if rng.chance(15) {
+            String::new()
+        } else {
+            format!("C{}", rng.below(customers))
+        };
         let status = cell(rng, &["shipped", "cancelled", "Refunded", "pending"], 30);
         let market = cell(rng, MARKETS, 20);
         for _ in 0..1 + rng.below(3) {
-            let discount = if rng.chance(70) { String::new() } else { money(rng) };
-            let fees = if rng.chance(50) { String::new() } else { money(rng) };
+            let discount = if rng.chance(70) {
+                String::new()
+            } else {
+                money(rng)
+            };
+            let fees = if rng.chance(50) {
+                String::new()
+            } else {
+                money(rng)
+            };
             let _ = writeln!(
                 csv,
                 "O{o},{at},{customer},S{},{},{},{discount},{fees},{status},{market}",
@@ -151,12 +197,24 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
         if !seen.insert((p, day)) {
             continue;
         }
-        let date = jiff::civil::date(2024, 6, 30).checked_add(jiff::Span::new().days(day)).unwrap();
-        let opt = |rng: &mut Rng, max: usize| if rng.chance(30) { String::new() } else { rng.below(max).to_string() };
+        let date = jiff::civil::date(2024, 6, 30)
+            .checked_add(jiff::Span::new().days(day))
+            .unwrap();
+        let opt = |rng: &mut Rng, max: usize| {
+            if rng.chance(30) {
+                String::new()
+            } else {
+                rng.below(max).to_string()
+            }
+        };
         let sessions = opt(rng, 50);
         let bsr = opt(rng, 9_000);
         let reviews = opt(rng, 100);
-        let rating = if rng.chance(40) { String::new() } else { format!("{}.{}", rng.below(5), rng.below(10)) };
+        let rating = if rng.chance(40) {
+            String::new()
+        } else {
+            format!("{}.{}", rng.below(5), rng.below(10))
+        };
         let _ = writeln!(csv, "{date},S{p},{sessions},{bsr},{reviews},{rating}");
     }
     std::fs::write(dir.join("product_daily.csv"), csv).unwrap();
@@ -179,7 +237,9 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
     std::fs::write(dir.join("segments.json"), segments.to_string()).unwrap();
 }
 
-const NUMBERS: &[&str] = &["0", "1", "2", "3", "5", "10", "12.5", "20.00", "49.99", "-1", "0.5", "100"];
+const NUMBERS: &[&str] = &[
+    "0", "1", "2", "3", "5", "10", "12.5", "20.00", "49.99", "-1", "0.5", "100",
+];
 const TIMES: &[&str] = &[
     "-1h",
     "-7d",
@@ -194,15 +254,32 @@ const TIMES: &[&str] = &[
     "2024-05-31T12:00:00Z",
     "2024-06-16T14:00:00+02:00",
 ];
-const STRINGS: &[&str] = &["'acme'", "'Zeta'", "'socks'", "'us'", "'GB'", "'example.com'", "'vip'", "'a'", "'ärger'", "''"];
+const STRINGS: &[&str] = &[
+    "'acme'",
+    "'Zeta'",
+    "'socks'",
+    "'us'",
+    "'GB'",
+    "'example.com'",
+    "'vip'",
+    "'a'",
+    "'ärger'",
+    "''",
+];
 
 fn num_test(rng: &mut Rng) -> String {
     match rng.below(9) {
         0 => format!("BETWEEN {} AND {}", rng.pick(NUMBERS), rng.pick(NUMBERS)),
         1 => format!("IN ({}, {})", rng.pick(NUMBERS), rng.pick(NUMBERS)),
         2 => format!("NOT IN ({})", rng.pick(NUMBERS)),
-        3 => rng.pick(&["IS NULL", "IS NOT NULL", "IS EMPTY", "IS NOT EMPTY"]).to_owned(),
-        _ => format!("{} {}", rng.pick(&["=", "!=", "<", "<=", ">", ">="]), rng.pick(NUMBERS)),
+        3 => rng
+            .pick(&["IS NULL", "IS NOT NULL", "IS EMPTY", "IS NOT EMPTY"])
+            .to_owned(),
+        _ => format!(
+            "{} {}",
+            rng.pick(&["=", "!=", "<", "<=", ">", ">="]),
+            rng.pick(NUMBERS)
+        ),
     }
 }
 
@@ -210,7 +287,11 @@ fn time_test(rng: &mut Rng) -> String {
     match rng.below(6) {
         0 => format!("BETWEEN {} AND {}", rng.pick(TIMES), rng.pick(TIMES)),
         1 => rng.pick(&["IS NULL", "IS NOT NULL"]).to_owned(),
-        _ => format!("{} {}", rng.pick(&["=", "!=", "<", "<=", ">", ">="]), rng.pick(TIMES)),
+        _ => format!(
+            "{} {}",
+            rng.pick(&["=", "!=", "<", "<=", ">", ">="]),
+            rng.pick(TIMES)
+        ),
     }
 }
 
@@ -220,10 +301,19 @@ fn text_test(rng: &mut Rng) -> String {
         1 => format!("NOT IN ({})", rng.pick(STRINGS)),
         2 => format!(
             "{} {}",
-            rng.pick(&["CONTAINS", "NOT CONTAINS", "STARTS WITH", "NOT STARTS WITH", "ENDS WITH", "NOT ENDS WITH"]),
+            rng.pick(&[
+                "CONTAINS",
+                "NOT CONTAINS",
+                "STARTS WITH",
+                "NOT STARTS WITH",
+                "ENDS WITH",
+                "NOT ENDS WITH"
+            ]),
             rng.pick(STRINGS)
         ),
-        3 => rng.pick(&["IS NULL", "IS NOT NULL", "IS EMPTY", "IS NOT EMPTY"]).to_owned(),
+        3 => rng
+            .pick(&["IS NULL", "IS NOT NULL", "IS EMPTY", "IS NOT EMPTY"])
+            .to_owned(),
         _ => format!("{} {}", rng.pick(&["=", "!="]), rng.pick(STRINGS)),
     }
 }
@@ -231,7 +321,11 @@ fn text_test(rng: &mut Rng) -> String {
 fn set_test(rng: &mut Rng) -> String {
     match rng.below(3) {
         0 => rng.pick(&["IS EMPTY", "IS NOT EMPTY"]).to_owned(),
-        _ => format!("{} {}", rng.pick(&["CONTAINS", "NOT CONTAINS"]), rng.pick(STRINGS)),
+        _ => format!(
+            "{} {}",
+            rng.pick(&["CONTAINS", "NOT CONTAINS"]),
+            rng.pick(STRINGS)
+        ),
     }
 }
 
@@ -263,21 +357,54 @@ fn combine(rng: &mut Rng, depth: u32, atom: &mut dyn FnMut(&mut Rng) -> String) 
     }
 }
 
-fn customer_rule(rng: &mut Rng, depth: u32, product_segments: &[&str], customer_segments: &[&str]) -> String {
+fn customer_rule(
+    rng: &mut Rng,
+    depth: u32,
+    product_segments: &[&str],
+    customer_segments: &[&str],
+) -> String {
     let mut atom = |rng: &mut Rng| -> String {
         match rng.below(10) {
             0 | 1 => {
-                let f = rng.pick(&["number_of_orders", "units_purchased", "amount_spent", "total_profit", "average_order_value"]);
+                let f = rng.pick(&[
+                    "number_of_orders",
+                    "units_purchased",
+                    "amount_spent",
+                    "total_profit",
+                    "average_order_value",
+                ]);
                 format!("{f} {}", num_test(rng))
             }
-            2 => format!("{} {}", rng.pick(&["created_at", "first_order_date", "last_order_date"]), time_test(rng)),
+            2 => format!(
+                "{} {}",
+                rng.pick(&["created_at", "first_order_date", "last_order_date"]),
+                time_test(rng)
+            ),
             3 => {
-                let f = rng.pick(&["email", "email_domain", "first_name", "country", "city", "marketplace", "tier", "x_seg", "customer_id"]);
+                let f = rng.pick(&[
+                    "email",
+                    "email_domain",
+                    "first_name",
+                    "country",
+                    "city",
+                    "marketplace",
+                    "tier",
+                    "x_seg",
+                    "customer_id",
+                ]);
                 format!("{f} {}", text_test(rng))
             }
             4 => format!("tags {}", set_test(rng)),
-            5 => rng.pick(&["accepts_marketing", "accepts_marketing = false", "accepts_marketing != false"]).to_owned(),
-            6 if !customer_segments.is_empty() => format!("in_segment('{}')", rng.pick(customer_segments)),
+            5 => rng
+                .pick(&[
+                    "accepts_marketing",
+                    "accepts_marketing = false",
+                    "accepts_marketing != false",
+                ])
+                .to_owned(),
+            6 if !customer_segments.is_empty() => {
+                format!("in_segment('{}')", rng.pick(customer_segments))
+            }
             _ => {
                 let mut args = Vec::new();
                 bounds(rng, &mut args);
@@ -285,13 +412,19 @@ fn customer_rule(rng: &mut Rng, depth: u32, product_segments: &[&str], customer_
                     args.push(format!("sku: ({}, 'S1')", rng.pick(&["'s0'", "'S2'"])));
                 }
                 if rng.chance(20) {
-                    args.push(format!("category: {}", rng.pick(&["'socks'", "'Home > Kitchen'"])));
+                    args.push(format!(
+                        "category: {}",
+                        rng.pick(&["'socks'", "'Home > Kitchen'"])
+                    ));
                 }
                 if rng.chance(20) {
                     args.push(format!("brand: {}", rng.pick(&["'ACME'", "'Zeta'"])));
                 }
                 if rng.chance(20) {
-                    args.push(format!("marketplace: {}", rng.pick(&["'us'", "('UK', 'DE')"])));
+                    args.push(format!(
+                        "marketplace: {}",
+                        rng.pick(&["'us'", "('UK', 'DE')"])
+                    ));
                 }
                 if !product_segments.is_empty() && rng.chance(20) {
                     args.push(format!("in_segment: '{}'", rng.pick(product_segments)));
@@ -345,11 +478,22 @@ fn product_rule(rng: &mut Rng, depth: u32, product_segments: &[&str]) -> String 
             }
             3 => format!("created_at {}", time_test(rng)),
             4 => {
-                let f = rng.pick(&["sku", "parent_sku", "title", "brand", "category", "seller_account", "marketplace", "x_color"]);
+                let f = rng.pick(&[
+                    "sku",
+                    "parent_sku",
+                    "title",
+                    "brand",
+                    "category",
+                    "seller_account",
+                    "marketplace",
+                    "x_color",
+                ]);
                 format!("{f} {}", text_test(rng))
             }
             5 => format!("tags {}", set_test(rng)),
-            6 if !product_segments.is_empty() => format!("in_segment('{}')", rng.pick(product_segments)),
+            6 if !product_segments.is_empty() => {
+                format!("in_segment('{}')", rng.pick(product_segments))
+            }
             _ => {
                 let mut args = Vec::new();
                 bounds(rng, &mut args);
@@ -419,10 +563,15 @@ fn random_rules_are_not_trivial() {
         let engine = Engine::new(data, NOW.parse().unwrap()).unwrap();
         for _ in 0..10 {
             for (kind, rule) in [
-                (Kind::Customer, customer_rule(&mut rng, 3, &["prod-0"], &["cust-0", "cust-1"])),
+                (
+                    Kind::Customer,
+                    customer_rule(&mut rng, 3, &["prod-0"], &["cust-0", "cust-1"]),
+                ),
                 (Kind::Product, product_rule(&mut rng, 3, &["prod-0"])),
             ] {
-                let members = engine.evaluate(&engine.compile(kind, &rule).unwrap()).unwrap();
+                let members = engine
+                    .evaluate(&engine.compile(kind, &rule).unwrap())
+                    .unwrap();
                 total += 1;
                 if !members.is_empty() && members.len() < engine.len(kind) as u64 {
                     split += 1;
@@ -430,5 +579,8 @@ fn random_rules_are_not_trivial() {
             }
         }
     }
-    assert!(split * 100 >= total * 30, "only {split} of {total} rules split their entities");
+    assert!(
+        split * 100 >= total * 30,
+        "only {split} of {total} rules split their entities"
+    );
 }

@@ -16,7 +16,7 @@ use crate::keys::KeyIndex;
 use crate::parse::{self, TimestampParser};
 use crate::store::{
     CustomColumn, Customers, Daily, Dataset, Lines, NO_CUSTOMER, NULL_CODE, Nanos, Orders,
-    Products, TextColumn,
+    Products, StrColumn, TextColumn,
 };
 
 /// Dense ids by key (sku → product, customer_id → customer). `None` where the
@@ -377,7 +377,7 @@ const CUSTOMER_UNKNOWN: u8 = 2;
 /// Orders as they are being built from their lines.
 #[derive(Default)]
 struct OrderBuilder {
-    order_id: Vec<Box<str>>,
+    order_id: StrColumn,
     ids: IdTable,
     ordered_at: Vec<Nanos>,
     customer: Vec<u32>,
@@ -413,6 +413,20 @@ fn where_it_is(value: Option<&str>) -> String {
 }
 
 impl OrderBuilder {
+    fn with_capacity(orders: usize) -> OrderBuilder {
+        OrderBuilder {
+            order_id: StrColumn::with_capacity(orders, orders * 16),
+            ordered_at: Vec::with_capacity(orders),
+            customer: Vec::with_capacity(orders),
+            status_codes: Vec::with_capacity(orders),
+            counting: Vec::with_capacity(orders),
+            marketplace_codes: Vec::with_capacity(orders),
+            first_line: Vec::with_capacity(orders),
+            unknown: Vec::with_capacity(orders),
+            ..OrderBuilder::default()
+        }
+    }
+
     fn add(
         &mut self,
         id: &str,
@@ -422,7 +436,7 @@ impl OrderBuilder {
         row: &mut Row<'_>,
     ) -> u32 {
         let order = self.order_id.len() as u32;
-        self.order_id.push(id.into());
+        self.order_id.push(id);
         self.ids.insert(hash, order);
         let mut unknown = 0;
         self.ordered_at.push(cells.ordered_at.unwrap_or_else(|| {
@@ -556,8 +570,20 @@ fn load_orders(
     else {
         return Ok(Default::default());
     };
-    let mut orders = OrderBuilder::default();
-    let mut lines = Lines::default();
+    // Reserve for the lines the file can hold (at 60 bytes or more a line):
+    // growing ten-million-row columns by doubling would copy them and fault
+    // in fresh pages several times over; reserved but unused capacity costs
+    // only address space.
+    let estimate = std::fs::metadata(dir.join("orders.csv")).map_or(0, |m| m.len() as usize / 60);
+    let mut orders = OrderBuilder::with_capacity(estimate / 2);
+    let mut lines = Lines {
+        order: Vec::with_capacity(estimate),
+        product: Vec::with_capacity(estimate),
+        quantity: Vec::with_capacity(estimate),
+        revenue: Vec::with_capacity(estimate),
+        fees: Vec::with_capacity(estimate),
+        ..Lines::default()
+    };
     let mut seller = Interner::default();
     // Lines of one order are usually adjacent: skip the hash lookup for them.
     let mut last_id = String::new();
@@ -605,7 +631,7 @@ fn load_orders(
                     Some(id) => {
                         let known = &orders.order_id;
                         last_order =
-                            match orders.ids.find(order_hash, |o| &*known[o as usize] == id) {
+                            match orders.ids.find(order_hash, |o| known.get(o as usize) == id) {
                                 Some(order) => {
                                     orders.check(order, id, &cells, customers, &mut row);
                                     order

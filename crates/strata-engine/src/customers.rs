@@ -61,9 +61,9 @@ impl CustomerTable {
                     }
                     let c = c as usize;
                     let q = live.quantity[l];
-                    let revenue = live.revenue[l];
+                    let revenue = live.revenue(l);
                     spent[c] += revenue;
-                    let mut p = revenue - live.fees[l];
+                    let mut p = revenue - live.fees(l);
                     if let Some(unit_cost) = cost[live.product[l] as usize] {
                         p -= Decimal::from(q) * unit_cost;
                     }

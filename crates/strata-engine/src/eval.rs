@@ -190,7 +190,7 @@ impl Engine {
                         let slots = live.product_slots_in(r, &range);
                         let total: Decimal = live.by_product[slots]
                             .iter()
-                            .map(|&l| live.revenue[l as usize])
+                            .map(|&l| live.revenue(l as usize))
                             .sum();
                         p.test(Some(total))
                     })),
@@ -340,7 +340,7 @@ impl Engine {
                 for &l in LiveLines::clip(live.of_customer(c as usize), &line_range) {
                     let l = l as usize;
                     if passes(l) {
-                        acc.add(live.order[l], live.quantity[l], live.revenue[l]);
+                        acc.add(live.order[l], live.quantity[l], live.revenue(l));
                     }
                 }
                 verdict.test(&acc)
@@ -575,7 +575,7 @@ impl<'a> Accumulators<'a> {
             }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += self.orders.revenue[o];
+            *s += self.orders.revenue(o, self.live.money.as_ref());
         }
     }
 
@@ -600,7 +600,7 @@ impl<'a> Accumulators<'a> {
             }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += self.live.revenue[self.live.by_product[slot] as usize];
+            *s += self.live.revenue(self.live.by_product[slot] as usize);
         }
     }
 
@@ -624,7 +624,7 @@ impl<'a> Accumulators<'a> {
             }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += self.live.revenue[l];
+            *s += self.live.revenue(l);
         }
     }
 

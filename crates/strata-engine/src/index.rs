@@ -24,10 +24,13 @@ pub struct LiveLines {
     pub product: Vec<u32>,
     pub order: Vec<u32>,
     pub quantity: Vec<u32>,
-    pub revenue: Vec<Decimal>,
-    pub fees: Vec<Decimal>,
-    /// The same money in fixed point, when every amount (and every product
-    /// cost) fits one scale: the hot loops then add integers.
+    /// Revenue and fees as decimals: empty when `money` holds them (read
+    /// them through [`LiveLines::revenue`] and [`LiveLines::fees`]).
+    pub revenue_dec: Vec<Decimal>,
+    pub fees_dec: Vec<Decimal>,
+    /// Money in fixed point, when every amount (and every product cost)
+    /// fits one scale: the hot loops then add integers, and the decimal
+    /// columns are not kept.
     pub money: Option<FixedMoney>,
     /// Lines of customer `c`: `by_customer[cust_start[c]..cust_start[c + 1]]`.
     pub cust_start: Vec<u32>,
@@ -69,8 +72,6 @@ impl LiveLines {
             product: Vec::with_capacity(n),
             order: Vec::with_capacity(n),
             quantity: Vec::with_capacity(n),
-            revenue: Vec::with_capacity(n),
-            fees: Vec::with_capacity(n),
             ..LiveLines::default()
         };
         for &(at, o, l) in &keys {
@@ -80,11 +81,20 @@ impl LiveLines {
             out.product.push(lines.product[l]);
             out.order.push(o);
             out.quantity.push(lines.quantity[l]);
-            out.revenue.push(lines.revenue[l]);
-            out.fees.push(lines.fees[l]);
+        }
+        // Money in fixed point when it fits, else (only then) in decimals.
+        out.money = FixedMoney::build(data, &keys);
+        if out.money.is_none() {
+            out.revenue_dec = keys
+                .iter()
+                .map(|&(_, _, l)| lines.revenue[l as usize])
+                .collect();
+            out.fees_dec = keys
+                .iter()
+                .map(|&(_, _, l)| lines.fees[l as usize])
+                .collect();
         }
         drop(keys);
-        out.money = FixedMoney::build(data, &out);
 
         let (cust_start, by_customer) = csr(data.customers.len(), &out.customer);
         let (prod_start, by_product) = csr(data.products.len(), &out.product);
@@ -110,6 +120,24 @@ impl LiveLines {
 
     pub fn len(&self) -> usize {
         self.at.len()
+    }
+
+    /// The revenue of live line `l`.
+    #[inline]
+    pub fn revenue(&self, l: usize) -> Decimal {
+        match &self.money {
+            Some(m) => Decimal::new(m.revenue[l], m.scale),
+            None => self.revenue_dec[l],
+        }
+    }
+
+    /// The fees of live line `l`.
+    #[inline]
+    pub fn fees(&self, l: usize) -> Decimal {
+        match &self.money {
+            Some(m) => Decimal::new(m.fees[l], m.scale),
+            None => self.fees_dec[l],
+        }
     }
 
     pub fn of_customer(&self, c: usize) -> &[u32] {
@@ -164,12 +192,16 @@ pub struct FixedMoney {
 }
 
 impl FixedMoney {
-    fn build(data: &Dataset, live: &LiveLines) -> Option<FixedMoney> {
+    /// Converts the live lines' money (given as `(at, order, line)` keys in
+    /// live order); `None` when some amount has no fixed form at the
+    /// largest scale present.
+    fn build(data: &Dataset, keys: &[(Nanos, u32, u32)]) -> Option<FixedMoney> {
+        let lines = &data.lines;
         let costs = &data.products.cost;
-        let scale = live
+        let scale = lines
             .revenue
             .iter()
-            .chain(&live.fees)
+            .chain(&lines.fees)
             .chain(costs.iter().flatten())
             .map(|d| d.scale())
             .max()
@@ -177,8 +209,11 @@ impl FixedMoney {
         if scale > MAX_FIXED_SCALE {
             return None;
         }
-        let convert =
-            |v: &[Decimal]| -> Option<Vec<i64>> { v.iter().map(|&d| to_fixed(d, scale)).collect() };
+        let convert = |col: &[Decimal]| -> Option<Vec<i64>> {
+            keys.iter()
+                .map(|&(_, _, l)| to_fixed(col[l as usize], scale))
+                .collect()
+        };
         let cost = costs
             .iter()
             .map(|c| match c {
@@ -188,8 +223,8 @@ impl FixedMoney {
             .collect::<Option<Vec<_>>>()?;
         Some(FixedMoney {
             scale,
-            revenue: convert(&live.revenue)?,
-            fees: convert(&live.fees)?,
+            revenue: convert(&lines.revenue)?,
+            fees: convert(&lines.fees)?,
             cost,
         })
     }
@@ -205,9 +240,10 @@ pub struct LiveOrders {
     /// Dictionary code of the order's marketplace.
     pub marketplace: Vec<u32>,
     pub units: Vec<u64>,
-    pub revenue: Vec<Decimal>,
-    /// `revenue` at the scale of [`FixedMoney`], when the lines have one.
+    /// Order revenue at the scale of [`FixedMoney`], when the lines have
+    /// one; else `revenue_dec` holds it.
     pub revenue_fixed: Option<Vec<i128>>,
+    pub revenue_dec: Vec<Decimal>,
 }
 
 impl LiveOrders {
@@ -223,11 +259,15 @@ impl LiveOrders {
                 out.marketplace
                     .push(data.orders.marketplace.codes[o as usize]);
                 out.units.push(0);
-                out.revenue.push(Decimal::ZERO);
+                if live.money.is_none() {
+                    out.revenue_dec.push(Decimal::ZERO);
+                }
             }
             let last = out.at.len() - 1;
             out.units[last] += u64::from(live.quantity[l]);
-            out.revenue[last] += live.revenue[l];
+            if live.money.is_none() {
+                out.revenue_dec[last] += live.revenue_dec[l];
+            }
         }
         out.revenue_fixed = live.money.as_ref().map(|m| {
             let mut sums = Vec::with_capacity(out.at.len());
@@ -244,6 +284,16 @@ impl LiveOrders {
             sums
         });
         out
+    }
+
+    /// The revenue of live order `o`.
+    pub fn revenue(&self, o: usize, money: Option<&FixedMoney>) -> Decimal {
+        match (&self.revenue_fixed, money) {
+            (Some(fixed), Some(m)) => {
+                crate::columns::from_fixed(fixed[o], m.scale).unwrap_or(Decimal::MAX)
+            }
+            _ => self.revenue_dec[o],
+        }
     }
 
     /// The index range of the orders with `lo <= at <= hi`.

@@ -63,7 +63,7 @@ fn sums(live: &LiveLines, slots: std::ops::Range<usize>) -> Sums {
         _ => {
             s.sales = live.by_product[slots]
                 .iter()
-                .map(|&l| live.revenue[l as usize])
+                .map(|&l| live.revenue(l as usize))
                 .sum();
         }
     }

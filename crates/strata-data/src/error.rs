@@ -115,6 +115,14 @@ impl Problems {
         &self.shown
     }
 
+    /// Appends problems found elsewhere (another file, read in parallel),
+    /// keeping the limit.
+    pub(crate) fn append(&mut self, other: Problems) {
+        let room = PROBLEM_LIMIT.saturating_sub(self.shown.len());
+        self.shown.extend(other.shown.into_iter().take(room));
+        self.total += other.total;
+    }
+
     /// Counts a problem, building it only while under the limit: a file with
     /// millions of bad lines must not allocate millions of messages.
     pub(crate) fn add(&mut self, problem: impl FnOnce() -> Problem) {

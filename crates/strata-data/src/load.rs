@@ -52,16 +52,29 @@ pub fn load_dir(dir: &Path) -> Result<Dataset, LoadError> {
     let skus = sku_index.as_ref();
     let (customers, customer_index) = load_customers(dir, &mut timestamps, &mut problems)?;
     let customer_ids = customer_index.as_ref();
-    let (orders, lines) = load_orders(
-        dir,
-        &mut timestamps,
-        skus,
-        customer_ids,
-        &customers,
-        &mut problems,
-    )?;
+    // product_daily.csv needs only the SKUs: read it beside orders.csv.
+    let (orders, daily) = std::thread::scope(|s| {
+        let daily = s.spawn(|| {
+            let mut daily_problems = Problems::default();
+            load_daily(dir, skus, &mut daily_problems).map(|d| (d, daily_problems))
+        });
+        let orders = load_orders(
+            dir,
+            &mut timestamps,
+            skus,
+            customer_ids,
+            &customers,
+            &mut problems,
+        );
+        let daily = daily
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (orders, daily)
+    });
+    let (orders, lines) = orders?;
+    let (daily, daily_problems) = daily?;
+    problems.append(daily_problems);
     drop(customer_index);
-    let daily = load_daily(dir, skus, &mut problems)?;
     drop(sku_index);
     let tiers = json_files::load_tiers(dir, &mut problems)?;
     let segments = json_files::load_segments(dir, &mut problems)?;
@@ -708,8 +721,20 @@ fn load_daily(dir: &Path, skus: Keys<'_>, problems: &mut Problems) -> Result<Dai
     else {
         return Ok(Daily::default());
     };
-    let mut daily = Daily::default();
-    let mut seen: FxHashMap<(u32, jiff::civil::Date), u64> = FxHashMap::default();
+    // Pre-size as for orders (rows are 30 bytes or more): the duplicate
+    // check's table would otherwise rehash all its entries a dozen times.
+    let estimate =
+        std::fs::metadata(dir.join("product_daily.csv")).map_or(0, |m| m.len() as usize / 30);
+    let mut daily = Daily {
+        product: Vec::with_capacity(estimate),
+        date: Vec::with_capacity(estimate),
+        sessions: Vec::with_capacity(estimate),
+        bsr: Vec::with_capacity(estimate),
+        reviews: Vec::with_capacity(estimate),
+        rating: Vec::with_capacity(estimate),
+    };
+    let mut seen: FxHashMap<(u32, jiff::civil::Date), u64> =
+        FxHashMap::with_capacity_and_hasher(estimate, Default::default());
     let mut batch = Batch::default();
     while table.fill(&mut batch)? {
         for i in 0..batch.len() {

@@ -574,17 +574,32 @@ fn sums_beyond_i64_stay_exact() {
 fn dates_follow_the_store_time_zone() {
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/handmade");
-    for f in ["products.csv", "customers.csv", "orders.csv", "product_daily.csv", "tiers.json", "segments.json"] {
+    for f in [
+        "products.csv",
+        "customers.csv",
+        "orders.csv",
+        "product_daily.csv",
+        "tiers.json",
+        "segments.json",
+    ] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
-    std::fs::write(dir.path().join("settings.json"), r#"{"timezone": "Europe/Berlin"}"#).unwrap();
+    std::fs::write(
+        dir.path().join("settings.json"),
+        r#"{"timezone": "Europe/Berlin"}"#,
+    )
+    .unwrap();
     let data = strata_data::load_dir(dir.path()).unwrap();
     // 22:30Z on 06-30 is already 07-01 in Berlin.
     let engine = Engine::new(data, "2024-06-30T22:30:00Z".parse().unwrap()).unwrap();
     let ids = |kind: Kind, rule: &str| -> Vec<String> {
         let compiled = engine.compile(kind, rule).unwrap();
         let fast = engine.evaluate(&compiled).unwrap();
-        assert_eq!(fast, engine.evaluate_reference(&compiled).unwrap(), "{rule}");
+        assert_eq!(
+            fast,
+            engine.evaluate_reference(&compiled).unwrap(),
+            "{rule}"
+        );
         fast.iter().map(|r| engine.id(kind, r).to_owned()).collect()
     };
     // O9 at 02-29 23:59:59Z is 03-01 00:59:59 in Berlin.
@@ -593,7 +608,10 @@ fn dates_follow_the_store_time_zone() {
     assert_eq!(ids(Kind::Customer, "orders(until: 2024-02-29) = 1"), ["C1"]);
     // A bare date in the files is midnight in Berlin (22:00Z the day before).
     assert_eq!(ids(Kind::Customer, "created_at = 2023-05-05"), ["C2"]);
-    assert_eq!(ids(Kind::Customer, "created_at < 2023-05-05T00:00:00Z"), ["C1", "C2"]);
+    assert_eq!(
+        ids(Kind::Customer, "created_at < 2023-05-05T00:00:00Z"),
+        ["C1", "C2"]
+    );
     assert_eq!(ids(Kind::Customer, "last_order_date < today"), ["C1", "C2"]);
     // Today is 07-01: the daily window is 06-02 ..= 07-01, so the 07-01 row
     // (1000 sessions) is in and the 06-01 row is out.

@@ -552,30 +552,53 @@ impl<'a> Accumulators<'a> {
         !self.counts.is_empty()
     }
 
+    /// Adds to customer `c`: one more order if `new_order`, `units`, and the
+    /// revenue, read lazily (fixed point or decimal, whichever is kept).
     #[inline]
-    fn add_order(&mut self, o: usize) {
-        let customer = self.orders.customer[o];
-        if customer == NO_CUSTOMER {
-            return;
-        }
-        let c = customer as usize;
+    fn add(
+        &mut self,
+        c: usize,
+        new_order: bool,
+        units: impl FnOnce() -> u64,
+        fixed: impl FnOnce() -> Option<i64>,
+        decimal: impl FnOnce() -> Decimal,
+    ) {
         self.touched.insert(c);
-        if let Some(k) = self.counts.get_mut(c) {
+        if new_order && let Some(k) = self.counts.get_mut(c) {
             *k += 1;
         }
         if let Some(u) = self.units.get_mut(c) {
-            *u += self.orders.units[o];
+            *u += units();
         }
-        if let Some(s) = self.spent_fixed.get_mut(c)
-            && let Some(fixed) = &self.orders.revenue_fixed
-        {
-            match i64::try_from(fixed[o]).ok().and_then(|v| s.checked_add(v)) {
+        if let Some(s) = self.spent_fixed.get_mut(c) {
+            match fixed().and_then(|v| s.checked_add(v)) {
                 Some(sum) => *s = sum,
                 None => self.overflowed = true,
             }
         }
         if let Some(s) = self.spent.get_mut(c) {
-            *s += self.orders.revenue(o, self.live.money.as_ref());
+            *s += decimal();
+        }
+    }
+
+    /// Adds live order `o`.
+    #[inline]
+    fn add_order(&mut self, o: usize) {
+        let (orders, live) = (self.orders, self.live);
+        let customer = orders.customer[o];
+        if customer != NO_CUSTOMER {
+            self.add(
+                customer as usize,
+                true,
+                || orders.units[o],
+                || {
+                    orders
+                        .revenue_fixed
+                        .as_ref()
+                        .and_then(|f| i64::try_from(f[o]).ok())
+                },
+                || orders.revenue(o, live.money.as_ref()),
+            );
         }
     }
 
@@ -583,49 +606,27 @@ impl<'a> Accumulators<'a> {
     /// a non-anonymous customer).
     #[inline]
     fn add_slot(&mut self, slot: usize, new_order: bool) {
-        let c = self.live.prod_customer[slot] as usize;
-        self.touched.insert(c);
-        if new_order && let Some(k) = self.counts.get_mut(c) {
-            *k += 1;
-        }
-        if let Some(u) = self.units.get_mut(c) {
-            *u += u64::from(self.live.prod_quantity[slot]);
-        }
-        if let Some(s) = self.spent_fixed.get_mut(c)
-            && let Some(revenue) = &self.live.prod_revenue
-        {
-            match s.checked_add(revenue[slot]) {
-                Some(sum) => *s = sum,
-                None => self.overflowed = true,
-            }
-        }
-        if let Some(s) = self.spent.get_mut(c) {
-            *s += self.live.revenue(self.live.by_product[slot] as usize);
-        }
+        let live = self.live;
+        self.add(
+            live.prod_customer[slot] as usize,
+            new_order,
+            || u64::from(live.prod_quantity[slot]),
+            || live.prod_revenue.as_ref().map(|r| r[slot]),
+            || live.revenue(live.by_product[slot] as usize),
+        );
     }
 
     /// Adds live line `l` of a (non-anonymous) customer.
     #[inline]
     fn add_line(&mut self, l: usize, new_order: bool) {
-        let c = self.live.customer[l] as usize;
-        self.touched.insert(c);
-        if new_order && let Some(k) = self.counts.get_mut(c) {
-            *k += 1;
-        }
-        if let Some(u) = self.units.get_mut(c) {
-            *u += u64::from(self.live.quantity[l]);
-        }
-        if let Some(s) = self.spent_fixed.get_mut(c)
-            && let Some(m) = &self.live.money
-        {
-            match s.checked_add(m.revenue[l]) {
-                Some(sum) => *s = sum,
-                None => self.overflowed = true,
-            }
-        }
-        if let Some(s) = self.spent.get_mut(c) {
-            *s += self.live.revenue(l);
-        }
+        let live = self.live;
+        self.add(
+            live.customer[l] as usize,
+            new_order,
+            || u64::from(live.quantity[l]),
+            || live.money.as_ref().map(|m| m.revenue[l]),
+            || live.revenue(l),
+        );
     }
 
     /// Customers that no line touched have the empty value (0, false); they

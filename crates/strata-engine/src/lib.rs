@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use strata_data::Dataset;
-use strata_lang::ast::{Expr, Span};
+use strata_lang::ast::Expr;
 use strata_lang::catalog::{Kind, Schema};
 
 pub mod cell;
@@ -383,10 +383,5 @@ impl Engine {
             Some(col) => Cell::read(col, row as usize),
             None => Cell::Null,
         }
-    }
-
-    /// A span covering nothing, for diagnostics built outside a rule.
-    pub fn no_span() -> Span {
-        Span::default()
     }
 }

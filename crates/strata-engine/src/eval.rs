@@ -348,10 +348,16 @@ impl Engine {
             return Ok(RoaringBitmap::from_sorted_iter(out).unwrap_or_default());
         }
 
-        // Sums in fixed point first; a sum that leaves i64 (never seen in
-        // practice) makes the scan run again in decimals.
-        for fixed in [self.live.money.is_some(), false] {
-            let mut accs = Accumulators::new(self, n, &verdict, fixed);
+        // Money sums in the narrowest form first: the sums are written at
+        // random, so a smaller array means fewer cache misses. A sum that
+        // leaves its form makes the scan run again in the next one.
+        let widths: &[SumWidth] = if self.live.money.is_some() {
+            &[SumWidth::I32, SumWidth::I64, SumWidth::Decimal]
+        } else {
+            &[SumWidth::Decimal]
+        };
+        for &width in widths {
+            let mut accs = Accumulators::new(self, n, &verdict, width);
             match path {
                 AccessPath::Orders => {
                     let orders = &self.live_orders;
@@ -506,6 +512,14 @@ impl Verdict {
     }
 }
 
+/// The form money sums are accumulated in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SumWidth {
+    I32,
+    I64,
+    Decimal,
+}
+
 /// Dense per-customer accumulators for a scan over many lines or orders.
 struct Accumulators<'a> {
     live: &'a LiveLines,
@@ -514,18 +528,18 @@ struct Accumulators<'a> {
     /// Orders per customer, kept only when the verdict reads them.
     counts: Vec<u32>,
     units: Vec<u64>,
-    /// Spent, in fixed point at the live lines' money scale when they have
-    /// one, else in decimals (only one of the two is used). Fixed-point
-    /// sums stay in `i64` so the array is half the size (it is written at
-    /// random, and cache misses are the cost); leaving `i64` sets
-    /// `overflowed` and the caller redoes the scan in decimals.
-    spent_fixed: Vec<i64>,
+    /// Spent, in the one form of [`SumWidth`] this scan uses (the other
+    /// vectors stay empty). Fixed-point sums are at the live lines' money
+    /// scale; one that leaves its integer type sets `overflowed`, and the
+    /// caller redoes the scan in the next wider form.
+    spent32: Vec<i32>,
+    spent64: Vec<i64>,
     spent: Vec<Decimal>,
     overflowed: bool,
 }
 
 impl<'a> Accumulators<'a> {
-    fn new(engine: &'a Engine, n: usize, verdict: &Verdict, fixed: bool) -> Accumulators<'a> {
+    fn new(engine: &'a Engine, n: usize, verdict: &Verdict, width: SumWidth) -> Accumulators<'a> {
         let live = &engine.live;
         let (counts, units, spent) = match verdict {
             Verdict::Count {
@@ -542,8 +556,9 @@ impl<'a> Accumulators<'a> {
             touched: DenseBits::new(n),
             counts: vec![0; counts],
             units: vec![0; units],
-            spent_fixed: vec![0; if fixed { spent } else { 0 }],
-            spent: vec![Decimal::ZERO; if fixed { 0 } else { spent }],
+            spent32: vec![0; if width == SumWidth::I32 { spent } else { 0 }],
+            spent64: vec![0; if width == SumWidth::I64 { spent } else { 0 }],
+            spent: vec![Decimal::ZERO; if width == SumWidth::Decimal { spent } else { 0 }],
             overflowed: false,
         }
     }
@@ -570,7 +585,12 @@ impl<'a> Accumulators<'a> {
         if let Some(u) = self.units.get_mut(c) {
             *u += units();
         }
-        if let Some(s) = self.spent_fixed.get_mut(c) {
+        if let Some(s) = self.spent32.get_mut(c) {
+            match fixed().and_then(|v| s.checked_add(i32::try_from(v).ok()?)) {
+                Some(sum) => *s = sum,
+                None => self.overflowed = true,
+            }
+        } else if let Some(s) = self.spent64.get_mut(c) {
             match fixed().and_then(|v| s.checked_add(v)) {
                 Some(sum) => *s = sum,
                 None => self.overflowed = true,
@@ -657,13 +677,16 @@ impl<'a> Accumulators<'a> {
             Verdict::Spent(pred) => {
                 let mut flip = DenseBits::new(n);
                 match &self.live.money {
-                    Some(m) if !self.spent_fixed.is_empty() => {
+                    Some(m) if !self.spent32.is_empty() || !self.spent64.is_empty() => {
                         let fixed = pred.to_fixed(m.scale);
                         for c in self.touched.iter() {
+                            let sum = match self.spent32.get(c) {
+                                Some(&v) => i64::from(v),
+                                None => self.spent64[c],
+                            };
                             // i64::MIN is the null sentinel; a sum there is
                             // below every bound all the same.
-                            let v = self.spent_fixed[c].max(I64Pred::MIN_VALUE);
-                            if fixed.test(v) != empty_passes {
+                            if fixed.test(sum.max(I64Pred::MIN_VALUE)) != empty_passes {
                                 flip.insert(c);
                             }
                         }

@@ -519,8 +519,9 @@ fn unknown_segments_are_refused_with_a_suggestion() {
     ");
 }
 
-/// Amounts whose sums leave `i64` (in cents) must stay exact on every path:
-/// each line fits the fixed-point form, their sum does not.
+/// Sums are accumulated as narrowly as they fit (`i32`, `i64`, decimal) and
+/// must stay exact on every path: C1's lines each fit `i64` in cents but
+/// their sum does not; C2's sum fits `i64` but not `i32`.
 #[test]
 fn sums_beyond_i64_stay_exact() {
     use strata_engine::AccessPath;
@@ -533,7 +534,7 @@ fn sums_beyond_i64_stay_exact() {
         "order_id,ordered_at,customer_id,sku,quantity,unit_price\n\
          O1,2024-06-01T00:00:00Z,C1,P1,1,60000000000000000.00\n\
          O2,2024-06-02T00:00:00Z,C1,P1,1,60000000000000000.00\n\
-         O3,2024-06-02T00:00:00Z,C2,P1,1,1.00\n",
+         O3,2024-06-02T00:00:00Z,C2,P1,1,30000000.00\n",
     )
     .unwrap();
     let data = strata_data::load_dir(d).unwrap();
@@ -547,6 +548,8 @@ fn sums_beyond_i64_stay_exact() {
         "spent(since: 2024-01-01) > 119999999999999999.99",
         "spent(sku: 'P1') = 120000000000000000",
         "amount_spent > 100000000000000000 AND total_profit = 119999999999999998",
+        "spent(since: 2024-06-02) = 30000000",
+        "spent(sku: 'P1') < 30000000.01",
     ] {
         let compiled = engine.compile(Kind::Customer, rule).unwrap();
         let plain = engine.evaluate_reference(&compiled).unwrap();

@@ -328,23 +328,41 @@ impl DenseBits {
     }
 
     /// The set ids, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(w, &word)| {
-            let mut bits = word;
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                Some(w * 64 + b)
-            })
-        })
+    pub fn iter(&self) -> DenseBitsIter<'_> {
+        DenseBitsIter {
+            words: &self.words,
+            index: 0,
+            current: self.words.first().copied().unwrap_or(0),
+        }
     }
 
     pub fn into_bitmap(self) -> roaring::RoaringBitmap {
-        let bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut bytes = Vec::with_capacity(self.words.len() * 8);
+        for w in &self.words {
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
         roaring::RoaringBitmap::from_lsb0_bytes(0, &bytes)
+    }
+}
+
+pub struct DenseBitsIter<'a> {
+    words: &'a [u64],
+    index: usize,
+    current: u64,
+}
+
+impl Iterator for DenseBitsIter<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.current == 0 {
+            self.index += 1;
+            self.current = *self.words.get(self.index)?;
+        }
+        let bit = self.current.trailing_zeros() as usize;
+        self.current &= self.current - 1;
+        Some(self.index * 64 + bit)
     }
 }
 

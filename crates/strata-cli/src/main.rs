@@ -288,6 +288,7 @@ fn open(dir: &Path, now: Option<&str>, verbose: bool) -> Result<Engine> {
 fn refuse_engine(err: EngineError) -> anyhow::Error {
     match err {
         EngineError::Rule(r) => Refused(r.to_string()).into(),
+        EngineError::OutOfRange(message) => Refused(message).into(),
         EngineError::Internal(i) => anyhow::Error::new(i),
     }
 }

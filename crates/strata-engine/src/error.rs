@@ -43,6 +43,9 @@ pub enum EngineError {
     /// The user's rule, or a saved segment's, is refused.
     #[error(transparent)]
     Rule(#[from] RuleError),
+    /// The dataset holds amounts the engine cannot sum exactly.
+    #[error("{0}")]
+    OutOfRange(String),
     #[error(transparent)]
     Internal(#[from] Internal),
 }

@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use roaring::RoaringBitmap;
+use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use strata_data::Dataset;
 use strata_lang::ast::Expr;
@@ -92,10 +93,64 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The largest total of money the engine accepts: every sum it forms (and
+/// 100 × any sum, for shares) then fits a `Decimal` exactly, so no
+/// arithmetic on the data can overflow.
+const MONEY_LIMIT: f64 = 1e25;
+
+/// Refuses a dataset whose amounts could overflow exact arithmetic: the
+/// total of |revenue| + |fees| + quantity × |cost| over all lines, and each
+/// product's inventory × cost, must stay within [`MONEY_LIMIT`].
+///
+/// This is only a range check, so it may use floats: the bound is two
+/// orders of magnitude below `Decimal::MAX`, far more than float rounding
+/// could matter, and the results themselves are computed exactly.
+fn check_ranges(data: &Dataset) -> Result<(), EngineError> {
+    let refuse = |what: &str| {
+        EngineError::OutOfRange(format!(
+            "{what} exceeds {MONEY_LIMIT:e}, the largest total Strata sums exactly"
+        ))
+    };
+    // |d| from its parts: cheaper than a general conversion, and exact
+    // enough for a bound.
+    const POW10: [f64; 29] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+    ];
+    let float =
+        |d: &Decimal| d.mantissa().unsigned_abs() as f64 / POW10[d.scale().min(28) as usize];
+    let lines = &data.lines;
+    let costs: Vec<f64> = data
+        .products
+        .cost
+        .iter()
+        .map(|c| c.as_ref().map_or(0.0, float))
+        .collect();
+    let mut total = 0.0;
+    for l in 0..lines.len() {
+        total += float(&lines.revenue[l])
+            + float(&lines.fees[l])
+            + f64::from(lines.quantity[l]) * costs[lines.product[l] as usize];
+    }
+    if total.is_nan() || total > MONEY_LIMIT {
+        return Err(refuse(
+            "the total of revenue, fees and costs of goods over all order lines",
+        ));
+    }
+    for (inventory, cost) in data.products.inventory.iter().zip(&costs) {
+        let value = inventory.map_or(0.0, |i| i as f64 * cost);
+        if value.is_nan() || value > MONEY_LIMIT {
+            return Err(refuse("a product's inventory value"));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Builds indexes and aggregates as of `now`, and compiles the saved
     /// segments (refusing unknown references and cycles).
     pub fn new(data: Dataset, now: jiff::Timestamp) -> Result<Engine, EngineError> {
+        check_ranges(&data)?;
         let as_of = AsOf::new(now, data.settings.timezone.clone());
         let live = LiveLines::build(&data, &as_of);
         // Customers on one thread, orders and products on the other: the

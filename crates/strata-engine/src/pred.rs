@@ -56,7 +56,12 @@ impl Interval {
             // product does not fit a Decimal.
             match bound.checked_mul(den) {
                 Some(scaled) => num.cmp(&scaled),
-                None => (num / den).cmp(&bound),
+                None => match num.checked_div(den) {
+                    Some(q) => q.cmp(&bound),
+                    // A quotient too large for a Decimal is beyond any bound.
+                    None if num.is_sign_negative() => Ordering::Less,
+                    None => Ordering::Greater,
+                },
             }
         };
         let lo_ok = match self.lo {

@@ -237,8 +237,10 @@ impl Engine {
                 Value::Today => self.as_of.today,
                 Value::Timestamp { instant, .. } => self.as_of.tz.to_datetime(*instant).date(),
                 Value::Relative(r) => {
-                    let at = self.as_of.now + r.offset_seconds() * 1_000_000_000;
-                    self.as_of.date_of(at)
+                    let at =
+                        i128::from(self.as_of.now) + i128::from(r.offset_seconds()) * 1_000_000_000;
+                    self.as_of
+                        .date_of(at.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
                 }
                 other => return Err(Internal::new(format!("bound {other:?}"))),
             };

@@ -621,3 +621,23 @@ fn dates_follow_the_store_time_zone() {
     assert_eq!(ids(Kind::Product, "sessions_30d = 1050"), ["P1"]);
     assert_eq!(ids(Kind::Product, "sessions(since: today) = 1000"), ["P1"]);
 }
+
+/// Amounts whose totals could overflow exact arithmetic are refused with a
+/// message, not a panic.
+#[test]
+fn amounts_beyond_exact_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("products.csv"), "sku\nP1\n").unwrap();
+    std::fs::write(d.join("customers.csv"), "customer_id\nC1\n").unwrap();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price\n\
+         O1,2024-06-01T00:00:00Z,C1,P1,1,9000000000000000000000000\n\
+         O2,2024-06-02T00:00:00Z,C1,P1,1,9000000000000000000000000\n",
+    )
+    .unwrap();
+    let data = strata_data::load_dir(d).unwrap();
+    let err = Engine::new(data, NOW.parse().unwrap()).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"the total of revenue, fees and costs of goods over all order lines exceeds 1e25, the largest total Strata sums exactly");
+}

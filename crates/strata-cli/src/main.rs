@@ -69,6 +69,31 @@ enum Command {
         format: Format,
         rule: String,
     },
+    /// Replay the dataset through time: after each step print
+    /// `TS<TAB>count_1<TAB>count_2...`, one count per rule of RULES, and
+    /// with `--events` every entry and exit as `TS<TAB>enter|exit<TAB>rule<TAB>id`
+    /// (rules numbered from 1). Each step evaluates the rules from scratch
+    /// as of its instant, so the counts equal `strata count --now TS`.
+    Replay {
+        dir: PathBuf,
+        #[command(flatten)]
+        kind: KindArgs,
+        /// One rule per line, as for `count --file`.
+        #[arg(long)]
+        file: PathBuf,
+        /// The first instant (its state is the baseline: no events).
+        #[arg(long)]
+        from: String,
+        /// The last instant (always included as a step).
+        #[arg(long)]
+        to: String,
+        /// Time between steps: a number and a unit, `s`, `m`, `h`, `d` or `w`.
+        #[arg(long, default_value = "1d", value_parser = parse_step)]
+        step: i64,
+        /// Also print each entry and exit.
+        #[arg(long)]
+        events: bool,
+    },
     /// Print a rule's normalised text and its JSON form.
     Explain {
         #[command(flatten)]
@@ -202,6 +227,23 @@ fn run(cli: Cli) -> Result<()> {
             write_members(&engine, kind, &members, format, out)
         }
         Command::Explain { kind, rule } => explain(kind.kind(), &rule),
+        Command::Replay {
+            dir,
+            kind,
+            file,
+            from,
+            to,
+            step,
+            events,
+        } => replay(
+            &dir,
+            kind.kind(),
+            &file,
+            (&from, &to),
+            step,
+            events,
+            verbose,
+        ),
         Command::Demo {
             dir,
             customers,
@@ -298,25 +340,128 @@ fn compile(engine: &Engine, kind: Kind, text: &str) -> Result<Rule> {
 }
 
 /// `timings`: how many evaluations to take the median of, when timing.
-fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {
+/// A step length in seconds, from `30m`, `6h`, `1d`, `2w`, `90s`.
+fn parse_step(text: &str) -> Result<i64, String> {
+    let unit = text.chars().last().ok_or("an empty step")?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(format!("'{text}': expected a number and s, m, h, d or w")),
+    };
+    let amount: i64 = text[..text.len() - 1]
+        .parse()
+        .map_err(|_| format!("'{text}': expected a number and s, m, h, d or w"))?;
+    amount
+        .checked_mul(seconds)
+        .filter(|&s| s > 0)
+        .ok_or_else(|| {
+            format!("'{text}': the step must be positive and at most a few billion years")
+        })
+}
+
+/// Reads a rules file: the non-blank, non-comment lines with their line
+/// numbers.
+fn read_rules(file: &Path) -> Result<Vec<(usize, String)>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut rules = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let rule = engine.compile(kind, trimmed).map_err(|e| {
-            Refused(format!(
-                "{}:{}: {}",
-                file.display(),
-                i + 1,
-                refuse_engine(e)
-            ))
-        })?;
-        rules.push((trimmed, rule));
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(i, line)| (i, line.to_owned()))
+        .collect())
+}
+
+fn compile_rules(
+    engine: &Engine,
+    kind: Kind,
+    file: &Path,
+    rules: &[(usize, String)],
+) -> Result<Vec<Rule>> {
+    rules
+        .iter()
+        .map(|(line, text)| {
+            engine.compile(kind, text).map_err(|e| {
+                Refused(format!("{}:{line}: {}", file.display(), refuse_engine(e))).into()
+            })
+        })
+        .collect()
+}
+
+fn parse_instant(data: &Dataset, flag: &str, text: &str) -> Result<jiff::Timestamp> {
+    let nanos = strata_data::parse_timestamp(text, &data.settings.timezone)
+        .map_err(|e| Refused(format!("{flag}: {e} (got '{text}')")))?;
+    Ok(jiff::Timestamp::from_nanosecond(i128::from(nanos)).context("instant out of range")?)
+}
+
+fn replay(
+    dir: &Path,
+    kind: Kind,
+    file: &Path,
+    (from, to): (&str, &str),
+    step: i64,
+    events: bool,
+    verbose: bool,
+) -> Result<()> {
+    let data = std::sync::Arc::new(load(dir)?);
+    let from = parse_instant(&data, "--from", from)?;
+    let to = parse_instant(&data, "--to", to)?;
+    if to < from {
+        return Err(Refused(format!("--to ({to}) is before --from ({from})")).into());
     }
+    let rules = read_rules(file)?;
+    let step = jiff::SignedDuration::from_secs(step);
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut previous: Option<Vec<roaring::RoaringBitmap>> = None;
+    let mut at = from;
+    loop {
+        let started = Instant::now();
+        let engine = Engine::new(data.clone(), at).map_err(refuse_engine)?;
+        let compiled = compile_rules(&engine, kind, file, &rules)?;
+        let members = compiled
+            .iter()
+            .map(|rule| engine.evaluate(rule))
+            .collect::<Result<Vec<_>, _>>()?;
+        if verbose {
+            eprintln!("{at}: {:.3?}", started.elapsed());
+        }
+        if events && let Some(before) = &previous {
+            for (i, (now, then)) in members.iter().zip(before).enumerate() {
+                for row in now - then {
+                    writeln!(out, "{at}\tenter\t{}\t{}", i + 1, engine.id(kind, row))?;
+                }
+                for row in then - now {
+                    writeln!(out, "{at}\texit\t{}\t{}", i + 1, engine.id(kind, row))?;
+                }
+            }
+        }
+        write!(out, "{at}")?;
+        for m in &members {
+            write!(out, "\t{}", m.len())?;
+        }
+        writeln!(out)?;
+        previous = Some(members);
+        if at >= to {
+            break;
+        }
+        at = at.checked_add(step).map_or(to, |next| next.min(to));
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {
+    let texts = read_rules(file)?;
+    let compiled = compile_rules(engine, kind, file, &texts)?;
+    let rules: Vec<(&str, Rule)> = texts
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .zip(compiled)
+        .collect();
     let mut out = BufWriter::new(io::stdout().lock());
     for (text, rule) in &rules {
         let mut samples = Vec::new();

@@ -310,3 +310,94 @@ fn demo_is_deterministic_and_loads() {
     let n: u64 = out.trim().parse().unwrap();
     assert!(n > 0 && n < 300, "{n}");
 }
+
+#[test]
+fn replay_counts_equal_count_at_every_step_and_events_are_the_changes() {
+    let dir = handmade();
+    let d = dir.to_str().unwrap();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    let texts = [
+        "purchased(since: -7d)",
+        "number_of_orders >= 2",
+        "last_order_date > -3d",
+    ];
+    std::fs::write(rules.path(), texts.join("\n")).unwrap();
+    let (code, out, err) = run(&[
+        "replay",
+        d,
+        "--customers",
+        "--file",
+        rules.path().to_str().unwrap(),
+        "--from",
+        "2024-06-18",
+        "--to",
+        "2024-07-06T12:00:00Z",
+        "--step",
+        "1d",
+        "--events",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let members = |now: &str, rule: &str| -> Vec<String> {
+        let (code, out, err) = run(&["members", d, "--customers", "--now", now, rule]);
+        assert_eq!(code, 0, "{err}");
+        out.lines().map(str::to_owned).collect()
+    };
+    let mut steps = 0;
+    let mut events = Vec::new();
+    let mut previous: Option<String> = None;
+    for line in out.lines() {
+        let cells: Vec<&str> = line.split('\t').collect();
+        if cells[1] == "enter" || cells[1] == "exit" {
+            events.push((
+                cells[0].to_owned(),
+                cells[1].to_owned(),
+                cells[2].to_owned(),
+                cells[3].to_owned(),
+            ));
+            continue;
+        }
+        steps += 1;
+        let at = cells[0];
+        for (i, rule) in texts.iter().enumerate() {
+            let (_, count, _) = run(&["count", d, "--customers", "--now", at, rule]);
+            assert_eq!(cells[i + 1], count.trim(), "{rule} at {at}");
+        }
+        // The events printed just before this step are exactly the
+        // differences from the previous step.
+        if let Some(before) = &previous {
+            for (i, rule) in texts.iter().enumerate() {
+                let then = members(before, rule);
+                let now = members(at, rule);
+                let mut expect: Vec<(String, String)> = now
+                    .iter()
+                    .filter(|id| !then.contains(id))
+                    .map(|id| ("enter".to_owned(), id.clone()))
+                    .chain(
+                        then.iter()
+                            .filter(|id| !now.contains(id))
+                            .map(|id| ("exit".to_owned(), id.clone())),
+                    )
+                    .collect();
+                let mut got: Vec<(String, String)> = events
+                    .iter()
+                    .filter(|(t, _, r, _)| t == at && *r == (i + 1).to_string())
+                    .map(|(_, kind, _, id)| (kind.clone(), id.clone()))
+                    .collect();
+                expect.sort();
+                got.sort();
+                assert_eq!(got, expect, "{rule} at {at}");
+            }
+        }
+        previous = Some(at.to_owned());
+    }
+    // 06-18 .. 07-06 daily, then the final 07-06T12:00 step.
+    assert_eq!(steps, 20);
+    assert!(
+        events.iter().any(|e| e.1 == "exit"),
+        "some member leaves: {out}"
+    );
+    assert!(
+        events.iter().any(|e| e.1 == "enter"),
+        "some member enters: {out}"
+    );
+}

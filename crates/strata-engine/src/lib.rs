@@ -11,7 +11,7 @@
 //!
 //! The engine does no I/O and never reads the clock: `now` is given.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 use rust_decimal::Decimal;
@@ -68,7 +68,7 @@ struct Saved {
 }
 
 pub struct Engine {
-    data: Dataset,
+    data: Arc<Dataset>,
     as_of: AsOf,
     live: LiveLines,
     live_orders: LiveOrders,
@@ -149,7 +149,11 @@ fn check_ranges(data: &Dataset) -> Result<(), EngineError> {
 impl Engine {
     /// Builds indexes and aggregates as of `now`, and compiles the saved
     /// segments (refusing unknown references and cycles).
-    pub fn new(data: Dataset, now: jiff::Timestamp) -> Result<Engine, EngineError> {
+    ///
+    /// The dataset may be shared (`Arc`): engines for several instants over
+    /// the same data then hold one copy.
+    pub fn new(data: impl Into<Arc<Dataset>>, now: jiff::Timestamp) -> Result<Engine, EngineError> {
+        let data: Arc<Dataset> = data.into();
         check_ranges(&data)?;
         let as_of = AsOf::new(now, data.settings.timezone.clone());
         let live = LiveLines::build(&data, &as_of);

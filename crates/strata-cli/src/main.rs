@@ -318,11 +318,7 @@ fn open(dir: &Path, now: Option<&str>, verbose: bool) -> Result<Engine> {
     }
     let now = match now {
         None => jiff::Timestamp::now(),
-        Some(text) => {
-            let nanos = strata_data::parse_timestamp(text, &data.settings.timezone)
-                .map_err(|e| Refused(format!("--now: {e} (got '{text}')")))?;
-            jiff::Timestamp::from_nanosecond(i128::from(nanos)).context("--now out of range")?
-        }
+        Some(text) => parse_instant(&data, "--now", text)?,
     };
     build_engine(data, now, verbose)
 }
@@ -395,7 +391,7 @@ fn compile_rules(
 fn parse_instant(data: &Dataset, flag: &str, text: &str) -> Result<jiff::Timestamp> {
     let nanos = strata_data::parse_timestamp(text, &data.settings.timezone)
         .map_err(|e| Refused(format!("{flag}: {e} (got '{text}')")))?;
-    Ok(jiff::Timestamp::from_nanosecond(i128::from(nanos)).context("instant out of range")?)
+    jiff::Timestamp::from_nanosecond(i128::from(nanos)).context("instant out of range")
 }
 
 fn replay(

@@ -69,11 +69,14 @@ enum Command {
         format: Format,
         rule: String,
     },
-    /// Replay the dataset through time: after each step print
+    /// Replay the dataset through time: at each step print
     /// `TS<TAB>count_1<TAB>count_2...`, one count per rule of RULES, and
-    /// with `--events` every entry and exit as `TS<TAB>enter|exit<TAB>rule<TAB>id`
-    /// (rules numbered from 1). Each step evaluates the rules from scratch
-    /// as of its instant, so the counts equal `strata count --now TS`.
+    /// with `--events` every entry and exit before it, as
+    /// `TS<TAB>enter|exit<TAB>rule<TAB>id` (rules numbered from 1) at the
+    /// exact instant it happens. Every evaluation is from scratch as of its
+    /// instant, so the counts equal `strata count --now TS`; with `--events`
+    /// it evaluates at each instant where a change can happen, which suits
+    /// small datasets.
     Replay {
         dir: PathBuf,
         #[command(flatten)]
@@ -411,43 +414,63 @@ fn replay(
     }
     let rules = read_rules(file)?;
     let step = jiff::SignedDuration::from_secs(step);
+    let evaluate =
+        |at: jiff::Timestamp| -> Result<(Engine, Vec<Rule>, Vec<roaring::RoaringBitmap>)> {
+            let engine = Engine::new(data.clone(), at).map_err(refuse_engine)?;
+            let compiled = compile_rules(&engine, kind, file, &rules)?;
+            let members = compiled
+                .iter()
+                .map(|rule| engine.evaluate(rule))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((engine, compiled, members))
+        };
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut previous: Option<Vec<roaring::RoaringBitmap>> = None;
+    let (_, _, mut members) = evaluate(from)?;
     let mut at = from;
     loop {
-        let started = Instant::now();
-        let engine = Engine::new(data.clone(), at).map_err(refuse_engine)?;
-        let compiled = compile_rules(&engine, kind, file, &rules)?;
-        let members = compiled
-            .iter()
-            .map(|rule| engine.evaluate(rule))
-            .collect::<Result<Vec<_>, _>>()?;
-        if verbose {
-            eprintln!("{at}: {:.3?}", started.elapsed());
-        }
-        if events && let Some(before) = &previous {
-            for (i, (now, then)) in members.iter().zip(before).enumerate() {
-                for row in now - then {
-                    writeln!(out, "{at}\tenter\t{}\t{}", i + 1, engine.id(kind, row))?;
-                }
-                for row in then - now {
-                    writeln!(out, "{at}\texit\t{}\t{}", i + 1, engine.id(kind, row))?;
-                }
-            }
-        }
         write!(out, "{at}")?;
         for m in &members {
             write!(out, "\t{}", m.len())?;
         }
         writeln!(out)?;
-        previous = Some(members);
         if at >= to {
             break;
         }
-        at = at.checked_add(step).map_or(to, |next| next.min(to));
+        let next = at.checked_add(step).map_or(to, |next| next.min(to));
+        let started = Instant::now();
+        if events {
+            // Evaluate at every instant where a change can happen, so that
+            // each event carries its exact instant.
+            let (engine, compiled, _) = evaluate(at)?;
+            let refs: Vec<&Rule> = compiled.iter().collect();
+            let instants = engine.breakpoints(&refs, nanos(at), nanos(next));
+            for instant in instants {
+                let instant = jiff::Timestamp::from_nanosecond(i128::from(instant))?;
+                let (engine, _, now) = evaluate(instant)?;
+                for (i, (now, then)) in now.iter().zip(&members).enumerate() {
+                    for row in now - then {
+                        writeln!(out, "{instant}\tenter\t{}\t{}", i + 1, engine.id(kind, row))?;
+                    }
+                    for row in then - now {
+                        writeln!(out, "{instant}\texit\t{}\t{}", i + 1, engine.id(kind, row))?;
+                    }
+                }
+                members = now;
+            }
+        } else {
+            members = evaluate(next)?.2;
+        }
+        if verbose {
+            eprintln!("{next}: {:.3?}", started.elapsed());
+        }
+        at = next;
     }
     out.flush()?;
     Ok(())
+}
+
+fn nanos(ts: jiff::Timestamp) -> i64 {
+    strata_engine::clock::timestamp_nanos(ts)
 }
 
 fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {

@@ -312,7 +312,7 @@ fn demo_is_deterministic_and_loads() {
 }
 
 #[test]
-fn replay_counts_equal_count_at_every_step_and_events_are_the_changes() {
+fn replay_counts_equal_count_at_every_step_and_events_happen_at_their_instant() {
     let dir = handmade();
     let d = dir.to_str().unwrap();
     let rules = tempfile::NamedTempFile::new().unwrap();
@@ -342,62 +342,74 @@ fn replay_counts_equal_count_at_every_step_and_events_are_the_changes() {
         assert_eq!(code, 0, "{err}");
         out.lines().map(str::to_owned).collect()
     };
-    let mut steps = 0;
+    let just_before = |at: &str| -> String {
+        let t: jiff::Timestamp = at.parse().unwrap();
+        (t - jiff::SignedDuration::from_nanos(1)).to_string()
+    };
+    let mut steps = Vec::new();
     let mut events = Vec::new();
-    let mut previous: Option<String> = None;
     for line in out.lines() {
         let cells: Vec<&str> = line.split('\t').collect();
         if cells[1] == "enter" || cells[1] == "exit" {
             events.push((
                 cells[0].to_owned(),
-                cells[1].to_owned(),
-                cells[2].to_owned(),
+                cells[1] == "enter",
+                cells[2].parse::<usize>().unwrap(),
                 cells[3].to_owned(),
             ));
             continue;
         }
-        steps += 1;
         let at = cells[0];
         for (i, rule) in texts.iter().enumerate() {
             let (_, count, _) = run(&["count", d, "--customers", "--now", at, rule]);
             assert_eq!(cells[i + 1], count.trim(), "{rule} at {at}");
         }
-        // The events printed just before this step are exactly the
-        // differences from the previous step.
-        if let Some(before) = &previous {
-            for (i, rule) in texts.iter().enumerate() {
-                let then = members(before, rule);
-                let now = members(at, rule);
-                let mut expect: Vec<(String, String)> = now
-                    .iter()
-                    .filter(|id| !then.contains(id))
-                    .map(|id| ("enter".to_owned(), id.clone()))
-                    .chain(
-                        then.iter()
-                            .filter(|id| !now.contains(id))
-                            .map(|id| ("exit".to_owned(), id.clone())),
-                    )
-                    .collect();
-                let mut got: Vec<(String, String)> = events
-                    .iter()
-                    .filter(|(t, _, r, _)| t == at && *r == (i + 1).to_string())
-                    .map(|(_, kind, _, id)| (kind.clone(), id.clone()))
-                    .collect();
-                expect.sort();
-                got.sort();
-                assert_eq!(got, expect, "{rule} at {at}");
-            }
-        }
-        previous = Some(at.to_owned());
+        steps.push(at.to_owned());
     }
     // 06-18 .. 07-06 daily, then the final 07-06T12:00 step.
-    assert_eq!(steps, 20);
+    assert_eq!(steps.len(), 20);
     assert!(
-        events.iter().any(|e| e.1 == "exit"),
-        "some member leaves: {out}"
+        events.iter().any(|e| !e.1) && events.iter().any(|e| e.1),
+        "{out}"
     );
-    assert!(
-        events.iter().any(|e| e.1 == "enter"),
-        "some member enters: {out}"
-    );
+    // Each event is a real change at exactly its instant.
+    for (at, enter, rule, id) in &events {
+        let rule = texts[rule - 1];
+        assert_eq!(
+            members(at, rule).contains(id),
+            *enter,
+            "{rule} at {at} for {id}"
+        );
+        assert_eq!(
+            members(&just_before(at), rule).contains(id),
+            !*enter,
+            "{rule} before {at} for {id}"
+        );
+    }
+    // And the events between two steps account for every difference.
+    for pair in steps.windows(2) {
+        for (i, rule) in texts.iter().enumerate() {
+            let mut state = members(&pair[0], rule);
+            for (at, enter, r, id) in &events {
+                let t: jiff::Timestamp = at.parse().unwrap();
+                let (lo, hi): (jiff::Timestamp, jiff::Timestamp) =
+                    (pair[0].parse().unwrap(), pair[1].parse().unwrap());
+                if *r == i + 1 && t > lo && t <= hi {
+                    if *enter {
+                        state.push(id.clone());
+                    } else {
+                        state.retain(|x| x != id);
+                    }
+                }
+            }
+            state.sort();
+            assert_eq!(
+                state,
+                members(&pair[1], rule),
+                "{rule} from {} to {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
 }

@@ -20,6 +20,7 @@ use strata_data::Dataset;
 use strata_lang::ast::Expr;
 use strata_lang::catalog::{Kind, Schema};
 
+mod breakpoints;
 pub mod cell;
 pub mod clock;
 pub mod columns;

@@ -588,3 +588,44 @@ fn random_rules_are_not_trivial() {
         "only {split} of {total} rules split their entities"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Between two consecutive breakpoints nothing changes: members at any
+    /// instant inside a gap equal those at the gap's start.
+    #[test]
+    fn members_only_change_at_breakpoints(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(dir.path(), &mut rng);
+        let data = std::sync::Arc::new(strata_data::load_dir(dir.path()).map_err(|e| TestCaseError::fail(format!("{e}")))?);
+        let at = |secs: i64| jiff::Timestamp::from_second(secs).unwrap();
+        let (from, to) = (NOW_SECS - 40 * 86_400, NOW_SECS + 10 * 86_400);
+        let base = Engine::new(data.clone(), at(from)).unwrap();
+        let texts: Vec<(Kind, String)> = (0..3)
+            .flat_map(|_| {
+                [
+                    (Kind::Customer, customer_rule(&mut rng, 2, &["prod-0"], &["cust-0", "cust-1"])),
+                    (Kind::Product, product_rule(&mut rng, 2, &["prod-0"])),
+                ]
+            })
+            .collect();
+        let compiled: Vec<_> = texts.iter().map(|(k, t)| base.compile(*k, t).unwrap()).collect();
+        let refs: Vec<_> = compiled.iter().collect();
+        let breaks = base.breakpoints(&refs, from * 1_000_000_000, to * 1_000_000_000);
+        let members_at = |nanos: i64| -> Vec<roaring::RoaringBitmap> {
+            let engine = Engine::new(data.clone(), jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap()).unwrap();
+            texts.iter().map(|(k, t)| engine.evaluate(&engine.compile(*k, t).unwrap()).unwrap()).collect()
+        };
+        let gaps: Vec<(i64, i64)> = breaks.windows(2).map(|w| (w[0], w[1])).filter(|(a, b)| b - a > 1).collect();
+        for _ in 0..12 {
+            if gaps.is_empty() {
+                break;
+            }
+            let (a, b) = gaps[rng.below(gaps.len())];
+            let inside = a + 1 + (rng.next() % (b - a - 1) as u64) as i64;
+            prop_assert_eq!(members_at(a), members_at(inside), "between {} and {} (at {})", a, b, inside);
+        }
+    }
+}

@@ -173,6 +173,7 @@ def main():
     ap.add_argument("strata")
     ap.add_argument("--rules", default=os.path.join(os.path.dirname(__file__), "rules-customers.txt"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--load-runs", type=int, default=3, help="loads to take the median of, per side")
     args = ap.parse_args()
 
     rules = [l.strip() for l in open(args.rules) if l.strip() and not l.strip().startswith("#")]
@@ -182,31 +183,41 @@ def main():
     # Strata: one process; --repeat gives the median per rule.
     cmd = [args.strata, "count", args.dataset, "--customers", "--now", NOW, "--file", args.rules,
            "--timings", "--repeat", str(args.runs), "--verbose"]
-    timed = ["/usr/bin/time", "-f", "MAXRSS %M"] + cmd
-    proc = subprocess.run(timed, capture_output=True, text=True, check=True)
-    counts = [int(x) for x in proc.stdout.split()]
-    micros = []
-    load_s = agg_s = rss_kb = None
-    for line in proc.stderr.splitlines():
-        if line.startswith("load: "):
-            load_s = float(line.split()[1].rstrip("s"))
-        elif line.startswith("indexes and aggregates: "):
-            agg_s = float(line.split()[3].rstrip("s"))
-        elif line.startswith("MAXRSS "):
-            rss_kb = int(line.split()[1])
-        elif "\t" in line:
-            micros.append(int(line.split("\t")[0]))
 
-    con = duckdb.connect()
-    start = time.perf_counter()
-    load(con, args.dataset)
-    duck_load = time.perf_counter() - start
+    def strata_run():
+        proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M"] + cmd, capture_output=True, text=True, check=True)
+        load = agg = rss = None
+        micros = []
+        for line in proc.stderr.splitlines():
+            if line.startswith("load: "):
+                load = float(line.split()[1].rstrip("s"))
+            elif line.startswith("indexes and aggregates: "):
+                agg = float(line.split()[3].rstrip("s"))
+            elif line.startswith("MAXRSS "):
+                rss = int(line.split()[1])
+            elif "\t" in line:
+                micros.append(int(line.split("\t")[0]))
+        return [int(x) for x in proc.stdout.split()], micros, load, agg, rss
+
+    runs = [strata_run() for _ in range(args.load_runs)]
+    # Rule timings and counts from the run with the median load.
+    runs.sort(key=lambda r: r[2] + r[3])
+    counts, micros, load_s, agg_s, rss_kb = runs[len(runs) // 2]
+
+    duck_loads = []
+    for _ in range(args.load_runs):
+        con = duckdb.connect()
+        start = time.perf_counter()
+        load(con, args.dataset)
+        duck_loads.append(time.perf_counter() - start)
+    duck_load = statistics.median(duck_loads)
     duck_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
+    print(f"median of {args.load_runs} loads per side")
     print(f"Strata load {load_s:.2f} s + indexes and aggregates {agg_s:.2f} s = {load_s + agg_s:.2f} s; "
-          f"peak RSS {rss_kb / 1024:.0f} MiB")
+          f"peak RSS {rss_kb / 1024:.0f} MiB (all: {', '.join(f'{r[2] + r[3]:.2f}' for r in runs)} s)")
     print(f"DuckDB {duckdb.__version__} CSV load + per-customer aggregates {duck_load:.2f} s; "
-          f"peak RSS {duck_rss_kb / 1024:.0f} MiB")
+          f"peak RSS {duck_rss_kb / 1024:.0f} MiB (all: {', '.join(f'{t:.2f}' for t in duck_loads)} s)")
     print(f"ratio (DuckDB / Strata): {duck_load / (load_s + agg_s):.2f}")
     print()
     print("| # | rule | members | Strata median | DuckDB median | ratio |")

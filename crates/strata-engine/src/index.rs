@@ -52,20 +52,42 @@ impl LiveLines {
     pub fn build(data: &Dataset, as_of: &AsOf) -> LiveLines {
         let orders = &data.orders;
         let lines = &data.lines;
-        // Sort compact keys rather than ids with a key function: comparisons
-        // then touch no other memory, and input that is already in time
-        // order (the usual export) sorts in linear time.
-        let mut keys: Vec<(Nanos, u32, u32)> = Vec::with_capacity(lines.len());
-        for (l, &o) in lines.order.iter().enumerate() {
-            let o = o as usize;
-            let at = orders.ordered_at[o];
-            if orders.counting[o] && at <= as_of.now {
-                keys.push((at, o as u32, l as u32));
+        // The live lines in `(ordered_at, order, line)` order. Exports are
+        // usually in time order already (and order ids are numbered in
+        // first-seen order), so check that first and skip the sort; else
+        // sort compact keys, whose comparisons touch no other memory.
+        let live = |l: usize| {
+            let o = lines.order[l] as usize;
+            (orders.counting[o] && orders.ordered_at[o] <= as_of.now)
+                .then(|| (orders.ordered_at[o], o as u32, l as u32))
+        };
+        let mut in_order = true;
+        let mut previous = None;
+        let mut count = 0;
+        for l in 0..lines.len() {
+            if let Some(key) = live(l) {
+                count += 1;
+                in_order &= previous.is_none_or(|p| p <= key);
+                previous = Some(key);
             }
         }
-        keys.sort_unstable();
+        let keys: Vec<(Nanos, u32, u32)> = if in_order {
+            // No copy to sort: read the keys again as they come.
+            Vec::new()
+        } else {
+            let mut keys: Vec<_> = (0..lines.len()).filter_map(live).collect();
+            keys.sort_unstable();
+            keys
+        };
+        let ordered = || -> Box<dyn Iterator<Item = (Nanos, u32, u32)> + '_> {
+            if in_order {
+                Box::new((0..lines.len()).filter_map(live))
+            } else {
+                Box::new(keys.iter().copied())
+            }
+        };
 
-        let n = keys.len();
+        let n = count;
         let mut out = LiveLines {
             at: Vec::with_capacity(n),
             customer: Vec::with_capacity(n),
@@ -74,7 +96,7 @@ impl LiveLines {
             quantity: Vec::with_capacity(n),
             ..LiveLines::default()
         };
-        for &(at, o, l) in &keys {
+        for (at, o, l) in ordered() {
             let l = l as usize;
             out.at.push(at);
             out.customer.push(orders.customer[o as usize]);
@@ -83,16 +105,11 @@ impl LiveLines {
             out.quantity.push(lines.quantity[l]);
         }
         // Money in fixed point when it fits, else (only then) in decimals.
-        out.money = FixedMoney::build(data, &keys);
+        let sources = || ordered().map(|(_, _, l)| l as usize);
+        out.money = FixedMoney::build(data, sources);
         if out.money.is_none() {
-            out.revenue_dec = keys
-                .iter()
-                .map(|&(_, _, l)| lines.revenue[l as usize])
-                .collect();
-            out.fees_dec = keys
-                .iter()
-                .map(|&(_, _, l)| lines.fees[l as usize])
-                .collect();
+            out.revenue_dec = sources().map(|l| lines.revenue[l]).collect();
+            out.fees_dec = sources().map(|l| lines.fees[l]).collect();
         }
         drop(keys);
 
@@ -192,10 +209,13 @@ pub struct FixedMoney {
 }
 
 impl FixedMoney {
-    /// Converts the live lines' money (given as `(at, order, line)` keys in
-    /// live order); `None` when some amount has no fixed form at the
-    /// largest scale present.
-    fn build(data: &Dataset, keys: &[(Nanos, u32, u32)]) -> Option<FixedMoney> {
+    /// Converts the live lines' money (`sources` yields their line ids in
+    /// live order); `None` when some amount has no fixed form at the largest
+    /// scale present.
+    fn build<I: Iterator<Item = usize>>(
+        data: &Dataset,
+        sources: impl Fn() -> I,
+    ) -> Option<FixedMoney> {
         let lines = &data.lines;
         let costs = &data.products.cost;
         let scale = lines
@@ -210,9 +230,7 @@ impl FixedMoney {
             return None;
         }
         let convert = |col: &[Decimal]| -> Option<Vec<i64>> {
-            keys.iter()
-                .map(|&(_, _, l)| to_fixed(col[l as usize], scale))
-                .collect()
+            sources().map(|l| to_fixed(col[l], scale)).collect()
         };
         let cost = costs
             .iter()

@@ -159,9 +159,7 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
     }
     std::fs::write(dir.join("customers.csv"), csv).unwrap();
 
-    let mut csv = String::from(
-        "order_id,ordered_at,customer_id,sku,quantity,unit_price,discount,fees,status,marketplace\n",
-    );
+    let mut orders: Vec<(String, String)> = Vec::new();
     for o in 0..4 + rng.below(20) {
         let at = order_time(rng);
         let customer = if rng.chance(15) {
@@ -171,6 +169,7 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
         };
         let status = cell(rng, &["shipped", "cancelled", "Refunded", "pending"], 30);
         let market = cell(rng, MARKETS, 20);
+        let mut lines = String::new();
         for _ in 0..1 + rng.below(3) {
             let discount = if rng.chance(70) {
                 String::new()
@@ -183,13 +182,29 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
                 money(rng)
             };
             let _ = writeln!(
-                csv,
+                lines,
                 "O{o},{at},{customer},S{},{},{},{discount},{fees},{status},{market}",
                 rng.below(products),
                 1 + rng.below(4),
                 money(rng),
             );
         }
+        orders.push((at, lines));
+    }
+    // Half the files come in time order, as exports usually do: the engine
+    // then takes a path that skips sorting.
+    if rng.chance(50) {
+        let instant = |at: &str| -> jiff::Timestamp {
+            at.parse()
+                .unwrap_or_else(|_| format!("{at}T00:00:00Z").parse().unwrap())
+        };
+        orders.sort_by_key(|(at, _)| instant(at));
+    }
+    let mut csv = String::from(
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price,discount,fees,status,marketplace\n",
+    );
+    for (_, lines) in &orders {
+        csv.push_str(lines);
     }
     std::fs::write(dir.join("orders.csv"), csv).unwrap();
 

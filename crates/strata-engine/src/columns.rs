@@ -20,6 +20,10 @@ pub enum NumCol {
         num: Vec<Decimal>,
         den: Vec<Decimal>,
     },
+    /// The same as integers scaled by one common factor (which cancels in
+    /// the quotient): the fast path, when every value fits. Denominators
+    /// are never negative.
+    FixedRatio { num: Vec<i64>, den: Vec<i64> },
 }
 
 /// A single number read from a [`NumCol`].
@@ -114,8 +118,36 @@ impl NumCol {
         }
     }
 
+    /// A column of quotients `num[i] / den[i]`, in the fixed form when
+    /// every numerator and denominator fits an `i64` at one common scale.
+    pub fn ratio(num: Vec<Decimal>, den: Vec<Decimal>) -> NumCol {
+        // A negative denominator flips both signs, so the quotient stays.
+        let (num, den): (Vec<Decimal>, Vec<Decimal>) = num
+            .into_iter()
+            .zip(den)
+            .map(|(n, d)| {
+                if d.is_sign_negative() {
+                    (-n, -d)
+                } else {
+                    (n, d)
+                }
+            })
+            .unzip();
+        let scale = num.iter().chain(&den).map(|d| d.scale()).max().unwrap_or(0);
+        if scale <= MAX_FIXED_SCALE {
+            let fixed = |v: &[Decimal]| -> Option<Vec<i64>> {
+                v.iter().map(|&d| to_fixed(d, scale)).collect()
+            };
+            if let (Some(n), Some(d)) = (fixed(&num), fixed(&den)) {
+                return NumCol::FixedRatio { num: n, den: d };
+            }
+        }
+        NumCol::Ratio { num, den }
+    }
+
     pub fn len(&self) -> usize {
         match self {
+            NumCol::FixedRatio { num, .. } => num.len(),
             NumCol::Fixed { vals, .. } => vals.len(),
             NumCol::Dec(v) => v.len(),
             NumCol::Ratio { num, .. } => num.len(),
@@ -133,6 +165,13 @@ impl NumCol {
                 v => Some(Num::Dec(Decimal::new(v, *scale))),
             },
             NumCol::Dec(v) => v[row].map(Num::Dec),
+            NumCol::FixedRatio { num, den } => {
+                if den[row] == 0 {
+                    None
+                } else {
+                    Some(Num::Ratio(Decimal::from(num[row]), Decimal::from(den[row])))
+                }
+            }
             NumCol::Ratio { num, den } => {
                 if den[row].is_zero() {
                     None

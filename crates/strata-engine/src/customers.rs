@@ -122,10 +122,10 @@ impl CustomerTable {
             created_at: time_column(&data.customers.created_at),
             number_of_orders: NumCol::from_u64(&order_count),
             units_purchased: NumCol::from_u64(&units),
-            average_order_value: NumCol::Ratio {
-                num: (0..n).map(|c| spent.get(c, scale)).collect(),
-                den: counts,
-            },
+            average_order_value: NumCol::ratio(
+                (0..n).map(|c| spent.get(c, scale)).collect(),
+                counts,
+            ),
             amount_spent: spent.into_column(scale),
             total_profit: profit.into_column(scale),
             first_order_date: first,

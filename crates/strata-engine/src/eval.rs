@@ -796,6 +796,12 @@ pub fn eval_column(
             select_i64(cand, vals, &p.to_fixed(*scale))
         }
         (Col::Num(NumCol::Dec(vals)), Pred::Num(p)) => select(cand, n, |r| p.test(vals[r])),
+        (Col::Num(NumCol::FixedRatio { num, den }), Pred::Num(p)) => match p.for_int_ratios() {
+            Some(fast) => select(cand, n, |r| fast.test(num[r], den[r])),
+            None => select(cand, n, |r| {
+                p.test_ratio(Decimal::from(num[r]), Decimal::from(den[r]))
+            }),
+        },
         (Col::Num(NumCol::Ratio { num, den }), Pred::Num(p)) => {
             select(cand, n, |r| p.test_ratio(num[r], den[r]))
         }

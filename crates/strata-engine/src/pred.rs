@@ -106,6 +106,32 @@ impl NumPred {
         self.ranges.iter().any(|r| r.contains_ratio(num, den))
     }
 
+    /// The same test on integer quotients `num / den` (`den >= 0`, zero
+    /// being null), compared exactly in `i128` by cross-multiplication.
+    /// `None` when a bound has more than 18 decimals or a mantissa beyond
+    /// `i64`, where the products could overflow.
+    pub fn for_int_ratios(&self) -> Option<IntRatioPred> {
+        let bound = |end: &End| -> Option<Option<(i64, i128, bool)>> {
+            match end {
+                None => Some(None),
+                Some((b, incl)) => {
+                    let m = i64::try_from(b.mantissa()).ok()?;
+                    let t = b.scale();
+                    (t <= 18).then(|| Some((m, 10_i128.pow(t), *incl)))
+                }
+            }
+        };
+        let ranges = self
+            .ranges
+            .iter()
+            .map(|r| Some((bound(&r.lo)?, bound(&r.hi)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(IntRatioPred {
+            null: self.null,
+            ranges,
+        })
+    }
+
     /// The same test on integers that hold `value × 10^scale`, with
     /// [`I64Pred`]'s null sentinel.
     pub fn to_fixed(&self, scale: u32) -> I64Pred {
@@ -158,6 +184,43 @@ impl NumPred {
             null: self.null,
             ranges,
         }
+    }
+}
+
+/// A [`NumPred`] on integer quotients (see [`NumPred::for_int_ratios`]):
+/// each bound `m / 10^t` is kept as `(m, 10^t, inclusive)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntRatioPred {
+    pub null: bool,
+    #[allow(clippy::type_complexity)]
+    pub ranges: Vec<(Option<(i64, i128, bool)>, Option<(i64, i128, bool)>)>,
+}
+
+impl IntRatioPred {
+    /// Whether `num / den` passes; `den == 0` is null.
+    #[inline]
+    pub fn test(&self, num: i64, den: i64) -> bool {
+        if den == 0 {
+            return self.null;
+        }
+        // num/den ⋛ m/p  ⇔  num·p ⋛ m·den, as den > 0 and p > 0; each
+        // product stays below 2^63 · 10^18 < 2^127.
+        let side = |(m, p, _): (i64, i128, bool)| {
+            (i128::from(num) * p).cmp(&(i128::from(m) * i128::from(den)))
+        };
+        self.ranges.iter().any(|&(lo, hi)| {
+            let lo_ok = lo.is_none_or(|b| match side(b) {
+                Ordering::Greater => true,
+                Ordering::Equal => b.2,
+                Ordering::Less => false,
+            });
+            let hi_ok = hi.is_none_or(|b| match side(b) {
+                Ordering::Less => true,
+                Ordering::Equal => b.2,
+                Ordering::Greater => false,
+            });
+            lo_ok && hi_ok
+        })
     }
 }
 
@@ -567,6 +630,60 @@ mod tests {
         // 14 / (1/3 × 3) stays exactly 14.
         let p = num_pred(&cond("x <= 14")).unwrap();
         assert!(p.test_ratio(Decimal::from(14 * 3), Decimal::from(3)));
+    }
+
+    #[test]
+    fn integer_ratios_agree_with_decimal_ratios() {
+        let rules = [
+            "x > 0.333333333333",
+            "x >= 1",
+            "x < -2.5",
+            "x = 0.5",
+            "x != 0.5",
+            "x BETWEEN 0.1 AND 14",
+            "x IN (3, 0.25)",
+            "x NOT IN (3)",
+            "x IS EMPTY",
+            "x IS NOT NULL",
+            "x <= 9223372036854775807",
+        ];
+        let pairs = [
+            (1, 3),
+            (-5, 2),
+            (0, 7),
+            (1, 2),
+            (42, 3),
+            (7, 0),
+            (i64::MAX, 1),
+            (i64::MIN + 1, 3),
+            (1, 4),
+        ];
+        for rule in rules {
+            let p = num_pred(&cond(rule)).unwrap();
+            let fast = p
+                .for_int_ratios()
+                .expect("short bounds have the integer form");
+            for (n, d) in pairs {
+                assert_eq!(
+                    fast.test(n, d),
+                    p.test_ratio(Decimal::from(n), Decimal::from(d)),
+                    "{rule} on {n}/{d}"
+                );
+            }
+        }
+        // Bounds the integer form cannot hold exactly fall back.
+        assert!(
+            num_pred(&cond("x > 0.3333333333333333333333333"))
+                .unwrap()
+                .for_int_ratios()
+                .is_none()
+        );
+        assert!(
+            num_pred(&cond("x > 92233720368547758070"))
+                .unwrap()
+                .for_int_ratios()
+                .is_none()
+        );
     }
 
     #[test]

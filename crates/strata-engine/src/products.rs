@@ -113,9 +113,9 @@ impl ProductTable {
             *group_sales.entry(key).or_default() += window.sales;
         }
         let hundred = Decimal::ONE_HUNDRED;
-        let revenue_share = NumCol::Ratio {
-            num: (0..n).map(|p| hundred * w[2][p].sales).collect(),
-            den: (0..n)
+        let revenue_share = NumCol::ratio(
+            (0..n).map(|p| hundred * w[2][p].sales).collect(),
+            (0..n)
                 .map(|p| {
                     group_sales[&(
                         products.seller_account.codes[p],
@@ -123,34 +123,36 @@ impl ProductTable {
                     )]
                 })
                 .collect(),
-        };
+        );
 
         let dec = |v: u64| Decimal::from(v);
         let units = |k: usize| NumCol::from_u64(&w[k].iter().map(|s| s.units).collect::<Vec<_>>());
         let sales = |k: usize| NumCol::from_decimals(w[k].iter().map(|s| Some(s.sales)).collect());
-        let avg = |k: usize, days: u64| NumCol::Ratio {
-            num: w[k].iter().map(|s| dec(s.units)).collect(),
-            den: vec![dec(days); n],
+        let avg = |k: usize, days: u64| {
+            NumCol::ratio(
+                w[k].iter().map(|s| dec(s.units)).collect(),
+                vec![dec(days); n],
+            )
         };
         // velocity = 0.5·u7/7 + 0.3·u14/14 + 0.2·u30/30 = (150·u7 + 45·u14 + 14·u30) / 2100,
         // kept as that exact quotient.
         let velocity_num: Vec<Decimal> = (0..n)
             .map(|p| dec(150 * w[0][p].units + 45 * w[1][p].units + 14 * w[2][p].units))
             .collect();
-        let days_of_stock = NumCol::Ratio {
-            num: (0..n)
+        let days_of_stock = NumCol::ratio(
+            (0..n)
                 .map(|p| match products.inventory[p] {
                     Some(inv) => dec(inv) * Decimal::from(2100),
                     None => Decimal::ZERO,
                 })
                 .collect(),
-            den: (0..n)
+            (0..n)
                 .map(|p| match products.inventory[p] {
                     Some(_) => velocity_num[p],
                     None => Decimal::ZERO,
                 })
                 .collect(),
-        };
+        );
 
         // Daily rows: the 30-day window is the 30 calendar days ending today.
         let first_day = as_of.daily_window_start(30);
@@ -205,10 +207,7 @@ impl ProductTable {
             avg_daily_units_7d: avg(0, 7),
             avg_daily_units_14d: avg(1, 14),
             avg_daily_units_30d: avg(2, 30),
-            daily_velocity: NumCol::Ratio {
-                num: velocity_num.clone(),
-                den: vec![Decimal::from(2100); n],
-            },
+            daily_velocity: NumCol::ratio(velocity_num.clone(), vec![Decimal::from(2100); n]),
             days_of_stock,
             inventory_value: NumCol::from_decimals(
                 (0..n)
@@ -217,10 +216,10 @@ impl ProductTable {
             ),
             revenue_share,
             customers_30d: NumCol::from_u64(&customers_30d),
-            conversion_rate_30d: NumCol::Ratio {
-                num: (0..n).map(|p| hundred * dec(w[2][p].units)).collect(),
-                den: sessions_30d.iter().map(|&s| dec(s)).collect(),
-            },
+            conversion_rate_30d: NumCol::ratio(
+                (0..n).map(|p| hundred * dec(w[2][p].units)).collect(),
+                sessions_30d.iter().map(|&s| dec(s)).collect(),
+            ),
             sessions_30d: NumCol::from_u64(&sessions_30d),
             bsr: NumCol::from_decimals(bsr),
             reviews: NumCol::from_decimals(reviews),

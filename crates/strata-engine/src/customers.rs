@@ -135,18 +135,8 @@ impl CustomerTable {
 
     /// The column behind a customer field name.
     pub fn col<'a>(&'a self, data: &'a Dataset, name: &str) -> Option<Col<'a>> {
-        let c = &data.customers;
         Some(match name {
-            "customer_id" => Col::Text(&c.customer_id),
-            "email" => Col::Text(&c.email),
             "email_domain" => Col::Text(&self.email_domain),
-            "first_name" => Col::Text(&c.first_name),
-            "last_name" => Col::Text(&c.last_name),
-            "country" => Col::Text(&c.country),
-            "city" => Col::Text(&c.city),
-            "marketplace" => Col::Text(&c.marketplace),
-            "tags" => Col::Tags(&c.tags),
-            "accepts_marketing" => Col::Bool(&c.accepts_marketing),
             "created_at" => Col::Time(&self.created_at),
             "number_of_orders" => Col::Num(&self.number_of_orders),
             "units_purchased" => Col::Num(&self.units_purchased),
@@ -156,12 +146,31 @@ impl CustomerTable {
             "first_order_date" => Col::Time(&self.first_order_date),
             "last_order_date" => Col::Time(&self.last_order_date),
             "tier" => Col::Text(&self.tier),
-            custom => {
-                let col = c.custom.iter().find(|x| x.name == custom)?;
-                Col::Text(&col.values)
-            }
+            other => return raw_col(data, other),
         })
     }
+}
+
+/// The columns read straight from `customers.csv` (text, tags, flags and
+/// custom attributes), which need nothing computed.
+pub fn raw_col<'a>(data: &'a Dataset, name: &str) -> Option<Col<'a>> {
+    let c = &data.customers;
+    Some(match name {
+        "customer_id" => Col::Text(&c.customer_id),
+        "email" => Col::Text(&c.email),
+        "first_name" => Col::Text(&c.first_name),
+        "last_name" => Col::Text(&c.last_name),
+        "country" => Col::Text(&c.country),
+        "city" => Col::Text(&c.city),
+        "marketplace" => Col::Text(&c.marketplace),
+        "tags" => Col::Tags(&c.tags),
+        "accepts_marketing" => Col::Bool(&c.accepts_marketing),
+        custom if custom.starts_with("x_") => {
+            let col = c.custom.iter().find(|x| x.name == custom)?;
+            Col::Text(&col.values)
+        }
+        _ => return None,
+    })
 }
 
 /// Per-customer money sums, fixed point or decimal.

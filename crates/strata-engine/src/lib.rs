@@ -94,6 +94,39 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Facets for every low-cardinality text, tag and boolean field read
+/// straight from the files.
+fn raw_facets(data: &Dataset) -> Vec<((Kind, String), Facet)> {
+    let mut out = Vec::new();
+    for kind in [Kind::Customer, Kind::Product] {
+        let custom = match kind {
+            Kind::Customer => &data.customers.custom,
+            Kind::Product => &data.products.custom,
+        };
+        let names = Schema::builtin(kind)
+            .fields()
+            .iter()
+            .map(|f| f.name.to_owned())
+            .chain(custom.iter().map(|c| c.name.clone()));
+        for name in names {
+            let col = match kind {
+                Kind::Customer => customers::raw_col(data, &name),
+                Kind::Product => products::raw_col(data, &name),
+            };
+            let facet = match col {
+                Some(Col::Text(t)) => Facet::of_text(t),
+                Some(Col::Tags(t)) => Facet::of_tags(t),
+                Some(Col::Bool(b)) => Some(Facet::of_bools(b)),
+                _ => None,
+            };
+            if let Some(facet) = facet {
+                out.push(((kind, name), facet));
+            }
+        }
+    }
+    out
+}
+
 /// The largest total of money the engine accepts: every sum it forms (and
 /// 100 × any sum, for shares) then fits a `Decimal` exactly, so no
 /// arithmetic on the data can overflow.
@@ -157,7 +190,18 @@ impl Engine {
         let data: Arc<Dataset> = data.into();
         check_ranges(&data)?;
         let as_of = AsOf::new(now, data.settings.timezone.clone());
-        let live = LiveLines::build(&data, &as_of);
+        // The raw columns' facets need nothing else: build them while the
+        // line index is sorted and filled.
+        let (live, raw_facets) = std::thread::scope(|s| {
+            let facets = s.spawn(|| raw_facets(&data));
+            let live = LiveLines::build(&data, &as_of);
+            (
+                live,
+                facets
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            )
+        });
         // Customers on one thread, orders and products on the other: the
         // tables are independent and take about as long.
         let (customers, (live_orders, daily_index, products)) = std::thread::scope(|s| {
@@ -184,7 +228,8 @@ impl Engine {
             access_path: AccessPath::Auto,
             facets: FxHashMap::default(),
         };
-        engine.facets = engine.build_facets();
+        let computed = engine.computed_facets();
+        engine.facets = raw_facets.into_iter().chain(computed).collect();
         engine.saved = engine.compile_saved()?;
         Ok(engine)
     }
@@ -358,44 +403,16 @@ impl Engine {
         Ok(saved.members.get_or_init(|| members))
     }
 
-    /// Facets for every low-cardinality text, tag and boolean field.
-    fn build_facets(&self) -> FxHashMap<(Kind, String), Facet> {
-        let mut work = Vec::new();
-        for kind in [Kind::Customer, Kind::Product] {
-            for name in self.field_names(kind) {
-                if let Some(col) = self.column(kind, &name)
-                    && matches!(col, Col::Text(_) | Col::Tags(_) | Col::Bool(_))
-                {
-                    work.push((kind, name, col));
-                }
-            }
-        }
-        // Two threads, each taking every other column.
-        let build = |part: usize| -> Vec<((Kind, String), Facet)> {
-            work.iter()
-                .skip(part)
-                .step_by(2)
-                .filter_map(|(kind, name, col)| {
-                    let facet = match col {
-                        Col::Text(t) => Facet::of_text(t)?,
-                        Col::Tags(t) => Facet::of_tags(t)?,
-                        Col::Bool(b) => Facet::of_bools(b),
-                        _ => return None,
-                    };
-                    Some(((*kind, name.clone()), facet))
-                })
-                .collect()
-        };
-        std::thread::scope(|s| {
-            let other = s.spawn(|| build(1));
-            let mut all = build(0);
-            all.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
-            all.into_iter().collect()
-        })
+    /// Facets of the computed text fields (the raw ones are built in
+    /// [`raw_facets`], beside the line index).
+    fn computed_facets(&self) -> Vec<((Kind, String), Facet)> {
+        ["email_domain", "tier"]
+            .into_iter()
+            .filter_map(|name| match self.column(Kind::Customer, name)? {
+                Col::Text(t) => Some(((Kind::Customer, name.to_owned()), Facet::of_text(t)?)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(crate) fn facet(&self, kind: Kind, name: &str) -> Option<&Facet> {

@@ -230,17 +230,7 @@ impl ProductTable {
 
     /// The column behind a product field name.
     pub fn col<'a>(&'a self, data: &'a Dataset, name: &str) -> Option<Col<'a>> {
-        let p = &data.products;
         Some(match name {
-            "sku" => Col::Text(&p.sku),
-            "parent_sku" => Col::Text(&p.parent_sku),
-            "asin" => Col::Text(&p.asin),
-            "title" => Col::Text(&p.title),
-            "brand" => Col::Text(&p.brand),
-            "category" => Col::Text(&p.category),
-            "tags" => Col::Tags(&p.tags),
-            "seller_account" => Col::Text(&p.seller_account),
-            "marketplace" => Col::Text(&p.marketplace),
             "price" => Col::Num(&self.price),
             "cost" => Col::Num(&self.cost),
             "inventory" => Col::Num(&self.inventory),
@@ -267,10 +257,29 @@ impl ProductTable {
             "reviews" => Col::Num(&self.reviews),
             "rating" => Col::Num(&self.rating),
             "new_reviews_30d" => Col::Num(&self.new_reviews_30d),
-            custom => {
-                let col = p.custom.iter().find(|x| x.name == custom)?;
-                Col::Text(&col.values)
-            }
+            other => return raw_col(data, other),
         })
     }
+}
+
+/// The columns read straight from `products.csv` (text, tags and custom
+/// attributes), which need nothing computed.
+pub fn raw_col<'a>(data: &'a Dataset, name: &str) -> Option<Col<'a>> {
+    let p = &data.products;
+    Some(match name {
+        "sku" => Col::Text(&p.sku),
+        "parent_sku" => Col::Text(&p.parent_sku),
+        "asin" => Col::Text(&p.asin),
+        "title" => Col::Text(&p.title),
+        "brand" => Col::Text(&p.brand),
+        "category" => Col::Text(&p.category),
+        "tags" => Col::Tags(&p.tags),
+        "seller_account" => Col::Text(&p.seller_account),
+        "marketplace" => Col::Text(&p.marketplace),
+        custom if custom.starts_with("x_") => {
+            let col = p.custom.iter().find(|x| x.name == custom)?;
+            Col::Text(&col.values)
+        }
+        _ => return None,
+    })
 }

@@ -433,6 +433,17 @@ pub enum AccessPath {
     TimeLines,
 }
 
+impl AccessPath {
+    /// Every choice, `Auto` first.
+    pub const ALL: [AccessPath; 5] = [
+        AccessPath::Auto,
+        AccessPath::PerCustomer,
+        AccessPath::Orders,
+        AccessPath::ProductLines,
+        AccessPath::TimeLines,
+    ];
+}
+
 /// What a customer function computes over one customer's passing lines.
 #[derive(Default)]
 struct Acc {

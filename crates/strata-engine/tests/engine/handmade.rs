@@ -554,13 +554,7 @@ fn sums_beyond_i64_stay_exact() {
         let compiled = engine.compile(Kind::Customer, rule).unwrap();
         let plain = engine.evaluate_reference(&compiled).unwrap();
         assert_eq!(plain.len(), 1, "{rule}");
-        for path in [
-            AccessPath::Auto,
-            AccessPath::PerCustomer,
-            AccessPath::Orders,
-            AccessPath::ProductLines,
-            AccessPath::TimeLines,
-        ] {
+        for path in AccessPath::ALL {
             engine.set_access_path(path);
             assert_eq!(
                 engine.evaluate(&compiled).unwrap(),

@@ -530,13 +530,7 @@ fn compare(engine: &mut Engine, kind: Kind, rule: &str) -> Result<(), TestCaseEr
         .compile(kind, rule)
         .map_err(|e| TestCaseError::fail(format!("{rule}: {e}")))?;
     let plain = engine.evaluate_reference(&compiled).unwrap();
-    for path in [
-        AccessPath::Auto,
-        AccessPath::PerCustomer,
-        AccessPath::Orders,
-        AccessPath::ProductLines,
-        AccessPath::TimeLines,
-    ] {
+    for path in AccessPath::ALL {
         engine.set_access_path(path);
         let fast = engine.evaluate(&compiled).unwrap();
         prop_assert_eq!(&fast, &plain, "rule: {} ({:?})", rule, path);

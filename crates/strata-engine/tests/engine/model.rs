@@ -88,8 +88,14 @@ fn money(rng: &mut Rng) -> String {
 }
 
 fn write_dataset(dir: &Path, rng: &mut Rng) {
-    let products = 2 + rng.below(6);
-    let customers = 3 + rng.below(8);
+    write_dataset_scaled(dir, rng, 1);
+}
+
+/// A random dataset; `scale` multiplies the entity and order counts (large
+/// scales make column scans span several 64-row words).
+fn write_dataset_scaled(dir: &Path, rng: &mut Rng, scale: usize) {
+    let products = scale * (2 + rng.below(6));
+    let customers = scale * (3 + rng.below(8));
     let mut csv = String::from(
         "sku,parent_sku,title,brand,category,tags,seller_account,marketplace,price,cost,inventory,created_at,x_color\n",
     );
@@ -160,7 +166,7 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
     std::fs::write(dir.join("customers.csv"), csv).unwrap();
 
     let mut orders: Vec<(String, String)> = Vec::new();
-    for o in 0..4 + rng.below(20) {
+    for o in 0..scale * (4 + rng.below(20)) {
         let at = order_time(rng);
         let customer = if rng.chance(15) {
             String::new()
@@ -210,7 +216,7 @@ fn write_dataset(dir: &Path, rng: &mut Rng) {
 
     let mut csv = String::from("date,sku,sessions,bsr,reviews,rating\n");
     let mut seen = std::collections::HashSet::new();
-    for _ in 0..rng.below(20) {
+    for _ in 0..scale * rng.below(20) {
         let p = rng.below(products);
         let day = rng.below(40) as i64 - 36; // up to a few days after today
         if !seen.insert((p, day)) {
@@ -559,6 +565,27 @@ proptest! {
         let saved: Vec<(String, Kind)> = engine.saved_segments().map(|(n, k)| (n.to_owned(), k)).collect();
         for (name, kind) in saved {
             compare(&mut engine, kind, &format!("in_segment('{name}')"))?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// The same on datasets of hundreds of rows, where scans cross 64-row
+    /// words and the access paths' cost estimates differ.
+    #[test]
+    fn bitmap_evaluator_agrees_with_reference_on_larger_data(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset_scaled(dir.path(), &mut rng, 25);
+        let data = strata_data::load_dir(dir.path()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let mut engine = Engine::new(data, NOW.parse().unwrap()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        for _ in 0..6 {
+            let rule = customer_rule(&mut rng, 3, &["prod-0"], &["cust-0", "cust-1"]);
+            compare(&mut engine, Kind::Customer, &rule)?;
+            let rule = product_rule(&mut rng, 3, &["prod-0"]);
+            compare(&mut engine, Kind::Product, &rule)?;
         }
     }
 }

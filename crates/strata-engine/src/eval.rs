@@ -705,17 +705,17 @@ impl<'a> Accumulators<'a> {
             Verdict::Count { pred, .. } => {
                 let mut flip = DenseBits::new(n);
                 let values = if !self.small.is_empty() {
-                    Either::Small(&self.small)
+                    Tally::Small(&self.small)
                 } else if self.counts.is_empty() {
-                    Either::Units(&self.units)
+                    Tally::Units(&self.units)
                 } else {
-                    Either::Counts(&self.counts)
+                    Tally::Counts(&self.counts)
                 };
                 for c in self.touched.iter() {
                     let v = match values {
-                        Either::Small(k) => u64::from(k[c]),
-                        Either::Units(u) => u[c],
-                        Either::Counts(k) => u64::from(k[c]),
+                        Tally::Small(k) => u64::from(k[c]),
+                        Tally::Units(u) => u[c],
+                        Tally::Counts(k) => u64::from(k[c]),
                     };
                     if pred.test(i64::try_from(v).unwrap_or(i64::MAX)) != empty_passes {
                         flip.insert(c);
@@ -760,8 +760,9 @@ impl<'a> Accumulators<'a> {
     }
 }
 
+/// Where a count verdict reads each customer's value.
 #[derive(Clone, Copy)]
-enum Either<'a> {
+enum Tally<'a> {
     Small(&'a [u8]),
     Units(&'a [u64]),
     Counts(&'a [u32]),

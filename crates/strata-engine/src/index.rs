@@ -75,7 +75,8 @@ impl LiveLines {
             // No copy to sort: read the keys again as they come.
             Vec::new()
         } else {
-            let mut keys: Vec<_> = (0..lines.len()).filter_map(live).collect();
+            let mut keys = Vec::with_capacity(count);
+            keys.extend((0..lines.len()).filter_map(live));
             keys.sort_unstable();
             keys
         };
@@ -106,10 +107,12 @@ impl LiveLines {
         }
         // Money in fixed point when it fits, else (only then) in decimals.
         let sources = || ordered().map(|(_, _, l)| l as usize);
-        out.money = FixedMoney::build(data, sources);
+        out.money = FixedMoney::build(data, n, sources);
         if out.money.is_none() {
-            out.revenue_dec = sources().map(|l| lines.revenue[l]).collect();
-            out.fees_dec = sources().map(|l| lines.fees[l]).collect();
+            out.revenue_dec = Vec::with_capacity(n);
+            out.revenue_dec.extend(sources().map(|l| lines.revenue[l]));
+            out.fees_dec = Vec::with_capacity(n);
+            out.fees_dec.extend(sources().map(|l| lines.fees[l]));
         }
         drop(keys);
 
@@ -214,6 +217,7 @@ impl FixedMoney {
     /// scale present.
     fn build<I: Iterator<Item = usize>>(
         data: &Dataset,
+        n: usize,
         sources: impl Fn() -> I,
     ) -> Option<FixedMoney> {
         let lines = &data.lines;
@@ -229,8 +233,14 @@ impl FixedMoney {
         if scale > MAX_FIXED_SCALE {
             return None;
         }
+        // Sized up front: these are among the largest columns, and growing
+        // them by doubling would copy them and fault in fresh pages.
         let convert = |col: &[Decimal]| -> Option<Vec<i64>> {
-            sources().map(|l| to_fixed(col[l], scale)).collect()
+            let mut out = Vec::with_capacity(n);
+            for l in sources() {
+                out.push(to_fixed(col[l], scale)?);
+            }
+            Some(out)
         };
         let cost = costs
             .iter()
@@ -266,7 +276,15 @@ pub struct LiveOrders {
 
 impl LiveOrders {
     pub fn build(data: &Dataset, live: &LiveLines) -> LiveOrders {
-        let mut out = LiveOrders::default();
+        // At most one entry per order of the dataset.
+        let orders = data.orders.len();
+        let mut out = LiveOrders {
+            at: Vec::with_capacity(orders),
+            customer: Vec::with_capacity(orders),
+            marketplace: Vec::with_capacity(orders),
+            units: Vec::with_capacity(orders),
+            ..LiveOrders::default()
+        };
         let mut prev = u32::MAX;
         for l in 0..live.len() {
             let o = live.order[l];
@@ -288,7 +306,7 @@ impl LiveOrders {
             }
         }
         out.revenue_fixed = live.money.as_ref().map(|m| {
-            let mut sums = Vec::with_capacity(out.at.len());
+            let mut sums: Vec<i128> = Vec::with_capacity(out.at.len());
             let mut prev = u32::MAX;
             for l in 0..live.len() {
                 if live.order[l] != prev {

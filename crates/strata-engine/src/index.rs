@@ -177,10 +177,8 @@ impl LiveLines {
         range: &std::ops::Range<usize>,
     ) -> std::ops::Range<usize> {
         let slots = self.product_slots(p);
-        let list = &self.by_product[slots.clone()];
-        let start = list.partition_point(|&l| (l as usize) < range.start);
-        let end = list.partition_point(|&l| (l as usize) < range.end);
-        slots.start + start..slots.start + end.max(start)
+        let within = Self::clip_positions(&self.by_product[slots.clone()], range);
+        slots.start + within.start..slots.start + within.end
     }
 
     /// The index range of all lines with `lo <= at <= hi`.
@@ -194,9 +192,14 @@ impl LiveLines {
     /// [`LiveLines::time_range`]. Line ids are positions in time order, so
     /// the list is compared with the range's ends directly.
     pub fn clip<'a>(list: &'a [u32], range: &std::ops::Range<usize>) -> &'a [u32] {
+        &list[Self::clip_positions(list, range)]
+    }
+
+    /// The positions within `list` that [`LiveLines::clip`] keeps.
+    fn clip_positions(list: &[u32], range: &std::ops::Range<usize>) -> std::ops::Range<usize> {
         let start = list.partition_point(|&l| (l as usize) < range.start);
         let end = list.partition_point(|&l| (l as usize) < range.end);
-        &list[start..end.max(start)]
+        start..end.max(start)
     }
 }
 

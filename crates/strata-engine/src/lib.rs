@@ -40,6 +40,7 @@ pub use cell::Cell;
 pub use clock::AsOf;
 pub use error::{EngineError, Internal, RuleError};
 pub use eval::AccessPath;
+pub use segments::parse_saved as parse_saved_rule;
 
 use columns::Col;
 use customers::CustomerTable;

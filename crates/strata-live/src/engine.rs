@@ -1,0 +1,1632 @@
+//! The live engine: applies changes, keeps memberships and tiers current,
+//! and advances the clock through the instants where time changes them.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use roaring::RoaringBitmap;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use strata_data::{NO_CUSTOMER, Nanos, RuleSource, TierScheme};
+use strata_engine::RuleError;
+use strata_lang::Diagnostic;
+use strata_lang::ast::Expr;
+use strata_lang::ast::Span;
+use strata_lang::catalog::{Kind, Schema};
+
+use crate::change::{
+    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveError, ProductInput,
+    ProductValue, invalid,
+};
+use crate::eval::{Clock, Evaluator};
+use crate::rule::{self, LRule, Names, Via, input};
+use crate::store::{Customer, DailyRow, Line, Order, Product, Store, counting_status, text};
+use crate::wake::{TimeDeps, next_wake};
+
+/// Heap entry tags, in the order they are handled at one instant: data
+/// first (an order coming due, a group's window moving), then entities.
+const ORDER_DUE: u8 = 0;
+const GROUP_AGES: u8 = 1;
+const PRODUCT_WAKES: u8 = 2;
+const CUSTOMER_WAKES: u8 = 3;
+
+const NONE: Nanos = Nanos::MAX;
+
+fn k(kind: Kind) -> usize {
+    match kind {
+        Kind::Customer => 0,
+        Kind::Product => 1,
+    }
+}
+
+pub(crate) struct Segment {
+    pub name: Arc<str>,
+    pub kind: Kind,
+    /// The normalised text form.
+    pub text: String,
+    pub expr: Expr,
+    pub rule: LRule,
+    /// Member count at the end of each day on which it changed.
+    pub history: BTreeMap<Date, u64>,
+}
+
+/// Segment state that evaluation reads while the rest is written.
+pub struct LiveEngine {
+    pub(crate) store: Store,
+    pub(crate) clock: Clock,
+    pub(crate) segments: Vec<Option<Segment>>,
+    pub(crate) members: Vec<RoaringBitmap>,
+    seg_ids: FxHashMap<String, u32>,
+    /// Product segments before customer ones, each after what it reads.
+    topo: Vec<u32>,
+    /// Segments that read each input, per kind: the dependency index.
+    index: [[Vec<u32>; input::COUNT]; 2],
+    /// Who refers to each segment, and how.
+    dependents: Vec<Vec<(u32, Via)>>,
+    time_deps: [TimeDeps; 2],
+    share_thresholds: Vec<Decimal>,
+    heap: BinaryHeap<Reverse<(Nanos, u8, u32)>>,
+    wake: [Vec<Nanos>; 2],
+    group_wake: Vec<Nanos>,
+    dirty: Vec<Vec<u32>>,
+    tier_dirty: Vec<u32>,
+    tiers: Vec<Option<Arc<str>>>,
+    /// Groups whose total moved in this step, with the total before.
+    group_moved: FxHashMap<u32, Decimal>,
+    events: Vec<Event>,
+    cause: Cause,
+    seq: u64,
+    /// Interned ids for events.
+    ids: [Vec<Arc<str>>; 2],
+}
+
+impl std::fmt::Debug for LiveEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveEngine")
+            .field("now", &self.clock.now)
+            .field("customers", &self.store.customers.len())
+            .field("products", &self.store.products.len())
+            .field("lines", &self.store.lines.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct SegNames<'a> {
+    engine: &'a LiveEngine,
+}
+
+impl Names for SegNames<'_> {
+    fn segment(&self, kind: Kind, name: &str) -> Option<u32> {
+        let &s = self.engine.seg_ids.get(name)?;
+        let seg = self.engine.segments[s as usize].as_ref()?;
+        (seg.kind == kind).then_some(s)
+    }
+
+    fn custom(&self, kind: Kind, name: &str) -> Option<usize> {
+        let list = match kind {
+            Kind::Customer => &self.engine.store.customer_custom,
+            Kind::Product => &self.engine.store.product_custom,
+        };
+        list.iter().position(|n| n == name)
+    }
+}
+
+impl LiveEngine {
+    /// An empty engine at `now` in a time zone.
+    pub fn empty(now: Nanos, tz: jiff::tz::TimeZone) -> LiveEngine {
+        LiveEngine {
+            store: Store::default(),
+            clock: Clock::new(now, tz),
+            segments: Vec::new(),
+            members: Vec::new(),
+            seg_ids: FxHashMap::default(),
+            topo: Vec::new(),
+            index: Default::default(),
+            dependents: Vec::new(),
+            time_deps: Default::default(),
+            share_thresholds: Vec::new(),
+            heap: BinaryHeap::new(),
+            wake: [Vec::new(), Vec::new()],
+            group_wake: Vec::new(),
+            dirty: Vec::new(),
+            tier_dirty: Vec::new(),
+            tiers: Vec::new(),
+            group_moved: FxHashMap::default(),
+            events: Vec::new(),
+            cause: Cause::Time,
+            seq: 0,
+            ids: [Vec::new(), Vec::new()],
+        }
+    }
+
+    pub fn now(&self) -> Nanos {
+        self.clock.now
+    }
+
+    pub fn timezone(&self) -> &jiff::tz::TimeZone {
+        &self.clock.tz
+    }
+
+    /// Sequence number of the last change applied (0 before any).
+    pub fn last_change(&self) -> u64 {
+        self.seq
+    }
+
+    // ---- changes ----------------------------------------------------
+
+    /// Applies one change at the current instant and returns the events it
+    /// caused. A refused change leaves the engine as it was.
+    pub fn apply(&mut self, change: Change) -> Result<Vec<Event>, LiveError> {
+        self.validate(&change)?;
+        self.seq += 1;
+        self.cause = Cause::Change(self.seq);
+        match change {
+            Change::UpsertProduct(p) => self.upsert_product(p),
+            Change::DeleteProduct(sku) => self.delete_product(&sku),
+            Change::UpsertCustomer(c) => self.upsert_customer(c),
+            Change::DeleteCustomer(id) => self.delete_customer(&id),
+            Change::AddLines(lines) => self.add_lines(lines),
+            Change::SetOrderStatus { order_id, status } => self.set_status(&order_id, &status),
+            Change::SetProductValue { sku, value } => self.set_value(&sku, value),
+            Change::PutDaily(row) => self.put_daily(row),
+            Change::PutSegment { name, kind, rule } => {
+                self.put_segment(name, kind, rule)?;
+            }
+            Change::DeleteSegment(name) => self.delete_segment(&name),
+            Change::PutTierScheme(scheme) => self.put_tiers(Some(scheme), None),
+            Change::DeleteTierScheme(market) => self.put_tiers(None, Some(market)),
+        }
+        self.settle();
+        Ok(std::mem::take(&mut self.events))
+    }
+
+    /// Applies a change while loading: no sequence number, no settling.
+    pub(crate) fn load_change(&mut self, change: Change) -> Result<(), LiveError> {
+        match change {
+            Change::UpsertProduct(p) => self.upsert_product(p),
+            Change::UpsertCustomer(c) => self.upsert_customer(c),
+            Change::PutSegment { name, kind, rule } => self.put_segment(name, kind, rule)?,
+            other => {
+                return Err(crate::change::invalid(format!(
+                    "not a loading change: {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules what a bulk load left waiting: orders dated after `now`
+    /// and the groups' windows.
+    pub(crate) fn schedule_loaded(&mut self) {
+        for (o, order) in self.store.orders.iter().enumerate() {
+            if !order.active {
+                self.heap.push(Reverse((order.at, ORDER_DUE, o as u32)));
+            }
+        }
+        self.group_wake.resize(self.store.groups.len(), NONE);
+        for g in 0..self.store.groups.len() as u32 {
+            self.reschedule_group(g);
+        }
+    }
+
+    /// Evaluates everything a load left dirty, without reporting events:
+    /// the loaded state is the starting point, not a change.
+    pub(crate) fn settle_initial(&mut self) {
+        self.tier_dirty.extend(0..self.store.customers.len() as u32);
+        self.cause = Cause::Time;
+        self.settle();
+        self.events.clear();
+    }
+
+    /// Checks a change against the data, so that applying it cannot fail
+    /// half-way. Segment rules are checked when they are put.
+    fn validate(&self, change: &Change) -> Result<(), LiveError> {
+        let s = &self.store;
+        let product = |sku: &str| {
+            s.product_ids
+                .get(sku)
+                .copied()
+                .ok_or_else(|| invalid(format!("unknown sku '{sku}'")))
+        };
+        match change {
+            Change::UpsertProduct(p) => {
+                if p.sku.is_empty() {
+                    return Err(invalid("a product needs a sku"));
+                }
+                check_custom(&p.custom)?;
+            }
+            Change::UpsertCustomer(c) => {
+                if c.customer_id.is_empty() {
+                    return Err(invalid("a customer needs a customer_id"));
+                }
+                check_custom(&c.custom)?;
+            }
+            Change::DeleteProduct(sku) => {
+                let p = product(sku)?;
+                let refs = s.products[p as usize].line_refs;
+                if refs > 0 {
+                    return Err(invalid(format!(
+                        "product '{sku}' cannot be deleted: {refs} order lines name it"
+                    )));
+                }
+            }
+            Change::DeleteCustomer(id) => {
+                if !s.customer_ids.contains_key(id.as_str()) {
+                    return Err(invalid(format!("unknown customer '{id}'")));
+                }
+            }
+            Change::AddLines(lines) => {
+                let mut seen: FxHashMap<&str, &LineInput> = FxHashMap::default();
+                for (i, l) in lines.iter().enumerate() {
+                    let at = |msg: String| invalid(format!("line {}: {msg}", i + 1));
+                    if l.order_id.is_empty() {
+                        return Err(at("order_id is empty".into()));
+                    }
+                    product(&l.sku).map_err(|e| at(e.to_string()))?;
+                    if let Some(c) = &l.customer_id
+                        && !c.is_empty()
+                        && !s.customer_ids.contains_key(c.as_str())
+                    {
+                        return Err(at(format!("unknown customer '{c}'")));
+                    }
+                    if l.quantity == 0 {
+                        return Err(at("quantity must be at least 1".into()));
+                    }
+                    if l.unit_price.is_sign_negative() && !l.unit_price.is_zero()
+                        || l.discount.is_sign_negative() && !l.discount.is_zero()
+                        || l.fees.is_sign_negative() && !l.fees.is_zero()
+                    {
+                        return Err(at("unit_price, discount and fees must be ≥ 0".into()));
+                    }
+                    Decimal::from(l.quantity)
+                        .checked_mul(l.unit_price)
+                        .and_then(|r| r.checked_sub(l.discount))
+                        .ok_or_else(|| at("revenue out of range".into()))?;
+                    let agrees = |o: &LineInput| {
+                        o.ordered_at == l.ordered_at
+                            && norm(&o.customer_id) == norm(&l.customer_id)
+                            && status_of(&o.status) == status_of(&l.status)
+                            && norm(&o.marketplace) == norm(&l.marketplace)
+                    };
+                    if let Some(prev) = seen.get(l.order_id.as_str()) {
+                        if !agrees(prev) {
+                            return Err(at(format!(
+                                "order '{}': order-level columns disagree with an earlier line",
+                                l.order_id
+                            )));
+                        }
+                    } else if let Some(&o) = s.order_ids.get(l.order_id.as_str()) {
+                        let order = &s.orders[o as usize];
+                        let customer = (order.customer != NO_CUSTOMER)
+                            .then(|| s.customers[order.customer as usize].id.to_string());
+                        if order.at != l.ordered_at
+                            || customer.as_deref() != norm(&l.customer_id)
+                            || *order.status != *status_of(&l.status)
+                            || order.marketplace.as_deref() != norm(&l.marketplace)
+                        {
+                            return Err(at(format!(
+                                "order '{}' exists with other order-level columns (change its status with SetOrderStatus)",
+                                l.order_id
+                            )));
+                        }
+                    }
+                    seen.insert(&l.order_id, l);
+                }
+            }
+            Change::SetOrderStatus { order_id, status } => {
+                if !s.order_ids.contains_key(order_id.as_str()) {
+                    return Err(invalid(format!("unknown order '{order_id}'")));
+                }
+                if status.is_empty() {
+                    return Err(invalid("status is empty"));
+                }
+            }
+            Change::SetProductValue { sku, .. } => {
+                product(sku)?;
+            }
+            Change::PutDaily(row) => {
+                product(&row.sku)?;
+                if let Some(r) = row.rating
+                    && (r < Decimal::ZERO || r > Decimal::from(5))
+                {
+                    return Err(invalid(format!("rating {r} is not within 0–5")));
+                }
+            }
+            Change::PutSegment { name, .. } => {
+                if name.is_empty() {
+                    return Err(invalid("a segment needs a name"));
+                }
+            }
+            Change::DeleteSegment(name) => {
+                let &sid = self
+                    .seg_ids
+                    .get(name.as_str())
+                    .ok_or_else(|| invalid(format!("unknown segment '{name}'")))?;
+                let users = self.users_of(sid);
+                if !users.is_empty() {
+                    return Err(LiveError::InUse {
+                        name: name.clone(),
+                        users,
+                    });
+                }
+            }
+            Change::PutTierScheme(scheme) => check_scheme(scheme)?,
+            Change::DeleteTierScheme(m) => {
+                if !s.tiers.iter().any(|t| t.marketplace == *m) {
+                    return Err(invalid(format!(
+                        "no tier scheme for marketplace {}",
+                        m.as_deref().unwrap_or("null")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn users_of(&self, sid: u32) -> Vec<String> {
+        let mut users: Vec<String> = self.dependents[sid as usize]
+            .iter()
+            .filter_map(|&(d, _)| self.segments[d as usize].as_ref())
+            .map(|s| s.name.to_string())
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
+    /// Marks an entity dirty for every segment of its kind reading any of
+    /// `bits`.
+    fn touch(&mut self, kind: Kind, e: u32, bits: u32) {
+        let index = &self.index[k(kind)];
+        for (bit, segs) in index.iter().enumerate() {
+            if bits & (1 << bit) != 0 {
+                for &s in segs {
+                    self.dirty[s as usize].push(e);
+                }
+            }
+        }
+    }
+
+    fn touch_all_segments(&mut self, kind: Kind, e: u32) {
+        for (s, seg) in self.segments.iter().enumerate() {
+            if seg.as_ref().is_some_and(|seg| seg.kind == kind) {
+                self.dirty[s].push(e);
+            }
+        }
+    }
+
+    fn note_group(&mut self, g: u32) {
+        let total = self.store.groups[g as usize].total;
+        self.group_moved.entry(g).or_insert(total);
+    }
+
+    fn custom_slots(&mut self, kind: Kind, custom: &[(String, Option<String>)]) -> Vec<usize> {
+        let list = match kind {
+            Kind::Customer => &mut self.store.customer_custom,
+            Kind::Product => &mut self.store.product_custom,
+        };
+        custom
+            .iter()
+            .map(|(name, _)| match list.iter().position(|n| n == name) {
+                Some(i) => i,
+                None => {
+                    list.push(name.clone());
+                    list.len() - 1
+                }
+            })
+            .collect()
+    }
+
+    fn upsert_product(&mut self, input: ProductInput) {
+        let slots = self.custom_slots(Kind::Product, &input.custom);
+        let width = self.store.product_custom.len();
+        let mut custom = vec![None; width];
+        for (slot, (_, value)) in slots.into_iter().zip(&input.custom) {
+            custom[slot] = text(value.as_deref());
+        }
+        let seller_account = text(input.seller_account.as_deref());
+        let marketplace = text(input.marketplace.as_deref());
+        let group = self.store.group_of(&seller_account, &marketplace);
+        self.group_wake.resize(self.store.groups.len(), NONE);
+        let fresh = Product {
+            sku: input.sku.as_str().into(),
+            alive: true,
+            parent_sku: text(input.parent_sku.as_deref()),
+            asin: text(input.asin.as_deref()),
+            title: text(input.title.as_deref()),
+            brand: text(input.brand.as_deref()),
+            category: text(input.category.as_deref()),
+            tags: tags(&input.tags),
+            seller_account,
+            marketplace,
+            price: input.price,
+            cost: input.cost,
+            inventory: input.inventory,
+            created_at: input.created_at,
+            custom,
+            group,
+            ..Product::default()
+        };
+        match self.store.product_ids.get(input.sku.as_str()).copied() {
+            None => {
+                let p = self.store.products.len() as u32;
+                self.store.products.push(fresh);
+                self.store.product_ids.insert(input.sku.as_str().into(), p);
+                self.store.groups[group as usize].products.push(p);
+                self.wake[1].push(NONE);
+                self.ids[1].push(Arc::from(input.sku.as_str()));
+                if self.store.track_sales {
+                    self.store.sales_key.push(Decimal::ZERO);
+                    self.store.groups[group as usize]
+                        .by_sales
+                        .insert((Decimal::ZERO, p));
+                }
+                self.touch_all_segments(Kind::Product, p);
+                self.reschedule(Kind::Product, p);
+            }
+            Some(p) => {
+                let old = &self.store.products[p as usize];
+                let mut bits = 0;
+                if old.parent_sku != fresh.parent_sku
+                    || old.asin != fresh.asin
+                    || old.title != fresh.title
+                    || old.brand != fresh.brand
+                    || old.category != fresh.category
+                    || old.tags != fresh.tags
+                    || old.seller_account != fresh.seller_account
+                    || old.marketplace != fresh.marketplace
+                    || old.created_at != fresh.created_at
+                    || pad(&old.custom, width) != fresh.custom
+                {
+                    bits |= input::ATTR;
+                }
+                let filter_moved = old.brand != fresh.brand || old.category != fresh.category;
+                let (cost, price, inventory) = (fresh.cost, fresh.price, fresh.inventory);
+                let regroup = old.group != group;
+                let created_moved = old.created_at != fresh.created_at;
+                {
+                    let old = &mut self.store.products[p as usize];
+                    old.parent_sku = fresh.parent_sku;
+                    old.asin = fresh.asin;
+                    old.title = fresh.title;
+                    old.brand = fresh.brand;
+                    old.category = fresh.category;
+                    old.tags = fresh.tags;
+                    old.seller_account = fresh.seller_account;
+                    old.marketplace = fresh.marketplace;
+                    old.created_at = fresh.created_at;
+                    old.custom = fresh.custom;
+                }
+                self.touch(Kind::Product, p, bits);
+                if filter_moved {
+                    for c in self.store.buyers(p) {
+                        self.touch(Kind::Customer, c, input::FILTER);
+                    }
+                }
+                if regroup {
+                    self.regroup(p, group);
+                }
+                self.set_price(p, price);
+                self.set_cost(p, cost);
+                self.set_inventory(p, inventory);
+                if created_moved {
+                    self.reschedule(Kind::Product, p);
+                }
+            }
+        }
+    }
+
+    /// Moves a product to another revenue-share group: both groups' totals
+    /// move, and every product of both may change share.
+    fn regroup(&mut self, p: u32, to: u32) {
+        let from = self.store.products[p as usize].group;
+        self.note_group(from);
+        self.note_group(to);
+        let start = Store::window_start(self.clock.now);
+        let lines: Vec<(Nanos, u32, Decimal)> = self.store.products[p as usize]
+            .lines
+            .iter()
+            .filter(|l| l.at >= start)
+            .map(|l| (l.at, l.line, l.revenue))
+            .collect();
+        let s = &mut self.store;
+        for (at, l, revenue) in lines {
+            if s.groups[from as usize].window.remove(&(at, l)).is_some() {
+                s.groups[from as usize].total -= revenue;
+            }
+            s.groups[to as usize].window.insert((at, l), revenue);
+            s.groups[to as usize].total += revenue;
+        }
+        s.groups[from as usize].products.retain(|&x| x != p);
+        s.groups[to as usize].products.push(p);
+        if s.track_sales {
+            let key = s.sales_key[p as usize];
+            s.groups[from as usize].by_sales.remove(&(key, p));
+            s.groups[to as usize].by_sales.insert((key, p));
+        }
+        s.products[p as usize].group = to;
+        for g in [from, to] {
+            let members = self.store.groups[g as usize].products.clone();
+            for q in members {
+                self.touch(Kind::Product, q, input::SHARE);
+            }
+            self.reschedule_group(g);
+        }
+    }
+
+    fn set_price(&mut self, p: u32, price: Option<Decimal>) {
+        if self.store.products[p as usize].price != price {
+            self.store.products[p as usize].price = price;
+            self.touch(Kind::Product, p, input::PRICE);
+        }
+    }
+
+    fn set_inventory(&mut self, p: u32, inventory: Option<u64>) {
+        if self.store.products[p as usize].inventory != inventory {
+            self.store.products[p as usize].inventory = inventory;
+            self.touch(Kind::Product, p, input::INVENTORY);
+        }
+    }
+
+    /// A new cost moves the profit of every customer who bought the
+    /// product, by quantity × the difference.
+    fn set_cost(&mut self, p: u32, cost: Option<Decimal>) {
+        let old = self.store.products[p as usize].cost;
+        if old == cost {
+            return;
+        }
+        self.store.products[p as usize].cost = cost;
+        self.touch(Kind::Product, p, input::COST);
+        let delta = cost.unwrap_or(Decimal::ZERO) - old.unwrap_or(Decimal::ZERO);
+        if delta.is_zero() {
+            return;
+        }
+        let mut buyers = Vec::new();
+        for l in &self.store.products[p as usize].lines {
+            if l.customer != NO_CUSTOMER {
+                buyers.push((l.customer, l.qty));
+            }
+        }
+        for (c, qty) in buyers {
+            self.store.customers[c as usize].profit -= Decimal::from(qty) * delta;
+            self.touch(Kind::Customer, c, input::PROFIT);
+            self.tier_dirty.push(c);
+        }
+    }
+
+    fn set_value(&mut self, sku: &str, value: ProductValue) {
+        let Some(&p) = self.store.product_ids.get(sku) else {
+            return;
+        };
+        match value {
+            ProductValue::Price(v) => self.set_price(p, v),
+            ProductValue::Cost(v) => self.set_cost(p, v),
+            ProductValue::Inventory(v) => self.set_inventory(p, v),
+        }
+    }
+
+    fn delete_product(&mut self, sku: &str) {
+        let Some(p) = self.store.product_ids.remove(sku) else {
+            return;
+        };
+        let s = &mut self.store;
+        let product = &mut s.products[p as usize];
+        product.alive = false;
+        let g = product.group;
+        s.groups[g as usize].products.retain(|&x| x != p);
+        if s.track_sales {
+            let key = s.sales_key[p as usize];
+            s.groups[g as usize].by_sales.remove(&(key, p));
+        }
+        self.wake[1][p as usize] = NONE;
+        self.touch_all_segments(Kind::Product, p);
+    }
+
+    fn upsert_customer(&mut self, input: CustomerInput) {
+        let slots = self.custom_slots(Kind::Customer, &input.custom);
+        let width = self.store.customer_custom.len();
+        let mut custom = vec![None; width];
+        for (slot, (_, value)) in slots.into_iter().zip(&input.custom) {
+            custom[slot] = text(value.as_deref());
+        }
+        let fresh = Customer {
+            id: input.customer_id.as_str().into(),
+            alive: true,
+            email: text(input.email.as_deref()),
+            first_name: text(input.first_name.as_deref()),
+            last_name: text(input.last_name.as_deref()),
+            country: text(input.country.as_deref()),
+            city: text(input.city.as_deref()),
+            marketplace: text(input.marketplace.as_deref()),
+            tags: tags(&input.tags),
+            accepts_marketing: input.accepts_marketing,
+            created_at: input.created_at,
+            custom,
+            ..Customer::default()
+        };
+        match self
+            .store
+            .customer_ids
+            .get(input.customer_id.as_str())
+            .copied()
+        {
+            None => {
+                let c = self.store.customers.len() as u32;
+                self.store.customers.push(fresh);
+                self.store
+                    .customer_ids
+                    .insert(input.customer_id.as_str().into(), c);
+                self.wake[0].push(NONE);
+                self.tiers.push(None);
+                self.ids[0].push(Arc::from(input.customer_id.as_str()));
+                self.touch_all_segments(Kind::Customer, c);
+                self.tier_dirty.push(c);
+                self.reschedule(Kind::Customer, c);
+            }
+            Some(c) => {
+                let old = &mut self.store.customers[c as usize];
+                let market_moved = old.marketplace != fresh.marketplace;
+                let created_moved = old.created_at != fresh.created_at;
+                let changed = old.email != fresh.email
+                    || old.first_name != fresh.first_name
+                    || old.last_name != fresh.last_name
+                    || old.country != fresh.country
+                    || old.city != fresh.city
+                    || market_moved
+                    || old.tags != fresh.tags
+                    || old.accepts_marketing != fresh.accepts_marketing
+                    || created_moved
+                    || pad(&old.custom, width) != fresh.custom;
+                old.email = fresh.email;
+                old.first_name = fresh.first_name;
+                old.last_name = fresh.last_name;
+                old.country = fresh.country;
+                old.city = fresh.city;
+                old.marketplace = fresh.marketplace;
+                old.tags = fresh.tags;
+                old.accepts_marketing = fresh.accepts_marketing;
+                old.created_at = fresh.created_at;
+                old.custom = fresh.custom;
+                if changed {
+                    self.touch(Kind::Customer, c, input::ATTR);
+                }
+                if market_moved {
+                    self.tier_dirty.push(c);
+                }
+                if created_moved {
+                    self.reschedule(Kind::Customer, c);
+                }
+            }
+        }
+    }
+
+    /// Erases a customer; their orders stay as an anonymous buyer's, so
+    /// product sales do not change (only `customers_30d` can).
+    fn delete_customer(&mut self, id: &str) {
+        let Some(c) = self.store.customer_ids.remove(id) else {
+            return;
+        };
+        let orders = std::mem::take(&mut self.store.customers[c as usize].all_orders);
+        let mut products = Vec::new();
+        for &o in &orders {
+            let order = &mut self.store.orders[o as usize];
+            order.customer = NO_CUSTOMER;
+            let contributes = order.contributes();
+            for &l in &order.lines.clone() {
+                let line = &self.store.lines[l as usize];
+                let p = line.product;
+                if contributes {
+                    let at = self.store.orders[o as usize].at;
+                    let product = &mut self.store.products[p as usize];
+                    let pos = product.lines.partition_point(|x| (x.at, x.line) < (at, l));
+                    if let Some(pl) = product.lines.get_mut(pos) {
+                        pl.customer = NO_CUSTOMER;
+                    }
+                    products.push(p);
+                }
+            }
+        }
+        products.sort_unstable();
+        products.dedup();
+        for p in products {
+            self.touch(Kind::Product, p, input::SALES);
+        }
+        let customer = &mut self.store.customers[c as usize];
+        customer.alive = false;
+        customer.orders.clear();
+        customer.units = 0;
+        customer.spent = Decimal::ZERO;
+        customer.profit = Decimal::ZERO;
+        self.wake[0][c as usize] = NONE;
+        self.touch_all_segments(Kind::Customer, c);
+        self.tier_dirty.push(c);
+    }
+
+    fn add_lines(&mut self, lines: Vec<LineInput>) {
+        let now = self.clock.now;
+        for input in lines {
+            let p = self.store.product_ids[input.sku.as_str()];
+            let o = match self.store.order_ids.get(input.order_id.as_str()).copied() {
+                Some(o) => o,
+                None => {
+                    let customer = match norm(&input.customer_id) {
+                        Some(id) => self.store.customer_ids[id],
+                        None => NO_CUSTOMER,
+                    };
+                    let o = self.store.orders.len() as u32;
+                    let status = status_of(&input.status);
+                    self.store.orders.push(Order {
+                        id: input.order_id.as_str().into(),
+                        at: input.ordered_at,
+                        customer,
+                        counting: counting_status(&status),
+                        status: status.into(),
+                        marketplace: text(input.marketplace.as_deref()),
+                        lines: Vec::new(),
+                        active: input.ordered_at <= now,
+                    });
+                    self.store
+                        .order_ids
+                        .insert(input.order_id.as_str().into(), o);
+                    if customer != NO_CUSTOMER {
+                        self.store.customers[customer as usize].all_orders.push(o);
+                    }
+                    if input.ordered_at > now {
+                        self.heap.push(Reverse((input.ordered_at, ORDER_DUE, o)));
+                    }
+                    o
+                }
+            };
+            let revenue = Decimal::from(input.quantity) * input.unit_price - input.discount;
+            let l = self.store.lines.len() as u32;
+            self.store.lines.push(Line {
+                order: o,
+                product: p,
+                qty: input.quantity,
+                revenue,
+                fees: input.fees,
+                seller_account: text(input.seller_account.as_deref()),
+            });
+            self.store.products[p as usize].line_refs += 1;
+            let order = &mut self.store.orders[o as usize];
+            let first = order.lines.is_empty();
+            order.lines.push(l);
+            if order.contributes() {
+                if first {
+                    self.store.list_order(o, true);
+                }
+                self.contribute(l, true);
+            }
+        }
+    }
+
+    /// Adds or withdraws one line and marks what it moves.
+    fn contribute(&mut self, l: u32, add: bool) {
+        let g = self.store.products[self.store.lines[l as usize].product as usize].group;
+        self.note_group(g);
+        let t = self.store.contribute(l, add, self.clock.now);
+        if t.customer != NO_CUSTOMER {
+            self.touch(Kind::Customer, t.customer, input::ORDERS | input::PROFIT);
+            self.tier_dirty.push(t.customer);
+            self.reschedule(Kind::Customer, t.customer);
+        }
+        self.store.rekey_sales(t.product, self.clock.now);
+        self.touch(Kind::Product, t.product, input::SALES | input::SHARE);
+        self.reschedule(Kind::Product, t.product);
+        self.reschedule_group(t.group);
+    }
+
+    fn set_status(&mut self, order_id: &str, status: &str) {
+        let o = self.store.order_ids[order_id];
+        let order = &mut self.store.orders[o as usize];
+        let before = order.contributes();
+        order.status = status.into();
+        order.counting = counting_status(status);
+        let after = order.contributes();
+        if before != after {
+            self.flip_order(o, after);
+        }
+    }
+
+    /// Starts or stops an order's contribution as a whole.
+    fn flip_order(&mut self, o: u32, on: bool) {
+        if on {
+            self.store.list_order(o, true);
+        }
+        for l in self.store.orders[o as usize].lines.clone() {
+            self.contribute(l, on);
+        }
+        if !on {
+            self.store.list_order(o, false);
+            let c = self.store.orders[o as usize].customer;
+            if c != NO_CUSTOMER {
+                self.reschedule(Kind::Customer, c);
+            }
+        }
+    }
+
+    fn put_daily(&mut self, row: DailyInput) {
+        let p = self.store.product_ids[row.sku.as_str()];
+        let daily = &mut self.store.products[p as usize].daily;
+        let new = DailyRow {
+            date: row.date,
+            sessions: row.sessions,
+            bsr: row.bsr,
+            reviews: row.reviews,
+            rating: row.rating,
+        };
+        let pos = daily.partition_point(|r| r.date < row.date);
+        if daily.get(pos).is_some_and(|r| r.date == row.date) {
+            if daily[pos] == new {
+                return;
+            }
+            daily[pos] = new;
+        } else {
+            daily.insert(pos, new);
+        }
+        self.touch(Kind::Product, p, input::DAILY);
+        self.reschedule(Kind::Product, p);
+    }
+
+    // ---- segments -------------------------------------------------------
+
+    fn schema(&self, kind: Kind) -> Schema {
+        let custom = match kind {
+            Kind::Customer => &self.store.customer_custom,
+            Kind::Product => &self.store.product_custom,
+        };
+        Schema::with_custom(kind, custom.iter().cloned())
+    }
+
+    /// Parses and checks a rule of a kind against the segments there are,
+    /// without installing it (the live count while a rule is edited).
+    pub fn check_rule(&self, kind: Kind, rule: &RuleSource) -> Result<(Expr, String), RuleError> {
+        let schema = self.schema(kind);
+        let seg = strata_data::SavedSegment {
+            name: String::new(),
+            kind: match kind {
+                Kind::Customer => strata_data::SegmentKind::Customer,
+                Kind::Product => strata_data::SegmentKind::Product,
+            },
+            rule: rule.clone(),
+        };
+        let (expr, source) = strata_engine::parse_saved_rule(&seg, &schema).map_err(|mut e| {
+            e.segment = None;
+            e
+        })?;
+        for r in strata_lang::segment_refs(&expr, kind) {
+            let refuse = |message: String| RuleError {
+                diagnostic: Diagnostic {
+                    span: r.span,
+                    message,
+                    help: None,
+                },
+                source: source.clone(),
+                segment: None,
+            };
+            match self.seg_ids.get(&r.name) {
+                None => return Err(refuse(format!("unknown {} segment '{}'", r.kind, r.name))),
+                Some(&s) => {
+                    let other = self.segments[s as usize].as_ref().map(|s| s.kind);
+                    if other != Some(r.kind) {
+                        return Err(refuse(format!(
+                            "segment '{}' is a {} segment; a {} segment is needed here",
+                            r.name,
+                            other.unwrap_or(r.kind),
+                            r.kind
+                        )));
+                    }
+                }
+            }
+        }
+        Ok((expr, source))
+    }
+
+    fn put_segment(
+        &mut self,
+        name: String,
+        kind: Kind,
+        source: RuleSource,
+    ) -> Result<(), LiveError> {
+        let (expr, text) = self.check_rule(kind, &source).map_err(|mut e| {
+            e.segment = Some(name.clone());
+            e
+        })?;
+        let existing = self.seg_ids.get(&name).copied();
+        if let Some(s) = existing {
+            let old_kind = self.segments[s as usize].as_ref().map(|s| s.kind);
+            let users = self.users_of(s);
+            if old_kind != Some(kind) && !users.is_empty() {
+                return Err(LiveError::InUse { name, users });
+            }
+        }
+        let names = SegNames { engine: self };
+        let rule = rule::compile(kind, &expr, &self.clock.tz, &names)
+            .map_err(|e| strata_engine::Internal::new(e.to_string()))?;
+        // A segment reaching itself through its references is refused.
+        if let Some(s) = existing {
+            let mut stack: Vec<u32> = rule.refs.iter().map(|r| r.0).collect();
+            let mut seen = vec![false; self.segments.len()];
+            while let Some(x) = stack.pop() {
+                if x == s {
+                    let span = strata_lang::segment_refs(&expr, kind)
+                        .first()
+                        .map_or(Span::default(), |r| r.span);
+                    return Err(RuleError {
+                        diagnostic: Diagnostic {
+                            span,
+                            message: format!("segment references form a cycle through '{name}'"),
+                            help: None,
+                        },
+                        source: text,
+                        segment: Some(name),
+                    }
+                    .into());
+                }
+                if std::mem::replace(&mut seen[x as usize], true) {
+                    continue;
+                }
+                if let Some(seg) = &self.segments[x as usize] {
+                    stack.extend(seg.rule.refs.iter().map(|r| r.0));
+                }
+            }
+        }
+        let s = match existing {
+            Some(s) => s,
+            None => {
+                let s = self.segments.len() as u32;
+                self.segments.push(None);
+                self.members.push(RoaringBitmap::new());
+                self.dependents.push(Vec::new());
+                self.dirty.push(Vec::new());
+                self.seg_ids.insert(name.clone(), s);
+                s
+            }
+        };
+        let kind_changed = self.segments[s as usize]
+            .as_ref()
+            .is_some_and(|old| old.kind != kind);
+        if kind_changed {
+            self.members[s as usize] = RoaringBitmap::new();
+        }
+        let history = self.segments[s as usize]
+            .take()
+            .filter(|_| !kind_changed)
+            .map(|old| old.history)
+            .unwrap_or_default();
+        self.segments[s as usize] = Some(Segment {
+            name: Arc::from(name.as_str()),
+            kind,
+            text,
+            expr,
+            rule,
+            history,
+        });
+        self.rebuild_graph();
+        let n = match kind {
+            Kind::Customer => self.store.customers.len(),
+            Kind::Product => self.store.products.len(),
+        };
+        let all: Vec<u32> = (0..n as u32).collect();
+        self.dirty[s as usize].extend(all);
+        // The history gets today's count even when nobody enters.
+        let count = self.members[s as usize].len();
+        if let Some(seg) = self.segments[s as usize].as_mut() {
+            seg.history.entry(self.clock.today).or_insert(count);
+        }
+        Ok(())
+    }
+
+    fn delete_segment(&mut self, name: &str) {
+        let Some(s) = self.seg_ids.remove(name) else {
+            return;
+        };
+        self.segments[s as usize] = None;
+        self.members[s as usize] = RoaringBitmap::new();
+        self.dirty[s as usize].clear();
+        self.rebuild_graph();
+    }
+
+    /// Rebuilds the dependency index, the reference graph and its order,
+    /// and the time dependencies, after segments changed; reschedules
+    /// every entity when what time changes moved.
+    fn rebuild_graph(&mut self) {
+        let mut index: [[Vec<u32>; input::COUNT]; 2] = Default::default();
+        let mut dependents = vec![Vec::new(); self.segments.len()];
+        let mut deps = [
+            (
+                std::collections::BTreeSet::new(),
+                std::collections::BTreeSet::new(),
+            ),
+            (
+                std::collections::BTreeSet::new(),
+                std::collections::BTreeSet::new(),
+            ),
+        ];
+        let mut thresholds = Vec::new();
+        let mut share = false;
+        for (s, seg) in self.segments.iter().enumerate() {
+            let Some(seg) = seg else { continue };
+            let kk = k(seg.kind);
+            for (bit, list) in index[kk].iter_mut().enumerate() {
+                if seg.rule.inputs & (1 << bit) != 0 {
+                    list.push(s as u32);
+                }
+            }
+            for &(r, via) in &seg.rule.refs {
+                dependents[r as usize].push((s as u32, via));
+            }
+            deps[kk].0.extend(seg.rule.exact.iter().copied());
+            deps[kk].1.extend(seg.rule.days.iter().copied());
+            thresholds.extend(seg.rule.share_thresholds.iter().copied());
+            share |= seg.rule.inputs & input::SHARE != 0;
+        }
+        // Kahn's order; product segments never read customer ones, so
+        // sorting products first keeps every reference before its reader.
+        let mut topo = Vec::new();
+        for kind in [Kind::Product, Kind::Customer] {
+            let mut pending: Vec<usize> = vec![0; self.segments.len()];
+            let mut ready = Vec::new();
+            for (s, seg) in self.segments.iter().enumerate() {
+                let Some(seg) = seg else { continue };
+                if seg.kind != kind {
+                    continue;
+                }
+                pending[s] = seg
+                    .rule
+                    .refs
+                    .iter()
+                    .filter(|&&(r, _)| {
+                        self.segments[r as usize]
+                            .as_ref()
+                            .is_some_and(|x| x.kind == kind)
+                    })
+                    .count();
+                if pending[s] == 0 {
+                    ready.push(s as u32);
+                }
+            }
+            while let Some(s) = ready.pop() {
+                topo.push(s);
+                for &(d, _) in &dependents[s as usize] {
+                    if self.segments[d as usize]
+                        .as_ref()
+                        .is_some_and(|x| x.kind == kind)
+                    {
+                        pending[d as usize] -= 1;
+                        if pending[d as usize] == 0 {
+                            ready.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        self.index = index;
+        self.dependents = dependents;
+        self.topo = topo;
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        self.share_thresholds = thresholds;
+        self.store.set_track_sales(share, self.clock.now);
+        let [(ce, cd), (pe, pd)] = deps;
+        let new = [
+            TimeDeps {
+                exact: ce.into_iter().collect(),
+                days: cd.into_iter().collect(),
+            },
+            TimeDeps {
+                exact: pe.into_iter().collect(),
+                days: pd.into_iter().collect(),
+            },
+        ];
+        for kind in [Kind::Customer, Kind::Product] {
+            let kk = k(kind);
+            if self.time_deps[kk].exact != new[kk].exact || self.time_deps[kk].days != new[kk].days
+            {
+                self.time_deps[kk] = new[kk].clone();
+                let n = self.wake[kk].len() as u32;
+                for e in 0..n {
+                    self.reschedule(kind, e);
+                }
+            }
+        }
+    }
+
+    // ---- tiers ------------------------------------------------------------
+
+    fn put_tiers(&mut self, scheme: Option<TierScheme>, delete: Option<Option<String>>) {
+        if let Some(scheme) = scheme {
+            let mut scheme = scheme;
+            scheme.tiers.sort_by_key(|t| std::cmp::Reverse(t.threshold));
+            match self
+                .store
+                .tiers
+                .iter_mut()
+                .find(|t| t.marketplace == scheme.marketplace)
+            {
+                Some(t) => *t = scheme,
+                None => self.store.tiers.push(scheme),
+            }
+        }
+        if let Some(market) = delete {
+            self.store.tiers.retain(|t| t.marketplace != market);
+        }
+        self.tier_dirty.extend(0..self.store.customers.len() as u32);
+    }
+
+    // ---- time -------------------------------------------------------------
+
+    fn reschedule(&mut self, kind: Kind, e: u32) {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let next = if deps.is_empty() {
+            None
+        } else {
+            let now = self.clock.now;
+            let tz = &self.clock.tz;
+            match kind {
+                Kind::Customer => {
+                    let c = &self.store.customers[e as usize];
+                    if !c.alive {
+                        None
+                    } else {
+                        let none: &[Date] = &[];
+                        next_wake(
+                            deps,
+                            now,
+                            tz,
+                            (&c.orders, |x| x.0),
+                            c.created_at,
+                            (none, |d| *d),
+                        )
+                    }
+                }
+                Kind::Product => {
+                    let p = &self.store.products[e as usize];
+                    if !p.alive {
+                        None
+                    } else {
+                        next_wake(
+                            deps,
+                            now,
+                            tz,
+                            (&p.lines, |l| l.at),
+                            p.created_at,
+                            (&p.daily, |r| r.date),
+                        )
+                    }
+                }
+            }
+        };
+        let at = next.unwrap_or(NONE);
+        if self.wake[kk][e as usize] != at {
+            self.wake[kk][e as usize] = at;
+            if at != NONE {
+                let tag = match kind {
+                    Kind::Customer => CUSTOMER_WAKES,
+                    Kind::Product => PRODUCT_WAKES,
+                };
+                self.heap.push(Reverse((at, tag, e)));
+            }
+        }
+    }
+
+    fn reschedule_group(&mut self, g: u32) {
+        let at = self.store.groups[g as usize]
+            .window
+            .first_key_value()
+            .map_or(NONE, |(&(at, _), _)| {
+                at.saturating_add(30 * strata_engine::clock::NANOS_PER_DAY)
+                    .saturating_add(1)
+            });
+        if self.group_wake[g as usize] != at {
+            self.group_wake[g as usize] = at;
+            if at != NONE {
+                self.heap.push(Reverse((at, GROUP_AGES, g)));
+            }
+        }
+    }
+
+    /// Moves the clock to `to`, processing in time order every instant in
+    /// between where time changes something; each event carries its own
+    /// instant.
+    pub fn advance_to(&mut self, to: Nanos) -> Result<Vec<Event>, LiveError> {
+        if to < self.clock.now {
+            return Err(invalid(format!(
+                "the clock cannot go back (now {}, asked {})",
+                self.clock.now, to
+            )));
+        }
+        self.cause = Cause::Time;
+        while let Some(&Reverse((at, _, _))) = self.heap.peek() {
+            if at > to {
+                break;
+            }
+            if at > self.clock.now {
+                self.clock = Clock::new(at, self.clock.tz.clone());
+            }
+            while let Some(&Reverse((t, tag, id))) = self.heap.peek() {
+                if t != at {
+                    break;
+                }
+                self.heap.pop();
+                self.due(tag, id, at);
+            }
+            self.settle();
+        }
+        if to > self.clock.now {
+            self.clock = Clock::new(to, self.clock.tz.clone());
+        }
+        Ok(std::mem::take(&mut self.events))
+    }
+
+    /// The instant of the next scheduled entry, if any.
+    pub fn next_due(&self) -> Option<Nanos> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    fn due(&mut self, tag: u8, id: u32, at: Nanos) {
+        match tag {
+            ORDER_DUE => {
+                let order = &mut self.store.orders[id as usize];
+                if order.active || order.at != at {
+                    return;
+                }
+                order.active = true;
+                if order.counting {
+                    self.flip_order(id, true);
+                }
+            }
+            GROUP_AGES => {
+                if self.group_wake[id as usize] != at {
+                    return;
+                }
+                self.group_wake[id as usize] = NONE;
+                self.note_group(id);
+                self.store.age_group(id, at);
+                self.reschedule_group(id);
+            }
+            PRODUCT_WAKES | CUSTOMER_WAKES => {
+                let kind = if tag == PRODUCT_WAKES {
+                    Kind::Product
+                } else {
+                    Kind::Customer
+                };
+                if self.wake[k(kind)][id as usize] != at {
+                    return;
+                }
+                self.wake[k(kind)][id as usize] = NONE;
+                if kind == Kind::Product {
+                    self.store.rekey_sales(id, at);
+                }
+                self.touch(kind, id, input::TIME);
+                self.reschedule(kind, id);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- settling -----------------------------------------------------------
+
+    /// Re-evaluates every dirty (segment, entity) pair, in reference order,
+    /// and records the events.
+    fn settle(&mut self) {
+        self.share_candidates();
+        let topo = self.topo.clone();
+        let mut tiers_done = false;
+        for &s in &topo {
+            let kind = self.segments[s as usize].as_ref().map(|x| x.kind);
+            if kind == Some(Kind::Customer) && !tiers_done {
+                self.settle_tiers();
+                tiers_done = true;
+            }
+            self.settle_segment(s);
+        }
+        if !tiers_done {
+            self.settle_tiers();
+        }
+    }
+
+    /// A group total that moved can carry a product's share over a
+    /// threshold only if `100 × sales_30d` lies between the threshold times
+    /// the old and the new total: those products are a range of the
+    /// group's products ordered by sales, so the rest are not looked at.
+    fn share_candidates(&mut self) {
+        let moved = std::mem::take(&mut self.group_moved);
+        if !self.store.track_sales {
+            return;
+        }
+        let eps = Decimal::new(1, 20);
+        let mut touched = Vec::new();
+        for (g, old) in moved {
+            let group = &self.store.groups[g as usize];
+            let new = group.total;
+            if new == old {
+                continue;
+            }
+            let crosses_zero =
+                old.is_zero() || new.is_zero() || old.is_sign_negative() != new.is_sign_negative();
+            if crosses_zero {
+                touched.extend(group.products.iter().copied());
+                continue;
+            }
+            for &c in &self.share_thresholds {
+                let a = c * old / Decimal::ONE_HUNDRED;
+                let b = c * new / Decimal::ONE_HUNDRED;
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                let range = group.by_sales.range((lo - eps, 0)..=(hi + eps, u32::MAX));
+                touched.extend(range.map(|&(_, p)| p));
+            }
+        }
+        for p in touched {
+            self.touch(Kind::Product, p, input::SHARE);
+        }
+    }
+
+    fn settle_tiers(&mut self) {
+        let mut list = std::mem::take(&mut self.tier_dirty);
+        if list.is_empty() {
+            return;
+        }
+        list.sort_unstable();
+        list.dedup();
+        let mut moved = Vec::new();
+        {
+            let ev = Evaluator {
+                store: &self.store,
+                clock: &self.clock,
+                members: &self.members,
+            };
+            for &c in &list {
+                let customer = &self.store.customers[c as usize];
+                let tier = if customer.alive {
+                    ev.tier(customer)
+                } else {
+                    None
+                };
+                if tier != self.tiers[c as usize].as_deref() {
+                    moved.push((c, tier.map(Arc::from)));
+                }
+            }
+        }
+        for (c, tier) in moved {
+            let from = std::mem::replace(&mut self.tiers[c as usize], tier.clone());
+            self.events.push(Event::Tier {
+                at: self.clock.now,
+                cause: self.cause,
+                customer: self.ids[0][c as usize].clone(),
+                from,
+                to: tier,
+            });
+            self.touch(Kind::Customer, c, input::TIER);
+        }
+    }
+
+    fn settle_segment(&mut self, s: u32) {
+        let mut list = std::mem::take(&mut self.dirty[s as usize]);
+        if list.is_empty() {
+            return;
+        }
+        list.sort_unstable();
+        list.dedup();
+        let Some(seg) = &self.segments[s as usize] else {
+            return;
+        };
+        let kind = seg.kind;
+        let mut flips = Vec::new();
+        {
+            let ev = Evaluator {
+                store: &self.store,
+                clock: &self.clock,
+                members: &self.members,
+            };
+            let members = &self.members[s as usize];
+            for &e in &list {
+                let now_in = match kind {
+                    Kind::Customer => {
+                        self.store.customers[e as usize].alive && ev.customer(&seg.rule.node, e)
+                    }
+                    Kind::Product => {
+                        self.store.products[e as usize].alive && ev.product(&seg.rule.node, e)
+                    }
+                };
+                if now_in != members.contains(e) {
+                    flips.push((e, now_in));
+                }
+            }
+        }
+        if flips.is_empty() {
+            return;
+        }
+        let name = seg.name.clone();
+        for &(e, enter) in &flips {
+            if enter {
+                self.members[s as usize].insert(e);
+            } else {
+                self.members[s as usize].remove(e);
+            }
+            self.events.push(Event::Member {
+                at: self.clock.now,
+                cause: self.cause,
+                kind,
+                segment: name.clone(),
+                entity: self.ids[k(kind)][e as usize].clone(),
+                enter,
+            });
+        }
+        let count = self.members[s as usize].len();
+        if let Some(seg) = self.segments[s as usize].as_mut() {
+            seg.history.insert(self.clock.today, count);
+        }
+        let dependents = self.dependents[s as usize].clone();
+        for (d, via) in dependents {
+            for &(e, _) in &flips {
+                match via {
+                    Via::InSegment => self.dirty[d as usize].push(e),
+                    Via::Bought => {
+                        let buyers = self.store.buyers(e);
+                        self.dirty[d as usize].extend(buyers);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- reading ------------------------------------------------------------
+
+    fn slot(&self, name: &str) -> Option<u32> {
+        self.seg_ids.get(name).copied()
+    }
+
+    /// The members of a segment, as slots (see [`LiveEngine::id`]).
+    pub fn members(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.slot(name).map(|s| &self.members[s as usize])
+    }
+
+    /// The ids of a segment's members, sorted.
+    pub fn member_ids(&self, name: &str) -> Option<Vec<&str>> {
+        let s = self.slot(name)?;
+        let kind = self.segments[s as usize].as_ref()?.kind;
+        let mut ids: Vec<&str> = self.members[s as usize]
+            .iter()
+            .map(|e| self.id(kind, e))
+            .collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
+    pub fn count(&self, name: &str) -> Option<u64> {
+        self.members(name).map(RoaringBitmap::len)
+    }
+
+    pub fn id(&self, kind: Kind, e: u32) -> &str {
+        &self.ids[k(kind)][e as usize]
+    }
+
+    /// Segments: name, kind, normalised rule text.
+    pub fn segments(&self) -> impl Iterator<Item = (&str, Kind, &str)> {
+        self.segments
+            .iter()
+            .flatten()
+            .map(|s| (&*s.name, s.kind, s.text.as_str()))
+    }
+
+    /// What refers to a segment.
+    pub fn uses(&self, name: &str) -> Vec<String> {
+        self.slot(name).map_or_else(Vec::new, |s| self.users_of(s))
+    }
+
+    /// A segment's rule as a checked, normalised tree (for the JSON form).
+    pub fn segment_rule(&self, name: &str) -> Option<(Kind, &Expr)> {
+        let seg = self.segments[self.slot(name)? as usize].as_ref()?;
+        Some((seg.kind, &seg.expr))
+    }
+
+    /// A customer's current tier.
+    pub fn tier(&self, customer_id: &str) -> Option<&str> {
+        let &c = self.store.customer_ids.get(customer_id)?;
+        self.tiers[c as usize].as_deref()
+    }
+
+    /// Customers per tier name (`None`: no tier), for the pie chart.
+    pub fn tier_distribution(&self) -> BTreeMap<Option<&str>, u64> {
+        let mut out = BTreeMap::new();
+        for (c, tier) in self.tiers.iter().enumerate() {
+            if self.store.customers[c].alive {
+                *out.entry(tier.as_deref()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// The member count at the end of every day from `from` to `to`
+    /// (a day without change repeats the day before; 0 before the segment
+    /// existed).
+    pub fn count_history(&self, name: &str, from: Date, to: Date) -> Option<Vec<(Date, u64)>> {
+        let s = self.slot(name)?;
+        let seg = self.segments[s as usize].as_ref()?;
+        let mut out = Vec::new();
+        let mut last = seg.history.range(..from).next_back().map_or(0, |(_, &c)| c);
+        let mut day = from;
+        while day <= to {
+            if let Some(&c) = seg.history.get(&day) {
+                last = c;
+            }
+            out.push((day, last));
+            match day.tomorrow() {
+                Ok(next) => day = next,
+                Err(_) => break,
+            }
+        }
+        Some(out)
+    }
+
+    /// Every live customer id with its current tier, for checks.
+    pub fn tiers(&self) -> Vec<(&str, Option<&str>)> {
+        self.store
+            .customers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.alive)
+            .map(|(i, c)| (&*c.id, self.tiers[i].as_deref()))
+            .collect()
+    }
+}
+
+fn pad(custom: &[crate::store::Text], width: usize) -> Vec<crate::store::Text> {
+    let mut v = custom.to_vec();
+    v.resize(width, None);
+    v
+}
+
+fn tags(list: &[String]) -> Vec<Box<str>> {
+    let mut out: Vec<Box<str>> = Vec::new();
+    for t in list {
+        if !t.is_empty() && !out.iter().any(|x| **x == **t) {
+            out.push(t.as_str().into());
+        }
+    }
+    out
+}
+
+fn norm(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+fn status_of(s: &Option<String>) -> String {
+    norm(s).unwrap_or("shipped").to_owned()
+}
+
+fn check_custom(custom: &[(String, Option<String>)]) -> Result<(), LiveError> {
+    for (name, _) in custom {
+        if !name.starts_with("x_") || name.len() < 3 {
+            return Err(invalid(format!(
+                "custom attribute '{name}' must be named x_something"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_scheme(scheme: &TierScheme) -> Result<(), LiveError> {
+    let n = scheme.tiers.len();
+    if !(1..=10).contains(&n) {
+        return Err(invalid(format!("a tier scheme has 1 to 10 tiers, not {n}")));
+    }
+    for (i, a) in scheme.tiers.iter().enumerate() {
+        for b in &scheme.tiers[i + 1..] {
+            if a.name == b.name {
+                return Err(invalid(format!("tier name '{}' appears twice", a.name)));
+            }
+            if a.threshold == b.threshold {
+                return Err(invalid(format!(
+                    "tier threshold {} appears twice",
+                    a.threshold
+                )));
+            }
+        }
+    }
+    Ok(())
+}

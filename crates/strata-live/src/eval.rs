@@ -1,0 +1,528 @@
+//! Evaluates a compiled rule for one entity, reading only that entity's own
+//! history (and, for `revenue_share`, its group's total; for references,
+//! the current memberships).
+//!
+//! The semantics are those of the reference evaluator in `strata-engine`
+//! (language.md and fields.md word for word); the model tests hold the two
+//! equal after every change.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use jiff::civil::Date;
+use roaring::RoaringBitmap;
+use rust_decimal::Decimal;
+use strata_data::{NO_CUSTOMER, Nanos};
+use strata_engine::clock::{date_of, day_start};
+use strata_engine::tiers::{Metrics, scheme_for, tier_of};
+use strata_lang::ast::{CmpOp, TextOp};
+
+use crate::rule::{
+    Bound, CField, CFn, DayBound, LNode, LOperand, LTest, LineFilter, Lit, PField, PFn, TimeLit,
+};
+use crate::store::{Customer, Product, Store, Text};
+
+const NANOS_PER_DAY: i64 = strata_engine::clock::NANOS_PER_DAY;
+
+/// The instant of evaluation and its calendar.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    pub now: Nanos,
+    pub tz: jiff::tz::TimeZone,
+    pub today: Date,
+    pub today_start: Nanos,
+    /// First instant of tomorrow.
+    pub today_end: Nanos,
+}
+
+impl Clock {
+    pub fn new(now: Nanos, tz: jiff::tz::TimeZone) -> Clock {
+        let today = date_of(now, &tz);
+        let today_start = day_start(today, &tz);
+        let today_end = crate::rule::day_end(today, &tz);
+        Clock {
+            now,
+            tz,
+            today,
+            today_start,
+            today_end,
+        }
+    }
+
+    pub fn days_ago(&self, days: i64) -> Date {
+        self.today
+            .checked_sub(jiff::Span::new().days(days))
+            .unwrap_or(Date::MIN)
+    }
+
+    fn rel(&self, off: i64) -> Nanos {
+        self.now.saturating_add(off)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum V<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    Set(&'a [Box<str>]),
+    Bool(bool),
+    /// `num / den`, `den > 0`.
+    Num(Decimal, Decimal),
+    Time(Nanos),
+}
+
+fn num<'a>(d: Decimal) -> V<'a> {
+    V::Num(d, Decimal::ONE)
+}
+
+fn ratio<'a>(n: Decimal, d: Decimal) -> V<'a> {
+    if d.is_zero() {
+        V::Null
+    } else if d.is_sign_negative() {
+        V::Num(-n, -d)
+    } else {
+        V::Num(n, d)
+    }
+}
+
+fn txt(t: &Text) -> V<'_> {
+    t.as_deref().map_or(V::Null, |s| V::Text(Cow::Borrowed(s)))
+}
+
+pub struct Evaluator<'a> {
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    /// Current members by segment slot.
+    pub members: &'a [RoaringBitmap],
+}
+
+impl Evaluator<'_> {
+    pub fn customer(&self, node: &LNode, c: u32) -> bool {
+        self.node(node, c, true)
+    }
+
+    pub fn product(&self, node: &LNode, p: u32) -> bool {
+        self.node(node, p, false)
+    }
+
+    fn node(&self, node: &LNode, e: u32, customer: bool) -> bool {
+        match node {
+            LNode::And(xs) => xs.iter().all(|x| self.node(x, e, customer)),
+            LNode::Or(xs) => xs.iter().any(|x| self.node(x, e, customer)),
+            LNode::Not(x) => !self.node(x, e, customer),
+            LNode::Cond(op, test) => {
+                let v = self.operand(op, e, customer);
+                self.test(&v, test)
+            }
+        }
+    }
+
+    fn operand(&self, op: &LOperand, e: u32, customer: bool) -> V<'_> {
+        match op {
+            LOperand::C(f) => self.customer_field(&self.store.customers[e as usize], *f),
+            LOperand::P(f) => self.product_field(e, *f),
+            LOperand::Custom(i) => {
+                let custom = if customer {
+                    &self.store.customers[e as usize].custom
+                } else {
+                    &self.store.products[e as usize].custom
+                };
+                custom.get(*i).map_or(V::Null, txt)
+            }
+            LOperand::InSegment(s) => V::Bool(self.members[*s as usize].contains(e)),
+            LOperand::CCall {
+                f,
+                since,
+                until,
+                filter,
+            } => self.customer_call(e, *f, *since, *until, filter),
+            LOperand::PCall { f, since, until } => {
+                let p = &self.store.products[e as usize];
+                let lo = since.map_or(i64::MIN, |b| self.bound(b));
+                let hi = until.map_or(i64::MAX, |b| self.bound(b));
+                let (u, r) = if lo > hi {
+                    (0, Decimal::ZERO)
+                } else {
+                    let a = p.first_at(lo);
+                    let b = p.lines.partition_point(|l| l.at <= hi);
+                    p.sums(a, b)
+                };
+                match f {
+                    PFn::UnitsSold => num(Decimal::from(u)),
+                    PFn::Sales => num(r),
+                }
+            }
+            LOperand::Sessions { since, until } => {
+                let p = &self.store.products[e as usize];
+                let lo = since.map_or(Date::MIN, |b| self.day_bound(b));
+                let hi = until
+                    .map_or(Date::MAX, |b| self.day_bound(b))
+                    .min(self.clock.today);
+                num(Decimal::from(sessions(p, lo, hi)))
+            }
+        }
+    }
+
+    fn bound(&self, b: Bound) -> Nanos {
+        match b {
+            Bound::Fixed(n) => n,
+            Bound::Rel(off) => self.clock.rel(off),
+            Bound::TodayStart => self.clock.today_start,
+            Bound::TodayEnd => self.clock.today_end.saturating_sub(1),
+        }
+    }
+
+    fn day_bound(&self, b: DayBound) -> Date {
+        match b {
+            DayBound::Fixed(d) => d,
+            DayBound::Rel(off) => date_of(self.clock.rel(off), &self.clock.tz),
+            DayBound::Today => self.clock.today,
+        }
+    }
+
+    fn customer_call(
+        &self,
+        c: u32,
+        f: CFn,
+        since: Option<Bound>,
+        until: Option<Bound>,
+        filter: &LineFilter,
+    ) -> V<'_> {
+        let store = self.store;
+        let cust = &store.customers[c as usize];
+        let lo = since.map_or(i64::MIN, |b| self.bound(b));
+        let hi = until.map_or(i64::MAX, |b| self.bound(b));
+        if lo > hi {
+            return match f {
+                CFn::Purchased => V::Bool(false),
+                _ => num(Decimal::ZERO),
+            };
+        }
+        let a = cust.orders.partition_point(|&(at, _)| at < lo);
+        let b = cust.orders.partition_point(|&(at, _)| at <= hi);
+        let plain = filter.is_empty();
+        if plain {
+            // Whole orders pass: nothing to look at per line for a count.
+            match f {
+                CFn::Orders => return num(Decimal::from(b.saturating_sub(a))),
+                CFn::Purchased => return V::Bool(b > a),
+                _ => {}
+            }
+        }
+        let mut orders = 0u64;
+        let mut units = 0u64;
+        let mut spent = Decimal::ZERO;
+        for &(_, o) in &cust.orders[a..b.max(a)] {
+            let order = &store.orders[o as usize];
+            if let Some(markets) = &filter.marketplace
+                && !any_of(markets, order.marketplace.as_deref())
+            {
+                continue;
+            }
+            let mut any = false;
+            for &l in &order.lines {
+                let line = &store.lines[l as usize];
+                if !plain && !self.line_passes(line.product, filter) {
+                    continue;
+                }
+                any = true;
+                units += u64::from(line.qty);
+                spent += line.revenue;
+            }
+            if any {
+                if f == CFn::Purchased {
+                    return V::Bool(true);
+                }
+                orders += 1;
+            }
+        }
+        match f {
+            CFn::Orders => num(Decimal::from(orders)),
+            CFn::Units => num(Decimal::from(units)),
+            CFn::Spent => num(spent),
+            CFn::Purchased => V::Bool(orders > 0),
+        }
+    }
+
+    fn line_passes(&self, p: u32, filter: &LineFilter) -> bool {
+        let product = &self.store.products[p as usize];
+        if let Some(skus) = &filter.sku
+            && !any_of(skus, Some(&product.sku))
+        {
+            return false;
+        }
+        if let Some(cats) = &filter.category
+            && !any_of(cats, product.category.as_deref())
+        {
+            return false;
+        }
+        if let Some(brands) = &filter.brand
+            && !any_of(brands, product.brand.as_deref())
+        {
+            return false;
+        }
+        if let Some(s) = filter.segment
+            && !self.members[s as usize].contains(p)
+        {
+            return false;
+        }
+        true
+    }
+
+    pub fn customer_field<'c>(&'c self, c: &'c Customer, f: CField) -> V<'c> {
+        let n_orders = || Decimal::from(c.orders.len());
+        match f {
+            CField::Id => V::Text(Cow::Borrowed(&c.id)),
+            CField::Email => txt(&c.email),
+            CField::EmailDomain => match c
+                .email
+                .as_deref()
+                .and_then(|e| e.rfind('@').map(|i| &e[i + 1..]))
+            {
+                Some(dom) if !dom.is_empty() => V::Text(Cow::Owned(dom.to_lowercase())),
+                _ => V::Null,
+            },
+            CField::FirstName => txt(&c.first_name),
+            CField::LastName => txt(&c.last_name),
+            CField::Country => txt(&c.country),
+            CField::City => txt(&c.city),
+            CField::Marketplace => txt(&c.marketplace),
+            CField::Tags => V::Set(&c.tags),
+            CField::AcceptsMarketing => c.accepts_marketing.map_or(V::Null, V::Bool),
+            CField::CreatedAt => c.created_at.map_or(V::Null, V::Time),
+            CField::NumberOfOrders => num(n_orders()),
+            CField::UnitsPurchased => num(Decimal::from(c.units)),
+            CField::AmountSpent => num(c.spent),
+            CField::TotalProfit => num(c.profit),
+            CField::AverageOrderValue => ratio(c.spent, n_orders()),
+            CField::FirstOrderDate => c.orders.first().map_or(V::Null, |&(t, _)| V::Time(t)),
+            CField::LastOrderDate => c.orders.last().map_or(V::Null, |&(t, _)| V::Time(t)),
+            CField::Tier => self.tier(c).map_or(V::Null, |t| V::Text(Cow::Borrowed(t))),
+        }
+    }
+
+    pub fn tier<'c>(&'c self, c: &Customer) -> Option<&'c str> {
+        let scheme = scheme_for(&self.store.tiers, c.marketplace.as_deref())?;
+        let metrics = Metrics {
+            orders: Decimal::from(c.orders.len()),
+            units: Decimal::from(c.units),
+            revenue: c.spent,
+            profit: c.profit,
+        };
+        tier_of(scheme, &metrics)
+    }
+
+    fn product_field(&self, e: u32, f: PField) -> V<'_> {
+        let p = &self.store.products[e as usize];
+        let clock = self.clock;
+        let window = |days: i64| p.sums_since(clock.now.saturating_sub(days * NANOS_PER_DAY));
+        let opt = |v: Option<Decimal>| v.map_or(V::Null, num);
+        let velocity = || {
+            let (u7, _) = window(7);
+            let (u14, _) = window(14);
+            let (u30, _) = window(30);
+            // One fraction over 7·14·30 = 2940, times ten for the weights.
+            let n = Decimal::from(5 * u7 * 14 * 30 + 3 * u14 * 7 * 30 + 2 * u30 * 7 * 14);
+            (n, Decimal::from(7 * 14 * 30 * 10))
+        };
+        let sessions_30d = || sessions(p, clock.days_ago(29), clock.today);
+        match f {
+            PField::Sku => V::Text(Cow::Borrowed(&p.sku)),
+            PField::ParentSku => txt(&p.parent_sku),
+            PField::Asin => txt(&p.asin),
+            PField::Title => txt(&p.title),
+            PField::Brand => txt(&p.brand),
+            PField::Category => txt(&p.category),
+            PField::Tags => V::Set(&p.tags),
+            PField::SellerAccount => txt(&p.seller_account),
+            PField::Marketplace => txt(&p.marketplace),
+            PField::Price => opt(p.price),
+            PField::Cost => opt(p.cost),
+            PField::Inventory => opt(p.inventory.map(Decimal::from)),
+            PField::CreatedAt => p.created_at.map_or(V::Null, V::Time),
+            PField::UnitsSold => num(Decimal::from(p.cum_units.last().copied().unwrap_or(0))),
+            PField::Sales => num(p.cum_revenue.last().copied().unwrap_or(Decimal::ZERO)),
+            PField::Units(n) => num(Decimal::from(window(n).0)),
+            PField::SalesN(n) => num(window(n).1),
+            PField::AvgDaily(n) => ratio(Decimal::from(window(n).0), Decimal::from(n)),
+            PField::DailyVelocity => {
+                let (n, d) = velocity();
+                ratio(n, d)
+            }
+            PField::DaysOfStock => match p.inventory {
+                None => V::Null,
+                Some(inv) => {
+                    let (n, d) = velocity();
+                    ratio(Decimal::from(inv) * d, n)
+                }
+            },
+            PField::InventoryValue => match (p.inventory, p.cost) {
+                (Some(inv), Some(cost)) => num(Decimal::from(inv) * cost),
+                _ => V::Null,
+            },
+            PField::RevenueShare => {
+                let total = self.store.groups[p.group as usize].total;
+                ratio(Decimal::ONE_HUNDRED * window(30).1, total)
+            }
+            PField::Customers30d => {
+                let a = p.first_at(clock.now.saturating_sub(30 * NANOS_PER_DAY));
+                let mut buyers: Vec<u32> = p.lines[a..]
+                    .iter()
+                    .map(|l| l.customer)
+                    .filter(|&c| c != NO_CUSTOMER)
+                    .collect();
+                buyers.sort_unstable();
+                buyers.dedup();
+                num(Decimal::from(buyers.len()))
+            }
+            PField::Sessions30d => num(Decimal::from(sessions_30d())),
+            PField::ConversionRate30d => ratio(
+                Decimal::ONE_HUNDRED * Decimal::from(window(30).0),
+                Decimal::from(sessions_30d()),
+            ),
+            PField::Bsr => opt(latest(p, clock.today, |r| r.bsr.map(Decimal::from))),
+            PField::Reviews => opt(latest(p, clock.today, |r| r.reviews.map(Decimal::from))),
+            PField::Rating => opt(latest(p, clock.today, |r| r.rating)),
+            PField::NewReviews30d => {
+                match latest(p, clock.today, |r| r.reviews.map(Decimal::from)) {
+                    None => V::Null,
+                    Some(now) => num(now
+                        - latest(p, clock.days_ago(30), |r| r.reviews.map(Decimal::from))
+                            .unwrap_or(Decimal::ZERO)),
+                }
+            }
+        }
+    }
+
+    fn test(&self, v: &V<'_>, test: &LTest) -> bool {
+        match test {
+            LTest::Truth => *v == V::Bool(true),
+            LTest::IsNull(negated) => (*v == V::Null) != *negated,
+            LTest::IsEmpty(negated) => {
+                let empty = match v {
+                    V::Null => true,
+                    V::Text(s) => s.is_empty(),
+                    V::Num(n, _) => n.is_zero(),
+                    V::Set(s) => s.is_empty(),
+                    V::Bool(_) | V::Time(_) => false,
+                };
+                empty != *negated
+            }
+            LTest::Cmp(op, lit) => match self.cmp(v, lit) {
+                None => false,
+                Some(ord) => match op {
+                    CmpOp::Eq => ord == Ordering::Equal,
+                    CmpOp::Ne => ord != Ordering::Equal,
+                    CmpOp::Lt => ord == Ordering::Less,
+                    CmpOp::Le => ord != Ordering::Greater,
+                    CmpOp::Gt => ord == Ordering::Greater,
+                    CmpOp::Ge => ord != Ordering::Less,
+                },
+            },
+            LTest::Between(a, b) => {
+                matches!(self.cmp(v, a), Some(Ordering::Greater | Ordering::Equal))
+                    && matches!(self.cmp(v, b), Some(Ordering::Less | Ordering::Equal))
+            }
+            LTest::In(negated, values) => {
+                if *v == V::Null {
+                    false
+                } else {
+                    values
+                        .iter()
+                        .any(|l| self.cmp(v, l) == Some(Ordering::Equal))
+                        != *negated
+                }
+            }
+            LTest::Text(op, negated, needle) => match v {
+                V::Text(s) => {
+                    let s = s.to_lowercase();
+                    let hit = match op {
+                        TextOp::Contains => s.contains(needle.as_str()),
+                        TextOp::StartsWith => s.starts_with(needle.as_str()),
+                        TextOp::EndsWith => s.ends_with(needle.as_str()),
+                    };
+                    hit != *negated
+                }
+                V::Set(items) => items.iter().any(|e| e.to_lowercase() == *needle) != *negated,
+                _ => false,
+            },
+        }
+    }
+
+    fn cmp(&self, v: &V<'_>, lit: &Lit) -> Option<Ordering> {
+        Some(match (v, lit) {
+            (V::Null, _) => return None,
+            (V::Text(s), Lit::Text(x)) => cmp_folded(s, x),
+            (V::Bool(b), Lit::Bool(x)) => b.cmp(x),
+            (V::Num(n, d), Lit::Num(c)) => match c.checked_mul(*d) {
+                Some(cd) => n.cmp(&cd),
+                // Beyond any value the store can hold.
+                None if c.is_sign_positive() => Ordering::Less,
+                None => Ordering::Greater,
+            },
+            (V::Time(t), Lit::Time(tl)) => {
+                let t = *t;
+                match *tl {
+                    TimeLit::Instant(i) => i128::from(t).cmp(&i),
+                    TimeLit::Rel(off) => {
+                        i128::from(t).cmp(&(i128::from(self.clock.now) + i128::from(off)))
+                    }
+                    TimeLit::Day(start, end) => day_cmp(t, start, end),
+                    TimeLit::Today => day_cmp(t, self.clock.today_start, self.clock.today_end),
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn day_cmp(t: Nanos, start: Nanos, end: Nanos) -> Ordering {
+    if t < start {
+        Ordering::Less
+    } else if t >= end {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// Compares a value with an already lower-cased literal, as if both were
+/// lower-cased; without allocating when the value is ASCII.
+fn cmp_folded(s: &str, folded: &str) -> Ordering {
+    if s.is_ascii() {
+        let a = s.bytes().map(|b| b.to_ascii_lowercase());
+        a.cmp(folded.bytes())
+    } else {
+        s.to_lowercase().as_str().cmp(folded)
+    }
+}
+
+fn any_of(folded: &[String], value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    folded
+        .iter()
+        .any(|f| cmp_folded(value, f) == Ordering::Equal)
+}
+
+/// Σ sessions of the daily rows dated in `lo..=hi`.
+fn sessions(p: &Product, lo: Date, hi: Date) -> u64 {
+    if lo > hi {
+        return 0;
+    }
+    let a = p.daily.partition_point(|r| r.date < lo);
+    let b = p.daily.partition_point(|r| r.date <= hi);
+    p.daily[a..b.max(a)]
+        .iter()
+        .map(|r| r.sessions.unwrap_or(0))
+        .sum()
+}
+
+/// The latest value of a daily column dated on or before `day`.
+fn latest(
+    p: &Product,
+    day: Date,
+    col: impl Fn(&crate::store::DailyRow) -> Option<Decimal>,
+) -> Option<Decimal> {
+    let b = p.daily.partition_point(|r| r.date <= day);
+    p.daily[..b].iter().rev().find_map(col)
+}

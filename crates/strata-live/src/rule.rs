@@ -1,0 +1,683 @@
+//! A checked rule compiled for evaluation one entity at a time, with what it
+//! reads (for the dependency index) and how time moves it (for the
+//! scheduler).
+
+use std::collections::BTreeSet;
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use strata_engine::clock::{NANOS_PER_SECOND, day_start};
+use strata_lang::ast::{Arg, Call, CmpOp, Expr, Operand, Test, TextOp, Value};
+use strata_lang::catalog::Kind;
+
+/// What a rule reads, as bits: the dependency index maps each bit to the
+/// segments that have it, and a change marks only those segments dirty.
+pub mod input {
+    /// Attributes of the entity itself (text, tags, booleans, `created_at`).
+    pub const ATTR: u32 = 1;
+    /// Customer: the order-derived fields and behaviour functions.
+    pub const ORDERS: u32 = 1 << 1;
+    /// Customer: `total_profit` (moves when a bought product's cost does).
+    pub const PROFIT: u32 = 1 << 2;
+    /// Customer: `tier`.
+    pub const TIER: u32 = 1 << 3;
+    /// Customer: behaviour functions filtering by product attributes.
+    pub const FILTER: u32 = 1 << 4;
+    pub const PRICE: u32 = 1 << 5;
+    pub const COST: u32 = 1 << 6;
+    pub const INVENTORY: u32 = 1 << 7;
+    /// Product: fields and functions over its order lines.
+    pub const SALES: u32 = 1 << 8;
+    /// Product: fields and functions over its daily rows.
+    pub const DAILY: u32 = 1 << 9;
+    /// Product: `revenue_share` (moves with the whole group's sales).
+    pub const SHARE: u32 = 1 << 10;
+    /// Time alone can change the truth.
+    pub const TIME: u32 = 1 << 11;
+    pub const COUNT: usize = 12;
+}
+
+/// How one segment refers to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// `in_segment('x')`: the same entity.
+    InSegment,
+    /// `purchased(in_segment: 'x')` and the other behaviour functions: the
+    /// customers who bought the product.
+    Bought,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CField {
+    Id,
+    Email,
+    EmailDomain,
+    FirstName,
+    LastName,
+    Country,
+    City,
+    Marketplace,
+    Tags,
+    AcceptsMarketing,
+    CreatedAt,
+    NumberOfOrders,
+    UnitsPurchased,
+    AmountSpent,
+    TotalProfit,
+    AverageOrderValue,
+    FirstOrderDate,
+    LastOrderDate,
+    Tier,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PField {
+    Sku,
+    ParentSku,
+    Asin,
+    Title,
+    Brand,
+    Category,
+    Tags,
+    SellerAccount,
+    Marketplace,
+    Price,
+    Cost,
+    Inventory,
+    CreatedAt,
+    UnitsSold,
+    Sales,
+    Units(i64),
+    SalesN(i64),
+    AvgDaily(i64),
+    DailyVelocity,
+    DaysOfStock,
+    InventoryValue,
+    RevenueShare,
+    Customers30d,
+    Sessions30d,
+    ConversionRate30d,
+    Bsr,
+    Reviews,
+    Rating,
+    NewReviews30d,
+}
+
+/// An instant bound of a behaviour function, inclusive.
+#[derive(Clone, Copy, Debug)]
+pub enum Bound {
+    Fixed(i64),
+    /// `now + offset` (nanoseconds).
+    Rel(i64),
+    /// The first instant of `today`.
+    TodayStart,
+    /// The last instant of `today`.
+    TodayEnd,
+}
+
+/// A calendar-day bound of `sessions(..)`.
+#[derive(Clone, Copy, Debug)]
+pub enum DayBound {
+    Fixed(Date),
+    /// The date of `now + offset`.
+    Rel(i64),
+    Today,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CFn {
+    Orders,
+    Units,
+    Spent,
+    Purchased,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PFn {
+    UnitsSold,
+    Sales,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LineFilter {
+    /// Lower-cased alternatives; `None` when the argument is absent.
+    pub sku: Option<Vec<String>>,
+    pub category: Option<Vec<String>>,
+    pub brand: Option<Vec<String>>,
+    pub marketplace: Option<Vec<String>>,
+    /// A product segment slot.
+    pub segment: Option<u32>,
+}
+
+impl LineFilter {
+    pub fn is_empty(&self) -> bool {
+        self.sku.is_none()
+            && self.category.is_none()
+            && self.brand.is_none()
+            && self.marketplace.is_none()
+            && self.segment.is_none()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum LOperand {
+    C(CField),
+    P(PField),
+    /// A custom attribute by position in the store's list for the kind.
+    Custom(usize),
+    CCall {
+        f: CFn,
+        since: Option<Bound>,
+        until: Option<Bound>,
+        filter: Box<LineFilter>,
+    },
+    PCall {
+        f: PFn,
+        since: Option<Bound>,
+        until: Option<Bound>,
+    },
+    Sessions {
+        since: Option<DayBound>,
+        until: Option<DayBound>,
+    },
+    InSegment(u32),
+}
+
+/// A time literal: how an instant compares with it.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeLit {
+    Instant(i128),
+    Rel(i64),
+    /// A calendar day: `[start, end)`.
+    Day(i64, i64),
+    Today,
+}
+
+#[derive(Clone, Debug)]
+pub enum Lit {
+    /// Lower-cased.
+    Text(String),
+    Num(Decimal),
+    Bool(bool),
+    Time(TimeLit),
+}
+
+#[derive(Clone, Debug)]
+pub enum LTest {
+    Truth,
+    IsNull(bool),
+    IsEmpty(bool),
+    Cmp(CmpOp, Lit),
+    Between(Lit, Lit),
+    In(bool, Vec<Lit>),
+    Text(TextOp, bool, String),
+}
+
+#[derive(Clone, Debug)]
+pub enum LNode {
+    And(Vec<LNode>),
+    Or(Vec<LNode>),
+    Not(Box<LNode>),
+    Cond(LOperand, LTest),
+}
+
+/// A rule compiled for the live engine.
+#[derive(Clone, Debug)]
+pub struct LRule {
+    pub node: LNode,
+    /// [`input`] bits.
+    pub inputs: u32,
+    pub refs: Vec<(u32, Via)>,
+    /// Offsets (ns) at which `now + offset` is compared with the entity's
+    /// recorded instants.
+    pub exact: Vec<i64>,
+    /// `(offset ns, k days)`: the truth can change where the date of
+    /// `now + offset` passes one of the entity's dates plus `k`.
+    pub days: Vec<(i64, i64)>,
+    /// Literals `revenue_share` is compared with.
+    pub share_thresholds: Vec<Decimal>,
+}
+
+/// Resolves names the rule refers to.
+pub trait Names {
+    fn segment(&self, kind: Kind, name: &str) -> Option<u32>;
+    fn custom(&self, kind: Kind, name: &str) -> Option<usize>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compile: {0}")]
+pub struct Unresolved(pub String);
+
+struct Builder<'a> {
+    kind: Kind,
+    tz: &'a jiff::tz::TimeZone,
+    names: &'a dyn Names,
+    inputs: u32,
+    refs: Vec<(u32, Via)>,
+    exact: BTreeSet<i64>,
+    days: BTreeSet<(i64, i64)>,
+    share: Vec<Decimal>,
+}
+
+const DAY: i64 = 86_400 * NANOS_PER_SECOND;
+
+pub fn compile(
+    kind: Kind,
+    expr: &Expr,
+    tz: &jiff::tz::TimeZone,
+    names: &dyn Names,
+) -> Result<LRule, Unresolved> {
+    let mut b = Builder {
+        kind,
+        tz,
+        names,
+        inputs: 0,
+        refs: Vec::new(),
+        exact: BTreeSet::new(),
+        days: BTreeSet::new(),
+        share: Vec::new(),
+    };
+    let node = b.node(expr)?;
+    if !b.exact.is_empty() || !b.days.is_empty() {
+        b.inputs |= input::TIME;
+    }
+    b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
+    b.refs.dedup();
+    Ok(LRule {
+        node,
+        inputs: b.inputs,
+        refs: b.refs,
+        exact: b.exact.into_iter().collect(),
+        days: b.days.into_iter().collect(),
+        share_thresholds: b.share,
+    })
+}
+
+impl Builder<'_> {
+    fn node(&mut self, expr: &Expr) -> Result<LNode, Unresolved> {
+        Ok(match expr {
+            Expr::And(xs) => LNode::And(xs.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?),
+            Expr::Or(xs) => LNode::Or(xs.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?),
+            Expr::Not(x) => LNode::Not(Box::new(self.node(x)?)),
+            Expr::Cond(c) => {
+                let operand = match &c.operand {
+                    Operand::Field(id) => self.field(&id.name)?,
+                    Operand::Call(call) => self.call(call)?,
+                };
+                let is_time = matches!(
+                    operand,
+                    LOperand::C(CField::CreatedAt | CField::FirstOrderDate | CField::LastOrderDate)
+                        | LOperand::P(PField::CreatedAt)
+                );
+                if matches!(operand, LOperand::P(PField::RevenueShare)) {
+                    self.share.extend(test_numbers(&c.test));
+                }
+                let test = self.test(&c.test, is_time)?;
+                LNode::Cond(operand, test)
+            }
+        })
+    }
+
+    fn window(&mut self, days: i64) {
+        self.exact.insert(-days * DAY);
+    }
+
+    fn daily(&mut self, ks: &[i64]) {
+        for &k in ks {
+            self.days.insert((0, k));
+        }
+    }
+
+    fn field(&mut self, name: &str) -> Result<LOperand, Unresolved> {
+        use input::*;
+        if name.starts_with("x_") {
+            self.inputs |= ATTR;
+            let i = self
+                .names
+                .custom(self.kind, name)
+                .ok_or_else(|| Unresolved(format!("custom attribute {name}")))?;
+            return Ok(LOperand::Custom(i));
+        }
+        Ok(match self.kind {
+            Kind::Customer => {
+                let (f, bits) = match name {
+                    "customer_id" => (CField::Id, ATTR),
+                    "email" => (CField::Email, ATTR),
+                    "email_domain" => (CField::EmailDomain, ATTR),
+                    "first_name" => (CField::FirstName, ATTR),
+                    "last_name" => (CField::LastName, ATTR),
+                    "country" => (CField::Country, ATTR),
+                    "city" => (CField::City, ATTR),
+                    "marketplace" => (CField::Marketplace, ATTR),
+                    "tags" => (CField::Tags, ATTR),
+                    "accepts_marketing" => (CField::AcceptsMarketing, ATTR),
+                    "created_at" => (CField::CreatedAt, ATTR),
+                    "number_of_orders" => (CField::NumberOfOrders, ORDERS),
+                    "units_purchased" => (CField::UnitsPurchased, ORDERS),
+                    "amount_spent" => (CField::AmountSpent, ORDERS),
+                    "total_profit" => (CField::TotalProfit, ORDERS | PROFIT),
+                    "average_order_value" => (CField::AverageOrderValue, ORDERS),
+                    "first_order_date" => (CField::FirstOrderDate, ORDERS),
+                    "last_order_date" => (CField::LastOrderDate, ORDERS),
+                    "tier" => (CField::Tier, TIER),
+                    other => return Err(Unresolved(format!("customer field {other}"))),
+                };
+                self.inputs |= bits;
+                LOperand::C(f)
+            }
+            Kind::Product => {
+                let (f, bits) = match name {
+                    "sku" => (PField::Sku, ATTR),
+                    "parent_sku" => (PField::ParentSku, ATTR),
+                    "asin" => (PField::Asin, ATTR),
+                    "title" => (PField::Title, ATTR),
+                    "brand" => (PField::Brand, ATTR),
+                    "category" => (PField::Category, ATTR),
+                    "tags" => (PField::Tags, ATTR),
+                    "seller_account" => (PField::SellerAccount, ATTR),
+                    "marketplace" => (PField::Marketplace, ATTR),
+                    "price" => (PField::Price, PRICE),
+                    "cost" => (PField::Cost, COST),
+                    "inventory" => (PField::Inventory, INVENTORY),
+                    "created_at" => (PField::CreatedAt, ATTR),
+                    "units_sold" => (PField::UnitsSold, SALES),
+                    "sales" => (PField::Sales, SALES),
+                    "units_7d"
+                    | "units_14d"
+                    | "units_30d"
+                    | "sales_7d"
+                    | "sales_14d"
+                    | "sales_30d"
+                    | "avg_daily_units_7d"
+                    | "avg_daily_units_14d"
+                    | "avg_daily_units_30d" => {
+                        let days: i64 = name
+                            .trim_end_matches('d')
+                            .rsplit('_')
+                            .next()
+                            .and_then(|n| n.parse().ok())
+                            .ok_or_else(|| Unresolved(name.to_owned()))?;
+                        self.window(days);
+                        let f = if name.starts_with("units") {
+                            PField::Units(days)
+                        } else if name.starts_with("sales") {
+                            PField::SalesN(days)
+                        } else {
+                            PField::AvgDaily(days)
+                        };
+                        (f, SALES)
+                    }
+                    "daily_velocity" | "days_of_stock" => {
+                        for d in [7, 14, 30] {
+                            self.window(d);
+                        }
+                        if name == "daily_velocity" {
+                            (PField::DailyVelocity, SALES)
+                        } else {
+                            (PField::DaysOfStock, SALES | INVENTORY)
+                        }
+                    }
+                    "inventory_value" => (PField::InventoryValue, INVENTORY | COST),
+                    "revenue_share" => {
+                        self.window(30);
+                        (PField::RevenueShare, SALES | SHARE | ATTR)
+                    }
+                    "customers_30d" => {
+                        self.window(30);
+                        (PField::Customers30d, SALES)
+                    }
+                    "sessions_30d" => {
+                        self.daily(&[0, 30]);
+                        (PField::Sessions30d, DAILY)
+                    }
+                    "conversion_rate_30d" => {
+                        self.window(30);
+                        self.daily(&[0, 30]);
+                        (PField::ConversionRate30d, DAILY | SALES)
+                    }
+                    "bsr" | "reviews" | "rating" => {
+                        self.daily(&[0]);
+                        let f = match name {
+                            "bsr" => PField::Bsr,
+                            "reviews" => PField::Reviews,
+                            _ => PField::Rating,
+                        };
+                        (f, DAILY)
+                    }
+                    "new_reviews_30d" => {
+                        self.daily(&[0, 30]);
+                        (PField::NewReviews30d, DAILY)
+                    }
+                    other => return Err(Unresolved(format!("product field {other}"))),
+                };
+                self.inputs |= bits;
+                LOperand::P(f)
+            }
+        })
+    }
+
+    fn segment(&mut self, kind: Kind, lit: &strata_lang::ast::Literal) -> Result<u32, Unresolved> {
+        let Value::String(name) = &lit.value else {
+            return Err(Unresolved("segment name".into()));
+        };
+        self.names
+            .segment(kind, name)
+            .ok_or_else(|| Unresolved(format!("segment {name}")))
+    }
+
+    fn bound(&mut self, arg: &Arg, upper: bool) -> Result<Bound, Unresolved> {
+        Ok(match &arg.value.literals()[0].value {
+            Value::Timestamp { instant, .. } => {
+                let n = instant
+                    .as_nanosecond()
+                    .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+                    as i64;
+                Bound::Fixed(n)
+            }
+            Value::Date(d) => {
+                if upper {
+                    Bound::Fixed(day_end(*d, self.tz).saturating_sub(1))
+                } else {
+                    Bound::Fixed(day_start(*d, self.tz))
+                }
+            }
+            Value::Relative(r) => {
+                let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
+                self.exact.insert(off);
+                Bound::Rel(off)
+            }
+            Value::Today => {
+                self.days.insert((0, 0));
+                self.days.insert((0, 1));
+                if upper {
+                    Bound::TodayEnd
+                } else {
+                    Bound::TodayStart
+                }
+            }
+            other => return Err(Unresolved(format!("bound {other:?}"))),
+        })
+    }
+
+    fn day_bound(&mut self, arg: &Arg) -> Result<DayBound, Unresolved> {
+        Ok(match &arg.value.literals()[0].value {
+            Value::Date(d) => DayBound::Fixed(*d),
+            Value::Timestamp { instant, .. } => {
+                DayBound::Fixed(self.tz.to_datetime(*instant).date())
+            }
+            Value::Relative(r) => {
+                let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
+                self.days.insert((off, 0));
+                self.days.insert((off, 1));
+                DayBound::Rel(off)
+            }
+            Value::Today => {
+                self.days.insert((0, 0));
+                self.days.insert((0, 1));
+                DayBound::Today
+            }
+            other => return Err(Unresolved(format!("bound {other:?}"))),
+        })
+    }
+
+    fn call(&mut self, call: &Call) -> Result<LOperand, Unresolved> {
+        let name = call.name.name.as_str();
+        if name == "in_segment" {
+            let s = self.segment(self.kind, &call.args[0].value.literals()[0])?;
+            self.refs.push((s, Via::InSegment));
+            return Ok(LOperand::InSegment(s));
+        }
+        let mut since = None;
+        let mut until = None;
+        let mut filter = LineFilter::default();
+        let is_sessions = self.kind == Kind::Product && name == "sessions";
+        let mut day_since = None;
+        let mut day_until = None;
+        for arg in &call.args {
+            let Some(arg_name) = &arg.name else { continue };
+            let texts = || {
+                arg.value
+                    .literals()
+                    .iter()
+                    .filter_map(|l| match &l.value {
+                        Value::String(s) => Some(s.to_lowercase()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            match arg_name.name.as_str() {
+                "since" if is_sessions => day_since = Some(self.day_bound(arg)?),
+                "until" if is_sessions => day_until = Some(self.day_bound(arg)?),
+                "since" => since = Some(self.bound(arg, false)?),
+                "until" => until = Some(self.bound(arg, true)?),
+                "sku" => {
+                    filter.sku = Some(texts());
+                }
+                "category" => {
+                    self.inputs |= input::FILTER;
+                    filter.category = Some(texts());
+                }
+                "brand" => {
+                    self.inputs |= input::FILTER;
+                    filter.brand = Some(texts());
+                }
+                "marketplace" => filter.marketplace = Some(texts()),
+                "in_segment" => {
+                    let s = self.segment(Kind::Product, &arg.value.literals()[0])?;
+                    self.refs.push((s, Via::Bought));
+                    filter.segment = Some(s);
+                }
+                other => return Err(Unresolved(format!("argument {other}"))),
+            }
+        }
+        Ok(match (self.kind, name) {
+            (Kind::Customer, f) => {
+                self.inputs |= input::ORDERS;
+                let f = match f {
+                    "orders" => CFn::Orders,
+                    "units" => CFn::Units,
+                    "spent" => CFn::Spent,
+                    "purchased" => CFn::Purchased,
+                    other => return Err(Unresolved(format!("function {other}"))),
+                };
+                LOperand::CCall {
+                    f,
+                    since,
+                    until,
+                    filter: Box::new(filter),
+                }
+            }
+            (Kind::Product, "sessions") => {
+                self.inputs |= input::DAILY;
+                self.daily(&[0]);
+                LOperand::Sessions {
+                    since: day_since,
+                    until: day_until,
+                }
+            }
+            (Kind::Product, f) => {
+                self.inputs |= input::SALES;
+                let f = match f {
+                    "units_sold" => PFn::UnitsSold,
+                    "sales" => PFn::Sales,
+                    other => return Err(Unresolved(format!("function {other}"))),
+                };
+                LOperand::PCall { f, since, until }
+            }
+        })
+    }
+
+    fn lit(&mut self, value: &Value, is_time: bool) -> Result<Lit, Unresolved> {
+        Ok(match value {
+            Value::String(s) => Lit::Text(s.to_lowercase()),
+            Value::Number(n) => Lit::Num(*n),
+            Value::Bool(b) => Lit::Bool(*b),
+            Value::Timestamp { instant, .. } => {
+                Lit::Time(TimeLit::Instant(instant.as_nanosecond()))
+            }
+            Value::Date(d) => Lit::Time(TimeLit::Day(day_start(*d, self.tz), day_end(*d, self.tz))),
+            Value::Relative(r) => {
+                let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
+                if is_time {
+                    self.exact.insert(off);
+                }
+                Lit::Time(TimeLit::Rel(off))
+            }
+            Value::Today => {
+                if is_time {
+                    self.days.insert((0, 0));
+                    self.days.insert((0, 1));
+                }
+                Lit::Time(TimeLit::Today)
+            }
+        })
+    }
+
+    fn test(&mut self, test: &Test, is_time: bool) -> Result<LTest, Unresolved> {
+        Ok(match test {
+            Test::Truth => LTest::Truth,
+            Test::IsNull { negated } => LTest::IsNull(*negated),
+            Test::IsEmpty { negated } => LTest::IsEmpty(*negated),
+            Test::Cmp(op, lit) => LTest::Cmp(*op, self.lit(&lit.value, is_time)?),
+            Test::Between(a, b) => {
+                LTest::Between(self.lit(&a.value, is_time)?, self.lit(&b.value, is_time)?)
+            }
+            Test::In { negated, values } => LTest::In(
+                *negated,
+                values
+                    .iter()
+                    .map(|l| self.lit(&l.value, is_time))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Test::Text { op, negated, value } => {
+                let Value::String(s) = &value.value else {
+                    return Err(Unresolved("text test without a string".into()));
+                };
+                LTest::Text(*op, *negated, s.to_lowercase())
+            }
+        })
+    }
+}
+
+fn test_numbers(test: &Test) -> Vec<Decimal> {
+    let lits: Vec<&Value> = match test {
+        Test::Cmp(_, l) => vec![&l.value],
+        Test::Between(a, b) => vec![&a.value, &b.value],
+        Test::In { values, .. } => values.iter().map(|l| &l.value).collect(),
+        _ => Vec::new(),
+    };
+    lits.into_iter()
+        .filter_map(|v| match v {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first instant of the day after `date`.
+pub fn day_end(date: Date, tz: &jiff::tz::TimeZone) -> i64 {
+    match date.tomorrow() {
+        Ok(next) => day_start(next, tz),
+        Err(_) => i64::MAX,
+    }
+}

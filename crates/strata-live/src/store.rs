@@ -1,0 +1,399 @@
+//! The mutable store of the live engine: entities by dense slot, orders and
+//! lines, and the per-entity aggregates kept by delta.
+//!
+//! Unlike `strata_data::Dataset` (columnar, immutable, as loaded), this
+//! store is row-shaped because it is written one change at a time, and each
+//! entity keeps its own time-ordered history so that one entity can be
+//! evaluated without looking at any other.
+//!
+//! **Invariant: an order line contributes to aggregates exactly when its
+//! order is counting (status not cancelled/refunded) and active (its
+//! `ordered_at` is not after the engine's `now`).** Lines of a future order
+//! wait in the scheduler until the clock reaches them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use strata_data::{NO_CUSTOMER, Nanos, TierScheme};
+
+use strata_engine::clock::NANOS_PER_DAY;
+
+/// A nullable text value; never `Some("")` (an empty value is null).
+pub type Text = Option<Box<str>>;
+
+/// `None` for a missing or empty value.
+pub fn text(value: Option<&str>) -> Text {
+    value.filter(|s| !s.is_empty()).map(Box::from)
+}
+
+/// One contributing line as its product sees it.
+#[derive(Clone, Debug)]
+pub struct PLine {
+    pub at: Nanos,
+    pub line: u32,
+    pub qty: u32,
+    pub revenue: Decimal,
+    /// Dense customer slot or [`NO_CUSTOMER`].
+    pub customer: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyRow {
+    pub date: Date,
+    pub sessions: Option<u64>,
+    pub bsr: Option<u64>,
+    pub reviews: Option<u64>,
+    pub rating: Option<Decimal>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Product {
+    pub sku: Box<str>,
+    pub alive: bool,
+    pub parent_sku: Text,
+    pub asin: Text,
+    pub title: Text,
+    pub brand: Text,
+    pub category: Text,
+    pub tags: Vec<Box<str>>,
+    pub seller_account: Text,
+    pub marketplace: Text,
+    pub price: Option<Decimal>,
+    pub cost: Option<Decimal>,
+    pub inventory: Option<u64>,
+    pub created_at: Option<Nanos>,
+    /// By position in [`Store::product_custom`].
+    pub custom: Vec<Text>,
+    /// Contributing lines sorted by `(at, line)`.
+    pub lines: Vec<PLine>,
+    /// `cum_units[i]` is Σ quantity over `lines[..=i]`; likewise revenue.
+    pub cum_units: Vec<u64>,
+    pub cum_revenue: Vec<Decimal>,
+    /// Sorted by date, one per date.
+    pub daily: Vec<DailyRow>,
+    /// Revenue-share group (seller account, marketplace).
+    pub group: u32,
+    /// Lines of any status naming this product.
+    pub line_refs: u32,
+}
+
+impl Product {
+    /// Index of the first contributing line at or after `at`.
+    pub fn first_at(&self, at: Nanos) -> usize {
+        self.lines.partition_point(|l| l.at < at)
+    }
+
+    /// Σ (units, revenue) of the contributing lines with index in `lo..hi`.
+    pub fn sums(&self, lo: usize, hi: usize) -> (u64, Decimal) {
+        if lo >= hi {
+            return (0, Decimal::ZERO);
+        }
+        let (u0, r0) = if lo == 0 {
+            (0, Decimal::ZERO)
+        } else {
+            (self.cum_units[lo - 1], self.cum_revenue[lo - 1])
+        };
+        (self.cum_units[hi - 1] - u0, self.cum_revenue[hi - 1] - r0)
+    }
+
+    /// Σ (units, revenue) of contributing lines at or after `since`.
+    pub fn sums_since(&self, since: Nanos) -> (u64, Decimal) {
+        self.sums(self.first_at(since), self.lines.len())
+    }
+
+    fn rebuild_sums(&mut self, from: usize) {
+        self.cum_units.truncate(from);
+        self.cum_revenue.truncate(from);
+        let (mut u, mut r) = if from == 0 {
+            (0, Decimal::ZERO)
+        } else {
+            (self.cum_units[from - 1], self.cum_revenue[from - 1])
+        };
+        for l in &self.lines[from..] {
+            u += u64::from(l.qty);
+            r += l.revenue;
+            self.cum_units.push(u);
+            self.cum_revenue.push(r);
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Customer {
+    pub id: Box<str>,
+    pub alive: bool,
+    pub email: Text,
+    pub first_name: Text,
+    pub last_name: Text,
+    pub country: Text,
+    pub city: Text,
+    pub marketplace: Text,
+    pub tags: Vec<Box<str>>,
+    pub accepts_marketing: Option<bool>,
+    pub created_at: Option<Nanos>,
+    pub custom: Vec<Text>,
+    /// Contributing orders that have at least one line, sorted by
+    /// `(ordered_at, order)`.
+    pub orders: Vec<(Nanos, u32)>,
+    pub units: u64,
+    pub spent: Decimal,
+    /// Σ revenue − fees − quantity × the product's current cost.
+    pub profit: Decimal,
+    /// Every order naming this customer, any status.
+    pub all_orders: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Order {
+    pub id: Box<str>,
+    pub at: Nanos,
+    pub customer: u32,
+    pub status: Box<str>,
+    pub counting: bool,
+    pub marketplace: Text,
+    pub lines: Vec<u32>,
+    /// `at <= now`: the clock has reached it.
+    pub active: bool,
+}
+
+impl Order {
+    pub fn contributes(&self) -> bool {
+        self.active && self.counting
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub order: u32,
+    pub product: u32,
+    pub qty: u32,
+    pub revenue: Decimal,
+    pub fees: Decimal,
+    pub seller_account: Text,
+}
+
+/// The products of one (seller account, marketplace) and their 30-day
+/// sales, for `revenue_share`.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub products: Vec<u32>,
+    /// Contributing lines of the group inside the 30-day window, by
+    /// `(at, line)`: the front is the next to age out.
+    pub window: BTreeMap<(Nanos, u32), Decimal>,
+    /// Σ of `window`.
+    pub total: Decimal,
+    /// `(sales_30d, product)` of the group's products, kept only while a
+    /// segment reads `revenue_share`: the products whose share can cross a
+    /// threshold when the total moves are a range of it.
+    pub by_sales: BTreeSet<(Decimal, u32)>,
+}
+
+pub fn counting_status(status: &str) -> bool {
+    !status.eq_ignore_ascii_case("cancelled") && !status.eq_ignore_ascii_case("refunded")
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    pub products: Vec<Product>,
+    pub product_ids: FxHashMap<Box<str>, u32>,
+    pub customers: Vec<Customer>,
+    pub customer_ids: FxHashMap<Box<str>, u32>,
+    pub orders: Vec<Order>,
+    pub order_ids: FxHashMap<Box<str>, u32>,
+    pub lines: Vec<Line>,
+    pub groups: Vec<Group>,
+    pub group_ids: FxHashMap<(Text, Text), u32>,
+    pub product_custom: Vec<String>,
+    pub customer_custom: Vec<String>,
+    pub tiers: Vec<TierScheme>,
+    /// Products whose `sales_30d` key in their group's `by_sales` is kept.
+    pub track_sales: bool,
+    /// The key each product has in `by_sales`.
+    pub sales_key: Vec<Decimal>,
+}
+
+/// What one line's contribution changed, for the engine to mark dirty.
+#[derive(Clone, Copy, Debug)]
+pub struct Touched {
+    pub customer: u32,
+    pub product: u32,
+    pub group: u32,
+}
+
+impl Store {
+    pub fn group_of(&mut self, seller_account: &Text, marketplace: &Text) -> u32 {
+        let key = (seller_account.clone(), marketplace.clone());
+        if let Some(&g) = self.group_ids.get(&key) {
+            return g;
+        }
+        let g = self.groups.len() as u32;
+        self.groups.push(Group::default());
+        self.group_ids.insert(key, g);
+        g
+    }
+
+    pub fn window_start(now: Nanos) -> Nanos {
+        now.saturating_sub(30 * NANOS_PER_DAY)
+    }
+
+    /// Adds (or with `add == false` withdraws) one line's contribution.
+    pub fn contribute(&mut self, l: u32, add: bool, now: Nanos) -> Touched {
+        let line = &self.lines[l as usize];
+        let order = &self.orders[line.order as usize];
+        let (at, c, p, qty, revenue, fees) = (
+            order.at,
+            order.customer,
+            line.product,
+            line.qty,
+            line.revenue,
+            line.fees,
+        );
+        let product = &mut self.products[p as usize];
+        let cost = product.cost.unwrap_or(Decimal::ZERO);
+        let key = (at, l);
+        let pos = product.lines.partition_point(|x| (x.at, x.line) < key);
+        if add {
+            product.lines.insert(
+                pos,
+                PLine {
+                    at,
+                    line: l,
+                    qty,
+                    revenue,
+                    customer: c,
+                },
+            );
+        } else {
+            debug_assert!(product.lines.get(pos).is_some_and(|x| x.line == l));
+            product.lines.remove(pos);
+        }
+        product.rebuild_sums(pos);
+        let g = product.group;
+        if c != NO_CUSTOMER {
+            let customer = &mut self.customers[c as usize];
+            let profit = revenue - fees - Decimal::from(qty) * cost;
+            if add {
+                customer.units += u64::from(qty);
+                customer.spent += revenue;
+                customer.profit += profit;
+            } else {
+                customer.units -= u64::from(qty);
+                customer.spent -= revenue;
+                customer.profit -= profit;
+            }
+        }
+        if at >= Self::window_start(now) {
+            let group = &mut self.groups[g as usize];
+            if add {
+                group.window.insert(key, revenue);
+                group.total += revenue;
+            } else if group.window.remove(&key).is_some() {
+                group.total -= revenue;
+            }
+        }
+        Touched {
+            customer: c,
+            product: p,
+            group: g,
+        }
+    }
+
+    /// Withdraws lines that left the 30-day window of a group; whether the
+    /// total moved.
+    pub fn age_group(&mut self, g: u32, now: Nanos) -> bool {
+        let start = Self::window_start(now);
+        let group = &mut self.groups[g as usize];
+        let mut moved = false;
+        while let Some((&(at, _), _)) = group.window.first_key_value() {
+            if at >= start {
+                break;
+            }
+            if let Some((_, revenue)) = group.window.pop_first() {
+                group.total -= revenue;
+                moved = true;
+            }
+        }
+        moved
+    }
+
+    /// Records an order as contributing (or not) in its customer's order
+    /// list; the lines are handled by [`Store::contribute`].
+    pub fn list_order(&mut self, o: u32, add: bool) {
+        let order = &self.orders[o as usize];
+        if order.customer == NO_CUSTOMER || order.lines.is_empty() {
+            return;
+        }
+        let key = (order.at, o);
+        let list = &mut self.customers[order.customer as usize].orders;
+        let pos = list.partition_point(|x| *x < key);
+        if add {
+            if list.get(pos) != Some(&key) {
+                list.insert(pos, key);
+            }
+        } else if list.get(pos) == Some(&key) {
+            list.remove(pos);
+        }
+    }
+
+    /// `sales_30d` of a product as of `now`.
+    pub fn sales_30d(&self, p: u32, now: Nanos) -> Decimal {
+        self.products[p as usize]
+            .sums_since(Self::window_start(now))
+            .1
+    }
+
+    /// Brings a product's `by_sales` key up to date; whether it moved.
+    pub fn rekey_sales(&mut self, p: u32, now: Nanos) -> bool {
+        if !self.track_sales {
+            return false;
+        }
+        let s = self.sales_30d(p, now);
+        let old = self.sales_key[p as usize];
+        if old == s {
+            return false;
+        }
+        let g = self.products[p as usize].group as usize;
+        self.groups[g].by_sales.remove(&(old, p));
+        self.groups[g].by_sales.insert((s, p));
+        self.sales_key[p as usize] = s;
+        true
+    }
+
+    /// Starts (or stops) keeping `by_sales`.
+    pub fn set_track_sales(&mut self, on: bool, now: Nanos) {
+        if on == self.track_sales {
+            return;
+        }
+        self.track_sales = on;
+        for g in &mut self.groups {
+            g.by_sales.clear();
+        }
+        self.sales_key.clear();
+        if on {
+            for p in 0..self.products.len() as u32 {
+                let s = self.sales_30d(p, now);
+                self.sales_key.push(s);
+                if self.products[p as usize].alive {
+                    let g = self.products[p as usize].group as usize;
+                    self.groups[g].by_sales.insert((s, p));
+                }
+            }
+        }
+    }
+
+    /// Distinct customers among a product's contributing lines (the buyers
+    /// that `purchased(in_segment: ..)` re-checks).
+    pub fn buyers(&self, p: u32) -> Vec<u32> {
+        let mut out: Vec<u32> = self.products[p as usize]
+            .lines
+            .iter()
+            .map(|l| l.customer)
+            .filter(|&c| c != NO_CUSTOMER)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}

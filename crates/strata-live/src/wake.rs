@@ -1,0 +1,106 @@
+//! When time alone can next change an entity's truth for some segment.
+//!
+//! A rule compares `now` (shifted by an offset) with instants the entity
+//! recorded: its orders' or lines' times, its `created_at`; and compares
+//! calendar days (the date of `now + offset`, or `today`) with dates the
+//! entity recorded: the days of those instants and its daily rows' dates,
+//! possibly shifted by a window of `k` days. Between two such crossings
+//! nothing a rule reads of this entity moves, so its truth cannot change.
+//!
+//! For `now + off` against a recorded `x`, the comparison changes at
+//! `now = x − off` (equality) and one nanosecond later. For the date of
+//! `now + off` against `d + k`, it changes where that date becomes
+//! `d + k` and where it passes it: `start(d + k) − off` for every `k` the
+//! rule lists (`k + 1` is listed alongside where a day is compared for
+//! equality). The wake-up is the smallest such instant after `now`; it is a
+//! superset of the true changes, never a miss.
+
+use jiff::civil::Date;
+use strata_data::Nanos;
+use strata_engine::clock::{date_of, day_start};
+
+/// The union of what time changes, over all segments of one kind.
+#[derive(Clone, Debug, Default)]
+pub struct TimeDeps {
+    pub exact: Vec<i64>,
+    pub days: Vec<(i64, i64)>,
+}
+
+impl TimeDeps {
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.days.is_empty()
+    }
+}
+
+fn add_days(d: Date, k: i64) -> Option<Date> {
+    d.checked_add(jiff::Span::new().days(k)).ok()
+}
+
+/// The next instant after `now` at which time can change something.
+///
+/// `times` must be sorted; `dates` must be sorted. `extra` are single
+/// recorded instants outside `times` (a `created_at`).
+pub fn next_wake<T, D>(
+    deps: &TimeDeps,
+    now: Nanos,
+    tz: &jiff::tz::TimeZone,
+    (times, time): (&[T], impl Fn(&T) -> Nanos),
+    extra: Option<Nanos>,
+    (dates, date): (&[D], impl Fn(&D) -> Date),
+) -> Option<Nanos> {
+    let mut best: Option<Nanos> = None;
+    let mut keep = |t: Option<Nanos>| {
+        if let Some(t) = t
+            && t > now
+        {
+            best = Some(best.map_or(t, |b| b.min(t)));
+        }
+    };
+    for &off in &deps.exact {
+        let target = now.saturating_add(off);
+        let i = times.partition_point(|x| time(x) < target);
+        let candidates = times.get(i).map(&time).into_iter().chain(extra);
+        for x in candidates {
+            if x < target {
+                continue;
+            }
+            // x − off ≥ now; at equality the next change is a nanosecond on.
+            let at = x.checked_sub(off);
+            keep(at.filter(|&t| t > now).or(Some(now.saturating_add(1))));
+        }
+    }
+    for &(off, k) in &deps.days {
+        let shifted = now.saturating_add(off);
+        let Some(threshold) = add_days(date_of(shifted, tz), -k) else {
+            continue;
+        };
+        // The first recorded date after `threshold`.
+        let Some(next_day) = threshold.tomorrow().ok() else {
+            continue;
+        };
+        let from = day_start(next_day, tz);
+        let mut first: Option<Date> = None;
+        let mut consider = |d: Date| {
+            if d > threshold {
+                first = Some(first.map_or(d, |f| f.min(d)));
+            }
+        };
+        let i = times.partition_point(|x| time(x) < from);
+        if let Some(x) = times.get(i) {
+            consider(date_of(time(x), tz));
+        }
+        if let Some(x) = extra {
+            consider(date_of(x, tz));
+        }
+        let j = dates.partition_point(|d| date(d) <= threshold);
+        if let Some(d) = dates.get(j) {
+            consider(date(d));
+        }
+        if let Some(d) = first
+            && let Some(dk) = add_days(d, k)
+        {
+            keep(day_start(dk, tz).checked_sub(off));
+        }
+    }
+    best
+}

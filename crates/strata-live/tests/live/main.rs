@@ -1,0 +1,3 @@
+//! Tests of the live engine (one integration-test binary).
+
+mod model;

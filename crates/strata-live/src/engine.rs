@@ -80,6 +80,8 @@ pub struct LiveEngine {
     seq: u64,
     /// Interned ids for events.
     ids: [Vec<Arc<str>>; 2],
+    /// (segment, entity) evaluations so far.
+    evaluations: u64,
 }
 
 impl std::fmt::Debug for LiveEngine {
@@ -138,7 +140,14 @@ impl LiveEngine {
             cause: Cause::Time,
             seq: 0,
             ids: [Vec::new(), Vec::new()],
+            evaluations: 0,
         }
+    }
+
+    /// How many (segment, entity) pairs have been evaluated so far: what
+    /// the dependency index saves shows here.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
     }
 
     pub fn now(&self) -> Nanos {
@@ -1415,6 +1424,7 @@ impl LiveEngine {
             return;
         };
         let kind = seg.kind;
+        self.evaluations += list.len() as u64;
         let mut flips = Vec::new();
         {
             let ev = Evaluator {

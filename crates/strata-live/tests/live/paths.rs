@@ -1,0 +1,442 @@
+//! One test per propagation path and per kind of expiry, on small stores
+//! built change by change, each event checked for instant and cause.
+
+use rust_decimal::Decimal;
+use strata_data::{Nanos, RuleSource, Tier, TierMetric, TierScheme};
+use strata_lang::catalog::Kind;
+use strata_live::{
+    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveEngine, LiveError,
+    ProductInput, ProductValue,
+};
+
+const SEC: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * SEC;
+/// 2024-06-30T12:00:00Z
+const T0: Nanos = 1_719_748_800 * SEC;
+
+fn engine() -> LiveEngine {
+    LiveEngine::empty(T0, jiff::tz::TimeZone::UTC)
+}
+
+fn ok(live: &mut LiveEngine, change: Change) -> Vec<Event> {
+    live.apply(change).unwrap()
+}
+
+fn product(live: &mut LiveEngine, sku: &str, account: &str, inventory: u64) {
+    ok(
+        live,
+        Change::UpsertProduct(ProductInput {
+            sku: sku.into(),
+            seller_account: Some(account.into()),
+            marketplace: Some("US".into()),
+            price: Some(Decimal::TEN),
+            cost: Some(Decimal::ONE),
+            inventory: Some(inventory),
+            ..ProductInput::default()
+        }),
+    );
+}
+
+fn customer(live: &mut LiveEngine, id: &str) {
+    ok(
+        live,
+        Change::UpsertCustomer(CustomerInput {
+            customer_id: id.into(),
+            country: Some("US".into()),
+            marketplace: Some("US".into()),
+            ..CustomerInput::default()
+        }),
+    );
+}
+
+fn order(id: &str, at: Nanos, customer: Option<&str>, sku: &str, qty: u32, price: i64) -> Change {
+    Change::AddLines(vec![LineInput {
+        order_id: id.into(),
+        ordered_at: at,
+        customer_id: customer.map(Into::into),
+        sku: sku.into(),
+        quantity: qty,
+        unit_price: Decimal::from(price),
+        discount: Decimal::ZERO,
+        fees: Decimal::ZERO,
+        status: None,
+        marketplace: Some("US".into()),
+        seller_account: None,
+    }])
+}
+
+fn segment(live: &mut LiveEngine, name: &str, kind: Kind, rule: &str) -> Vec<Event> {
+    ok(
+        live,
+        Change::PutSegment {
+            name: name.into(),
+            kind,
+            rule: RuleSource::Text(rule.into()),
+        },
+    )
+}
+
+/// Events as `(at, segment, entity, enter)`, tier events left out.
+fn members(events: &[Event]) -> Vec<(Nanos, String, String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Member {
+                at,
+                segment,
+                entity,
+                enter,
+                ..
+            } => Some((*at, segment.to_string(), entity.to_string(), *enter)),
+            Event::Tier { .. } => None,
+        })
+        .collect()
+}
+
+fn ev(at: Nanos, segment: &str, entity: &str, enter: bool) -> (Nanos, String, String, bool) {
+    (at, segment.into(), entity.into(), enter)
+}
+
+#[test]
+fn a_window_expires_one_nanosecond_after_its_boundary() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(
+        &mut live,
+        "recent",
+        Kind::Customer,
+        "orders(since: -30d) >= 1",
+    );
+    let events = ok(&mut live, order("O1", T0, Some("C1"), "S1", 1, 5));
+    assert_eq!(members(&events), [ev(T0, "recent", "C1", true)]);
+    // At exactly now − 30 d = the order's instant the window still holds it.
+    assert!(members(&live.advance_to(T0 + 30 * DAY).unwrap()).is_empty());
+    let events = live.advance_to(T0 + 40 * DAY).unwrap();
+    assert_eq!(
+        members(&events),
+        [ev(T0 + 30 * DAY + 1, "recent", "C1", false)]
+    );
+    assert_eq!(events[0].cause(), Cause::Time);
+}
+
+#[test]
+fn a_relative_date_enters_at_its_exact_instant() {
+    let mut live = engine();
+    ok(
+        &mut live,
+        Change::UpsertCustomer(CustomerInput {
+            customer_id: "C1".into(),
+            created_at: Some(T0),
+            ..CustomerInput::default()
+        }),
+    );
+    segment(&mut live, "old", Kind::Customer, "created_at < -7d");
+    let events = live.advance_to(T0 + 100 * DAY).unwrap();
+    assert_eq!(members(&events), [ev(T0 + 7 * DAY + 1, "old", "C1", true)]);
+}
+
+#[test]
+fn an_order_dated_in_the_future_counts_when_the_clock_reaches_it() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(&mut live, "buyers", Kind::Customer, "number_of_orders >= 1");
+    assert!(
+        members(&ok(
+            &mut live,
+            order("O1", T0 + 3_600 * SEC, Some("C1"), "S1", 1, 5)
+        ))
+        .is_empty()
+    );
+    let events = live.advance_to(T0 + DAY).unwrap();
+    assert_eq!(
+        members(&events),
+        [ev(T0 + 3_600 * SEC, "buyers", "C1", true)]
+    );
+}
+
+#[test]
+fn a_daily_row_ages_out_of_the_30_day_window_at_midnight() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    segment(&mut live, "visited", Kind::Product, "sessions_30d > 10");
+    // today is 2024-06-30: a row of 2024-06-01 is the window's first day.
+    let events = ok(
+        &mut live,
+        Change::PutDaily(DailyInput {
+            sku: "S1".into(),
+            date: jiff::civil::date(2024, 6, 1),
+            sessions: Some(11),
+            bsr: None,
+            reviews: None,
+            rating: None,
+        }),
+    );
+    assert_eq!(members(&events), [ev(T0, "visited", "S1", true)]);
+    let events = live.advance_to(T0 + 5 * DAY).unwrap();
+    let midnight = T0 + DAY / 2; // 2024-07-01T00:00:00Z
+    assert_eq!(members(&events), [ev(midnight, "visited", "S1", false)]);
+}
+
+#[test]
+fn a_product_entering_a_segment_rechecks_its_buyers() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    product(&mut live, "S2", "a", 10);
+    customer(&mut live, "C1");
+    customer(&mut live, "C2");
+    ok(&mut live, order("O1", T0 - DAY, Some("C1"), "S1", 1, 5));
+    ok(&mut live, order("O2", T0 - DAY, Some("C2"), "S2", 1, 5));
+    segment(&mut live, "low", Kind::Product, "inventory < 5");
+    segment(
+        &mut live,
+        "bought-low",
+        Kind::Customer,
+        "purchased(in_segment: 'low')",
+    );
+    let events = ok(
+        &mut live,
+        Change::SetProductValue {
+            sku: "S1".into(),
+            value: ProductValue::Inventory(Some(3)),
+        },
+    );
+    assert_eq!(
+        members(&events),
+        [ev(T0, "low", "S1", true), ev(T0, "bought-low", "C1", true)]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.cause() == Cause::Change(live.last_change()))
+    );
+}
+
+#[test]
+fn a_segment_change_reaches_segments_that_use_it() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 100");
+    segment(
+        &mut live,
+        "us-spenders",
+        Kind::Customer,
+        "in_segment('spenders') AND country = 'US'",
+    );
+    let events = ok(&mut live, order("O1", T0, Some("C1"), "S1", 20, 10));
+    assert_eq!(
+        members(&events),
+        [
+            ev(T0, "spenders", "C1", true),
+            ev(T0, "us-spenders", "C1", true)
+        ]
+    );
+    // Cancelling the order takes both back.
+    let events = ok(
+        &mut live,
+        Change::SetOrderStatus {
+            order_id: "O1".into(),
+            status: "Cancelled".into(),
+        },
+    );
+    assert_eq!(
+        members(&events),
+        [
+            ev(T0, "spenders", "C1", false),
+            ev(T0, "us-spenders", "C1", false)
+        ]
+    );
+    // And a segment in use cannot be deleted.
+    match live.apply(Change::DeleteSegment("spenders".into())) {
+        Err(LiveError::InUse { users, .. }) => assert_eq!(users, ["us-spenders"]),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+}
+
+#[test]
+fn revenue_share_moves_with_the_group_and_only_the_group() {
+    let mut live = engine();
+    product(&mut live, "A", "acct1", 10);
+    product(&mut live, "B", "acct1", 10);
+    product(&mut live, "X", "acct2", 10);
+    segment(&mut live, "big", Kind::Product, "revenue_share > 50");
+    let events = ok(&mut live, order("O1", T0, None, "A", 10, 10));
+    assert_eq!(members(&events), [ev(T0, "big", "A", true)]);
+    ok(&mut live, order("O2", T0, None, "X", 1, 10));
+    // B's sale moves A's share (100 of 300) without any line of A's.
+    let before = live.evaluations();
+    let events = ok(&mut live, order("O3", T0, None, "B", 20, 10));
+    assert_eq!(
+        members(&events),
+        [ev(T0, "big", "A", false), ev(T0, "big", "B", true)]
+    );
+    // Only the group's products were looked at, not X.
+    assert_eq!(live.evaluations() - before, 2);
+    // When the group total falls because another product's line ages out,
+    // a product whose own lines stay can cross the threshold, at the exact
+    // instant.
+    let mut live = engine();
+    product(&mut live, "A", "acct1", 10);
+    product(&mut live, "B", "acct1", 10);
+    segment(&mut live, "big", Kind::Product, "revenue_share > 50");
+    ok(&mut live, order("O1", T0, None, "A", 10, 10));
+    live.advance_to(T0 + DAY).unwrap();
+    ok(&mut live, order("O2", T0 + DAY, None, "B", 6, 10));
+    live.advance_to(T0 + 2 * DAY).unwrap();
+    ok(&mut live, order("O3", T0 + 2 * DAY, None, "A", 5, 10));
+    // A 150 of 210; then O1 ages out: A 50, B 60 of 110.
+    let events = live.advance_to(T0 + 31 * DAY).unwrap();
+    assert_eq!(
+        members(&events),
+        [
+            ev(T0 + 30 * DAY + 1, "big", "A", false),
+            ev(T0 + 30 * DAY + 1, "big", "B", true)
+        ]
+    );
+}
+
+#[test]
+fn a_change_re_evaluates_only_segments_that_read_it() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    for i in 0..10 {
+        customer(&mut live, &format!("C{i}"));
+    }
+    segment(&mut live, "us", Kind::Customer, "country = 'US'");
+    segment(&mut live, "vip", Kind::Customer, "tags CONTAINS 'vip'");
+    segment(&mut live, "buyers", Kind::Customer, "number_of_orders >= 1");
+    segment(&mut live, "stocked", Kind::Product, "inventory > 0");
+    let before = live.evaluations();
+    ok(&mut live, order("O1", T0, Some("C3"), "S1", 1, 5));
+    // One customer × the one order-reading segment; the product segment
+    // reads inventory, which a sale does not change.
+    assert_eq!(live.evaluations() - before, 1);
+}
+
+#[test]
+fn a_cost_change_moves_profit_tiers() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    ok(
+        &mut live,
+        Change::PutTierScheme(TierScheme {
+            marketplace: None,
+            metric: TierMetric::Profit,
+            tiers: vec![Tier {
+                name: "Profitable".into(),
+                threshold: Decimal::from(50),
+            }],
+        }),
+    );
+    // Revenue 100, cost 10 × 1: profit 90.
+    let events = ok(&mut live, order("O1", T0, Some("C1"), "S1", 10, 10));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Tier { to: Some(t), .. } if &**t == "Profitable"))
+    );
+    assert_eq!(live.tier("C1"), Some("Profitable"));
+    // Cost 6: profit 40.
+    let events = ok(
+        &mut live,
+        Change::SetProductValue {
+            sku: "S1".into(),
+            value: ProductValue::Cost(Some(Decimal::from(6))),
+        },
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Tier { from: Some(f), to: None, .. } if &**f == "Profitable")
+        ),
+        "{events:?}"
+    );
+    assert_eq!(live.tier("C1"), None);
+    assert_eq!(live.tier_distribution().get(&None), Some(&1));
+}
+
+#[test]
+fn deleting_a_customer_keeps_product_sales_and_reports_exits() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    ok(&mut live, order("O1", T0, Some("C1"), "S1", 2, 10));
+    segment(&mut live, "buyers", Kind::Customer, "number_of_orders >= 1");
+    segment(
+        &mut live,
+        "sold",
+        Kind::Product,
+        "units_sold = 2 AND customers_30d = 1",
+    );
+    let events = ok(&mut live, Change::DeleteCustomer("C1".into()));
+    assert_eq!(
+        members(&events),
+        [ev(T0, "sold", "S1", false), ev(T0, "buyers", "C1", false)]
+    );
+    assert_eq!(live.count("sold"), Some(0));
+    segment(&mut live, "sold2", Kind::Product, "units_sold = 2");
+    assert_eq!(live.count("sold2"), Some(1));
+}
+
+#[test]
+fn a_refused_change_changes_nothing() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(&mut live, "buyers", Kind::Customer, "number_of_orders >= 1");
+    let seq = live.last_change();
+    let bad = Change::AddLines(vec![
+        match order("O1", T0, Some("C1"), "S1", 1, 5) {
+            Change::AddLines(mut l) => l.remove(0),
+            _ => unreachable!(),
+        },
+        match order("O2", T0, Some("C1"), "NOPE", 1, 5) {
+            Change::AddLines(mut l) => l.remove(0),
+            _ => unreachable!(),
+        },
+    ]);
+    let err = live.apply(bad).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("NOPE"), "{err}");
+    assert_eq!(live.last_change(), seq);
+    assert_eq!(live.count("buyers"), Some(0));
+    let err = live
+        .apply(Change::PutSegment {
+            name: "x".into(),
+            kind: Kind::Customer,
+            rule: RuleSource::Text("in_segment('nope')".into()),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown customer segment 'nope'"), "{err}");
+    assert!(live.advance_to(T0 - 1).is_err());
+}
+
+#[test]
+fn count_history_has_a_value_for_every_day() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    customer(&mut live, "C2");
+    segment(
+        &mut live,
+        "recent",
+        Kind::Customer,
+        "orders(since: -2d) >= 1",
+    );
+    ok(&mut live, order("O1", T0, Some("C1"), "S1", 1, 5));
+    live.advance_to(T0 + DAY).unwrap();
+    ok(&mut live, order("O2", T0 + DAY, Some("C2"), "S1", 1, 5));
+    live.advance_to(T0 + 10 * DAY).unwrap();
+    let day = |d: i8| {
+        jiff::civil::date(2024, 6, 29)
+            .checked_add(jiff::Span::new().days(d))
+            .unwrap()
+    };
+    let history = live.count_history("recent", day(0), day(6)).unwrap();
+    let counts: Vec<u64> = history.iter().map(|(_, c)| *c).collect();
+    // 06-29: 0; 06-30: 1; 07-01: 2; 07-02: C1 leaves at 12:00 → 1;
+    // 07-03: C2 leaves → 0.
+    assert_eq!(counts, [0, 1, 2, 1, 0, 0, 0]);
+}

@@ -416,6 +416,325 @@ fn parse_instant(data: &Dataset, flag: &str, text: &str) -> Result<jiff::Timesta
     jiff::Timestamp::from_nanosecond(i128::from(nanos)).context("instant out of range")
 }
 
+/// Something the replay feeds into the live engine, at its instant.
+#[derive(Clone, Copy)]
+enum Arrival {
+    /// A `product_daily.csv` row, at the first instant of its date.
+    Daily(usize),
+    /// A whole order, every line of it, at its `ordered_at`.
+    Order(usize),
+}
+
+/// The lines of each order, in file order (CSR: the lines of order `o` are
+/// `lines[offsets[o]..offsets[o + 1]]`).
+struct OrderLines {
+    offsets: Vec<usize>,
+    lines: Vec<u32>,
+}
+
+impl OrderLines {
+    fn new(orders: &strata_data::Orders, lines: &strata_data::Lines) -> OrderLines {
+        let mut offsets = vec![0usize; orders.len() + 1];
+        for &o in &lines.order {
+            offsets[o as usize + 1] += 1;
+        }
+        for o in 0..orders.len() {
+            offsets[o + 1] += offsets[o];
+        }
+        let mut next = offsets.clone();
+        let mut by_order = vec![0u32; lines.len()];
+        for (l, &o) in lines.order.iter().enumerate() {
+            by_order[next[o as usize]] = l as u32;
+            next[o as usize] += 1;
+        }
+        OrderLines {
+            offsets,
+            lines: by_order,
+        }
+    }
+
+    fn of(&self, o: usize) -> &[u32] {
+        &self.lines[self.offsets[o]..self.offsets[o + 1]]
+    }
+}
+
+/// A text column holding only `rows` of `col`, in that order.
+fn pick_text(col: &strata_data::TextColumn, rows: &[usize]) -> strata_data::TextColumn {
+    let mut b = strata_data::TextColumnBuilder::default();
+    for &r in rows {
+        b.push(col.get(r));
+    }
+    b.finish()
+}
+
+/// The orders dated at or before `until` (whole, with every line; order
+/// indexes renumbered) and the daily rows dated at or before `until_day`.
+fn data_until(
+    orders: &strata_data::Orders,
+    lines: &strata_data::Lines,
+    daily: &strata_data::Daily,
+    (until, until_day): (strata_data::Nanos, jiff::civil::Date),
+) -> (strata_data::Orders, strata_data::Lines, strata_data::Daily) {
+    let kept: Vec<usize> = (0..orders.len())
+        .filter(|&o| orders.ordered_at[o] <= until)
+        .collect();
+    let mut renumber = vec![u32::MAX; orders.len()];
+    let mut order_id = strata_data::StrColumn::with_capacity(kept.len(), 0);
+    for (new, &o) in kept.iter().enumerate() {
+        renumber[o] = new as u32;
+        order_id.push(orders.order_id.get(o));
+    }
+    let new_orders = strata_data::Orders {
+        order_id,
+        ordered_at: kept.iter().map(|&o| orders.ordered_at[o]).collect(),
+        customer: kept.iter().map(|&o| orders.customer[o]).collect(),
+        status: pick_text(&orders.status, &kept),
+        counting: kept.iter().map(|&o| orders.counting[o]).collect(),
+        marketplace: pick_text(&orders.marketplace, &kept),
+    };
+    let kept_lines: Vec<usize> = (0..lines.len())
+        .filter(|&l| renumber[lines.order[l] as usize] != u32::MAX)
+        .collect();
+    let new_lines = strata_data::Lines {
+        order: kept_lines
+            .iter()
+            .map(|&l| renumber[lines.order[l] as usize])
+            .collect(),
+        product: kept_lines.iter().map(|&l| lines.product[l]).collect(),
+        quantity: kept_lines.iter().map(|&l| lines.quantity[l]).collect(),
+        revenue: kept_lines.iter().map(|&l| lines.revenue[l]).collect(),
+        fees: kept_lines.iter().map(|&l| lines.fees[l]).collect(),
+        seller_account: pick_text(&lines.seller_account, &kept_lines),
+    };
+    let kept_days: Vec<usize> = (0..daily.len())
+        .filter(|&r| daily.date[r] <= until_day)
+        .collect();
+    let new_daily = strata_data::Daily {
+        product: kept_days.iter().map(|&r| daily.product[r]).collect(),
+        date: kept_days.iter().map(|&r| daily.date[r]).collect(),
+        sessions: kept_days.iter().map(|&r| daily.sessions[r]).collect(),
+        bsr: kept_days.iter().map(|&r| daily.bsr[r]).collect(),
+        reviews: kept_days.iter().map(|&r| daily.reviews[r]).collect(),
+        rating: kept_days.iter().map(|&r| daily.rating[r]).collect(),
+    };
+    (new_orders, new_lines, new_daily)
+}
+
+/// A `(unit_price, discount)` pair, both ≥ 0, for which
+/// `quantity × unit_price − discount` is exactly `revenue`: the store keeps
+/// only the revenue of a line, the live engine takes its parts.
+fn price_parts(
+    quantity: u32,
+    revenue: rust_decimal::Decimal,
+) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    let q = Decimal::from(quantity);
+    let exact = |(unit, discount): (Decimal, Decimal)| {
+        let back = q.checked_mul(unit)?.checked_sub(discount)?;
+        (back == revenue && !unit.is_sign_negative() && !discount.is_sign_negative())
+            .then_some((unit, discount))
+    };
+    if revenue.is_sign_negative() {
+        // Discounted below zero: nothing per unit, all of it a discount.
+        return exact((Decimal::ZERO, -revenue));
+    }
+    let share = revenue.checked_div(q)?;
+    // An even split, or the split rounded up to the revenue's scale with
+    // the difference as a discount, or the whole revenue per unit.
+    let up = share.round_dp_with_strategy(revenue.scale(), RoundingStrategy::ToPositiveInfinity);
+    exact((share, Decimal::ZERO))
+        .or_else(|| exact((up, q.checked_mul(up)?.checked_sub(revenue)?)))
+        .or_else(|| exact((revenue, Decimal::from(quantity - 1).checked_mul(revenue)?)))
+}
+
+/// The change that brings one order (every line of it) into the engine.
+fn order_change(
+    data: &Dataset,
+    rows: (&strata_data::Orders, &strata_data::Lines),
+    o: usize,
+    lines: &[u32],
+) -> Result<strata_live::Change> {
+    let (orders, all_lines) = rows;
+    let order_id = orders.order_id.get(o);
+    let customer_id = match orders.customer[o] {
+        strata_data::NO_CUSTOMER => None,
+        c => data
+            .customers
+            .customer_id
+            .get(c as usize)
+            .map(str::to_owned),
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    for &l in lines {
+        let l = l as usize;
+        let quantity = all_lines.quantity[l];
+        let revenue = all_lines.revenue[l];
+        let (unit_price, discount) = price_parts(quantity, revenue).with_context(|| {
+            format!("order '{order_id}': a line's revenue {revenue} cannot be split into a unit price and a discount")
+        })?;
+        out.push(strata_live::LineInput {
+            order_id: order_id.to_owned(),
+            ordered_at: orders.ordered_at[o],
+            customer_id: customer_id.clone(),
+            sku: data
+                .products
+                .sku
+                .get(all_lines.product[l] as usize)
+                .unwrap_or_default()
+                .to_owned(),
+            quantity,
+            unit_price,
+            discount,
+            fees: all_lines.fees[l],
+            status: orders.status.get(o).map(str::to_owned),
+            marketplace: orders.marketplace.get(o).map(str::to_owned),
+            seller_account: all_lines.seller_account.get(l).map(str::to_owned),
+        });
+    }
+    Ok(strata_live::Change::AddLines(out))
+}
+
+fn daily_change(data: &Dataset, daily: &strata_data::Daily, r: usize) -> strata_live::Change {
+    strata_live::Change::PutDaily(strata_live::DailyInput {
+        sku: data
+            .products
+            .sku
+            .get(daily.product[r] as usize)
+            .unwrap_or_default()
+            .to_owned(),
+        date: daily.date[r],
+        sessions: daily.sessions[r],
+        bsr: daily.bsr[r],
+        reviews: daily.reviews[r],
+        rating: daily.rating[r],
+    })
+}
+
+/// The rules of a replay as segments of the engine: their names, and the
+/// rule (index into the file's rules) of each name.
+struct RuleNames {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl RuleNames {
+    /// `#1`, `#2`, ...; with more `#` in front if the dataset has segments
+    /// whose names could collide.
+    fn new(data: &Dataset, rules: usize) -> RuleNames {
+        let mut prefix = "#".to_owned();
+        while data.segments.iter().any(|s| s.name.starts_with(&prefix)) {
+            prefix.push('#');
+        }
+        let names: Vec<String> = (1..=rules).map(|i| format!("{prefix}{i}")).collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        RuleNames { names, index }
+    }
+}
+
+fn refuse_live(
+    err: strata_live::LiveError,
+    file: &Path,
+    rules: &[(usize, String)],
+    names: &RuleNames,
+) -> anyhow::Error {
+    use strata_live::LiveError;
+    match err {
+        LiveError::Rule(mut e) => match e.segment.as_deref().and_then(|n| names.index.get(n)) {
+            Some(&i) => {
+                e.segment = None;
+                Refused(format!("{}:{}: {e}", file.display(), rules[i].0)).into()
+            }
+            None => Refused(e.to_string()).into(),
+        },
+        LiveError::Engine(e) => refuse_engine(e),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Prints the member events of the rules, in the engine's order, each at
+/// its own instant. Changes of one (rule, entity) at one instant are
+/// netted (a window expiring and an order arriving at the same instant
+/// leave nothing to report), so every printed event is a real change
+/// between one nanosecond before its instant and the instant.
+fn write_events(
+    out: &mut impl Write,
+    events: &[strata_live::Event],
+    names: &RuleNames,
+) -> Result<()> {
+    struct Net<'a> {
+        rule: usize,
+        entity: &'a str,
+        before: bool,
+        after: bool,
+    }
+    let mut ours = Vec::new();
+    for event in events {
+        if let strata_live::Event::Member {
+            at,
+            segment,
+            entity,
+            enter,
+            ..
+        } = event
+            && let Some(&rule) = names.index.get(&**segment)
+        {
+            ours.push((*at, rule, &**entity, *enter));
+        }
+    }
+    for group in ours.chunk_by(|a, b| a.0 == b.0) {
+        let mut net: Vec<Net<'_>> = Vec::new();
+        let mut seen: std::collections::HashMap<(usize, &str), usize> =
+            std::collections::HashMap::new();
+        for &(_, rule, entity, enter) in group {
+            match seen.entry((rule, entity)) {
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    net[*slot.get()].after = enter;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(net.len());
+                    net.push(Net {
+                        rule,
+                        entity,
+                        before: !enter,
+                        after: enter,
+                    });
+                }
+            }
+        }
+        let at = jiff::Timestamp::from_nanosecond(i128::from(group[0].0))?;
+        for n in net.iter().filter(|n| n.before != n.after) {
+            let what = if n.after { "enter" } else { "exit" };
+            writeln!(out, "{at}\t{what}\t{}\t{}", n.rule + 1, n.entity)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_counts(
+    out: &mut impl Write,
+    at: jiff::Timestamp,
+    live: &strata_live::LiveEngine,
+    names: &RuleNames,
+) -> Result<()> {
+    write!(out, "{at}")?;
+    for name in &names.names {
+        let count = live
+            .count(name)
+            .with_context(|| format!("internal error: segment '{name}' is missing"))?;
+        write!(out, "\t{count}")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `strata replay`: the dataset as of `--from` goes into the live engine
+/// with the rules as segments; then the order lines and daily rows dated
+/// after it arrive in time order while the clock moves, and the counts are
+/// printed at every step (and the events, each at its own instant).
 fn replay(
     dir: &Path,
     kind: Kind,
@@ -425,7 +744,8 @@ fn replay(
     events: bool,
     verbose: bool,
 ) -> Result<()> {
-    let data = std::sync::Arc::new(load(dir)?);
+    let started = Instant::now();
+    let mut data = load(dir)?;
     let from = parse_instant(&data, "--from", from)?;
     let to = parse_instant(&data, "--to", to)?;
     if to < from {
@@ -433,58 +753,86 @@ fn replay(
     }
     let rules = read_rules(file)?;
     let step = jiff::SignedDuration::from_secs(step);
-    let evaluate =
-        |at: jiff::Timestamp| -> Result<(Engine, Vec<Rule>, Vec<roaring::RoaringBitmap>)> {
-            let engine = Engine::new(data.clone(), at).map_err(refuse_engine)?;
-            let compiled = compile_rules(&engine, kind, file, &rules)?;
-            let members = compiled
-                .iter()
-                .map(|rule| engine.evaluate(rule))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((engine, compiled, members))
-        };
+    let tz = data.settings.timezone.clone();
+    let (from_n, to_n) = (nanos(from), nanos(to));
+    let (from_day, to_day) = (
+        strata_engine::clock::date_of(from_n, &tz),
+        strata_engine::clock::date_of(to_n, &tz),
+    );
+
+    // The engine starts from the data as of `--from`; the rest is fed.
+    let orders = std::mem::take(&mut data.orders);
+    let lines = std::mem::take(&mut data.lines);
+    let daily = std::mem::take(&mut data.daily);
+    (data.orders, data.lines, data.daily) = data_until(&orders, &lines, &daily, (from_n, from_day));
+    let names = RuleNames::new(&data, rules.len());
+    let segment_kind = match kind {
+        Kind::Customer => strata_data::SegmentKind::Customer,
+        Kind::Product => strata_data::SegmentKind::Product,
+    };
+    for (name, (_, text)) in names.names.iter().zip(&rules) {
+        data.segments.push(strata_data::SavedSegment {
+            name: name.clone(),
+            kind: segment_kind,
+            rule: strata_data::RuleSource::Text(text.clone()),
+        });
+    }
+    let mut live = strata_live::LiveEngine::new(&data, from)
+        .map_err(|e| refuse_live(e, file, &rules, &names))?;
+    if verbose {
+        eprintln!("load and initial state: {:.3?}", started.elapsed());
+    }
+
+    let mut feed: Vec<(strata_data::Nanos, Arrival)> = Vec::new();
+    for r in 0..daily.len() {
+        let date = daily.date[r];
+        if date > from_day && date <= to_day {
+            let at = strata_engine::clock::day_start(date, &tz);
+            feed.push((at, Arrival::Daily(r)));
+        }
+    }
+    for o in 0..orders.len() {
+        let at = orders.ordered_at[o];
+        if at > from_n && at <= to_n {
+            feed.push((at, Arrival::Order(o)));
+        }
+    }
+    // Stable: daily rows before orders at one instant, file order within.
+    feed.sort_by_key(|&(at, arrival)| (at, matches!(arrival, Arrival::Order(_))));
+    let order_lines = OrderLines::new(&orders, &lines);
+
     let mut out = BufWriter::new(io::stdout().lock());
-    let (_, _, mut members) = evaluate(from)?;
+    write_counts(&mut out, from, &live, &names)?;
+    let refuse = |e| refuse_live(e, file, &rules, &names);
+    let mut pending = feed.iter().peekable();
+    let mut happened = Vec::new();
     let mut at = from;
-    loop {
-        write!(out, "{at}")?;
-        for m in &members {
-            write!(out, "\t{}", m.len())?;
-        }
-        writeln!(out)?;
-        if at >= to {
-            break;
-        }
+    while at < to {
         let next = at.checked_add(step).map_or(to, |next| next.min(to));
+        let next_n = nanos(next);
         let started = Instant::now();
-        if events {
-            // Evaluate at every instant where a change can happen, so that
-            // each event carries its exact instant.
-            let (engine, compiled, _) = evaluate(at)?;
-            let refs: Vec<&Rule> = compiled.iter().collect();
-            let instants = engine.breakpoints(&refs, nanos(at), nanos(next));
-            for instant in instants {
-                let instant = jiff::Timestamp::from_nanosecond(i128::from(instant))?;
-                let (engine, _, now) = evaluate(instant)?;
-                for (i, (now, then)) in now.iter().zip(&members).enumerate() {
-                    for row in now - then {
-                        writeln!(out, "{instant}\tenter\t{}\t{}", i + 1, engine.id(kind, row))?;
-                    }
-                    for row in then - now {
-                        writeln!(out, "{instant}\texit\t{}\t{}", i + 1, engine.id(kind, row))?;
-                    }
-                }
-                members = now;
-            }
-        } else {
-            members = evaluate(next)?.2;
+        happened.clear();
+        while let Some(&(instant, arrival)) = pending.next_if(|(instant, _)| *instant <= next_n) {
+            happened.extend(live.advance_to(instant).map_err(refuse)?);
+            let change = match arrival {
+                Arrival::Daily(r) => daily_change(&data, &daily, r),
+                Arrival::Order(o) => order_change(&data, (&orders, &lines), o, order_lines.of(o))?,
+            };
+            happened.extend(live.apply(change).map_err(refuse)?);
         }
+        happened.extend(live.advance_to(next_n).map_err(refuse)?);
+        if events {
+            write_events(&mut out, &happened, &names)?;
+        }
+        write_counts(&mut out, next, &live, &names)?;
         if verbose {
             eprintln!("{next}: {:.3?}", started.elapsed());
         }
         at = next;
     }
     out.flush()?;
+    // The process is about to end: leave the engine to the kernel.
+    std::mem::forget(live);
     Ok(())
 }
 

@@ -120,7 +120,7 @@ impl LiveEngine {
     pub fn empty(now: Nanos, tz: jiff::tz::TimeZone) -> LiveEngine {
         LiveEngine {
             store: Store::default(),
-            clock: Clock::new(now, tz),
+            clock: Clock::new(now, Arc::new(crate::calendar::Calendar::new(tz))),
             segments: Vec::new(),
             members: Vec::new(),
             seg_ids: FxHashMap::default(),
@@ -155,7 +155,7 @@ impl LiveEngine {
     }
 
     pub fn timezone(&self) -> &jiff::tz::TimeZone {
-        &self.clock.tz
+        &self.clock.cal.tz
     }
 
     /// Sequence number of the last change applied (0 before any).
@@ -952,7 +952,7 @@ impl LiveEngine {
             }
         }
         let names = SegNames { engine: self };
-        let rule = rule::compile(kind, &expr, &self.clock.tz, &names)
+        let rule = rule::compile(kind, &expr, &self.clock.cal.tz, &names)
             .map_err(|e| strata_engine::Internal::new(e.to_string()))?;
         // A segment reaching itself through its references is refused.
         if let Some(s) = existing {
@@ -1174,7 +1174,7 @@ impl LiveEngine {
             None
         } else {
             let now = self.clock.now;
-            let tz = &self.clock.tz;
+            let tz = &*self.clock.cal;
             match kind {
                 Kind::Customer => {
                     let c = &self.store.customers[e as usize];
@@ -1254,7 +1254,7 @@ impl LiveEngine {
                 break;
             }
             if at > self.clock.now {
-                self.clock = Clock::new(at, self.clock.tz.clone());
+                self.clock = Clock::new(at, self.clock.cal.clone());
             }
             while let Some(&Reverse((t, tag, id))) = self.heap.peek() {
                 if t != at {
@@ -1266,7 +1266,7 @@ impl LiveEngine {
             self.settle();
         }
         if to > self.clock.now {
-            self.clock = Clock::new(to, self.clock.tz.clone());
+            self.clock = Clock::new(to, self.clock.cal.clone());
         }
         Ok(std::mem::take(&mut self.events))
     }
@@ -1323,9 +1323,9 @@ impl LiveEngine {
     /// and records the events.
     fn settle(&mut self) {
         self.share_candidates();
-        let topo = self.topo.clone();
         let mut tiers_done = false;
-        for &s in &topo {
+        for i in 0..self.topo.len() {
+            let s = self.topo[i];
             let kind = self.segments[s as usize].as_ref().map(|x| x.kind);
             if kind == Some(Kind::Customer) && !tiers_done {
                 self.settle_tiers();
@@ -1420,6 +1420,16 @@ impl LiveEngine {
         }
         list.sort_unstable();
         list.dedup();
+        self.settle_list(s, &list);
+        // The buffer goes back with its capacity: nothing marks this
+        // segment dirty while it settles (references are acyclic).
+        list.clear();
+        if self.dirty[s as usize].is_empty() {
+            self.dirty[s as usize] = list;
+        }
+    }
+
+    fn settle_list(&mut self, s: u32, list: &[u32]) {
         let Some(seg) = &self.segments[s as usize] else {
             return;
         };
@@ -1433,7 +1443,7 @@ impl LiveEngine {
                 members: &self.members,
             };
             let members = &self.members[s as usize];
-            for &e in &list {
+            for &e in list {
                 let now_in = match kind {
                     Kind::Customer => {
                         self.store.customers[e as usize].alive && ev.customer(&seg.rule.node, e)

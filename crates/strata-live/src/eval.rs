@@ -13,10 +13,10 @@ use jiff::civil::Date;
 use roaring::RoaringBitmap;
 use rust_decimal::Decimal;
 use strata_data::{NO_CUSTOMER, Nanos};
-use strata_engine::clock::{date_of, day_start};
 use strata_engine::tiers::{Metrics, scheme_for, tier_of};
 use strata_lang::ast::{CmpOp, TextOp};
 
+use crate::calendar::Calendar;
 use crate::rule::{
     Bound, CField, CFn, DayBound, LNode, LOperand, LTest, LineFilter, Lit, PField, PFn, TimeLit,
 };
@@ -28,7 +28,7 @@ const NANOS_PER_DAY: i64 = strata_engine::clock::NANOS_PER_DAY;
 #[derive(Clone, Debug)]
 pub struct Clock {
     pub now: Nanos,
-    pub tz: jiff::tz::TimeZone,
+    pub cal: std::sync::Arc<Calendar>,
     pub today: Date,
     pub today_start: Nanos,
     /// First instant of tomorrow.
@@ -36,13 +36,13 @@ pub struct Clock {
 }
 
 impl Clock {
-    pub fn new(now: Nanos, tz: jiff::tz::TimeZone) -> Clock {
-        let today = date_of(now, &tz);
-        let today_start = day_start(today, &tz);
-        let today_end = crate::rule::day_end(today, &tz);
+    pub fn new(now: Nanos, cal: std::sync::Arc<Calendar>) -> Clock {
+        let today = cal.date_of(now);
+        let today_start = cal.day_start(today);
+        let today_end = cal.day_end(today);
         Clock {
             now,
-            tz,
+            cal,
             today,
             today_start,
             today_end,
@@ -175,7 +175,7 @@ impl Evaluator<'_> {
     fn day_bound(&self, b: DayBound) -> Date {
         match b {
             DayBound::Fixed(d) => d,
-            DayBound::Rel(off) => date_of(self.clock.rel(off), &self.clock.tz),
+            DayBound::Rel(off) => self.clock.cal.date_of(self.clock.rel(off)),
             DayBound::Today => self.clock.today,
         }
     }

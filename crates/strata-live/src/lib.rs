@@ -24,6 +24,7 @@
 //! The engine never reads the wall clock: `now` only moves by
 //! [`LiveEngine::advance_to`].
 
+pub mod calendar;
 mod change;
 mod engine;
 pub mod eval;

@@ -246,8 +246,8 @@ impl LiveEngine {
     pub fn to_dataset(&self) -> Dataset {
         let s = &self.store;
         let mut out = Dataset::default();
-        out.settings.timezone = self.clock.tz.clone();
-        out.settings.timezone_name = self.clock.tz.iana_name().unwrap_or("UTC").to_owned();
+        out.settings.timezone = self.clock.cal.tz.clone();
+        out.settings.timezone_name = self.clock.cal.tz.iana_name().unwrap_or("UTC").to_owned();
         let pslots: Vec<usize> = (0..s.products.len())
             .filter(|&p| s.products[p].alive)
             .collect();

@@ -17,7 +17,8 @@
 
 use jiff::civil::Date;
 use strata_data::Nanos;
-use strata_engine::clock::{date_of, day_start};
+
+use crate::calendar::Calendar;
 
 /// The union of what time changes, over all segments of one kind.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +44,7 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
 pub fn next_wake<T, D>(
     deps: &TimeDeps,
     now: Nanos,
-    tz: &jiff::tz::TimeZone,
+    cal: &Calendar,
     (times, time): (&[T], impl Fn(&T) -> Nanos),
     extra: Option<Nanos>,
     (dates, date): (&[D], impl Fn(&D) -> Date),
@@ -71,14 +72,14 @@ pub fn next_wake<T, D>(
     }
     for &(off, k) in &deps.days {
         let shifted = now.saturating_add(off);
-        let Some(threshold) = add_days(date_of(shifted, tz), -k) else {
+        let Some(threshold) = add_days(cal.date_of(shifted), -k) else {
             continue;
         };
         // The first recorded date after `threshold`.
         let Some(next_day) = threshold.tomorrow().ok() else {
             continue;
         };
-        let from = day_start(next_day, tz);
+        let from = cal.day_start(next_day);
         let mut first: Option<Date> = None;
         let mut consider = |d: Date| {
             if d > threshold {
@@ -87,10 +88,10 @@ pub fn next_wake<T, D>(
         };
         let i = times.partition_point(|x| time(x) < from);
         if let Some(x) = times.get(i) {
-            consider(date_of(time(x), tz));
+            consider(cal.date_of(time(x)));
         }
         if let Some(x) = extra {
-            consider(date_of(x, tz));
+            consider(cal.date_of(x));
         }
         let j = dates.partition_point(|d| date(d) <= threshold);
         if let Some(d) = dates.get(j) {
@@ -99,7 +100,7 @@ pub fn next_wake<T, D>(
         if let Some(d) = first
             && let Some(dk) = add_days(d, k)
         {
-            keep(day_start(dk, tz).checked_sub(off));
+            keep(cal.day_start(dk).checked_sub(off));
         }
     }
     best

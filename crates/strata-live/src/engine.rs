@@ -82,6 +82,9 @@ pub struct LiveEngine {
     ids: [Vec<Arc<str>>; 2],
     /// (segment, entity) evaluations so far.
     evaluations: u64,
+    /// While a dataset loads, entities are scheduled once at the end rather
+    /// than again for every segment installed.
+    loading: bool,
 }
 
 impl std::fmt::Debug for LiveEngine {
@@ -141,6 +144,7 @@ impl LiveEngine {
             seq: 0,
             ids: [Vec::new(), Vec::new()],
             evaluations: 0,
+            loading: false,
         }
     }
 
@@ -206,6 +210,10 @@ impl LiveEngine {
         Ok(())
     }
 
+    pub(crate) fn set_loading(&mut self) {
+        self.loading = true;
+    }
+
     /// Schedules what a bulk load left waiting: orders dated after `now`
     /// and the groups' windows.
     pub(crate) fn schedule_loaded(&mut self) {
@@ -223,6 +231,12 @@ impl LiveEngine {
     /// Evaluates everything a load left dirty, without reporting events:
     /// the loaded state is the starting point, not a change.
     pub(crate) fn settle_initial(&mut self) {
+        self.loading = false;
+        for kind in [Kind::Customer, Kind::Product] {
+            for e in 0..self.wake[k(kind)].len() as u32 {
+                self.reschedule(kind, e);
+            }
+        }
         self.tier_dirty.extend(0..self.store.customers.len() as u32);
         self.cause = Cause::Time;
         self.settle();

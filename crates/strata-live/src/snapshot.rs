@@ -25,6 +25,7 @@ impl LiveEngine {
     pub fn new(data: &Dataset, now: jiff::Timestamp) -> Result<LiveEngine, LiveError> {
         let now = timestamp_nanos(now);
         let mut engine = LiveEngine::empty(now, data.settings.timezone.clone());
+        engine.set_loading();
         engine.load(data);
         engine.install_segments(data)?;
         engine.settle_initial();

@@ -66,6 +66,9 @@ pub struct LiveEngine {
     /// Who refers to each segment, and how.
     dependents: Vec<Vec<(u32, Via)>>,
     time_deps: [TimeDeps; 2],
+    /// Segments having each entry of `time_deps[kind].exact` / `.days`.
+    exact_segs: [Vec<Vec<u32>>; 2],
+    day_segs: [Vec<Vec<u32>>; 2],
     share_thresholds: Vec<Decimal>,
     heap: BinaryHeap<Reverse<(Nanos, u8, u32)>>,
     wake: [Vec<Nanos>; 2],
@@ -131,6 +134,8 @@ impl LiveEngine {
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
+            exact_segs: Default::default(),
+            day_segs: Default::default(),
             share_thresholds: Vec::new(),
             heap: BinaryHeap::new(),
             wake: [Vec::new(), Vec::new()],
@@ -1146,6 +1151,25 @@ impl LiveEngine {
         ];
         for kind in [Kind::Customer, Kind::Product] {
             let kk = k(kind);
+            let mut exact_segs = vec![Vec::new(); new[kk].exact.len()];
+            let mut day_segs = vec![Vec::new(); new[kk].days.len()];
+            for (s, seg) in self.segments.iter().enumerate() {
+                let Some(seg) = seg.as_ref().filter(|x| x.kind == kind) else {
+                    continue;
+                };
+                for off in &seg.rule.exact {
+                    if let Ok(i) = new[kk].exact.binary_search(off) {
+                        exact_segs[i].push(s as u32);
+                    }
+                }
+                for dep in &seg.rule.days {
+                    if let Ok(i) = new[kk].days.binary_search(dep) {
+                        day_segs[i].push(s as u32);
+                    }
+                }
+            }
+            self.exact_segs[kk] = exact_segs;
+            self.day_segs[kk] = day_segs;
             if self.time_deps[kk].exact != new[kk].exact || self.time_deps[kk].days != new[kk].days
             {
                 self.time_deps[kk] = new[kk].clone();
@@ -1232,6 +1256,49 @@ impl LiveEngine {
                     Kind::Product => PRODUCT_WAKES,
                 };
                 self.heap.push(Reverse((at, tag, e)));
+            }
+        }
+    }
+
+    /// Marks dirty the segments whose time dependencies make `at` a wake-up
+    /// of this entity.
+    fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let cal = &*self.clock.cal;
+        let (exact, days) = match kind {
+            Kind::Customer => {
+                let c = &self.store.customers[e as usize];
+                let none: &[Date] = &[];
+                crate::wake::hits(
+                    deps,
+                    at,
+                    cal,
+                    (&c.orders, |x| x.0),
+                    c.created_at,
+                    (none, |d| *d),
+                )
+            }
+            Kind::Product => {
+                let p = &self.store.products[e as usize];
+                crate::wake::hits(
+                    deps,
+                    at,
+                    cal,
+                    (&p.lines, |l| l.at),
+                    p.created_at,
+                    (&p.daily, |r| r.date),
+                )
+            }
+        };
+        for i in exact {
+            for &s in &self.exact_segs[kk][i] {
+                self.dirty[s as usize].push(e);
+            }
+        }
+        for i in days {
+            for &s in &self.day_segs[kk][i] {
+                self.dirty[s as usize].push(e);
             }
         }
     }
@@ -1324,7 +1391,7 @@ impl LiveEngine {
                 if kind == Kind::Product {
                     self.store.rekey_sales(id, at);
                 }
-                self.touch(kind, id, input::TIME);
+                self.touch_due(kind, id, at);
                 self.reschedule(kind, id);
             }
             _ => {}

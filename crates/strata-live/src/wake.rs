@@ -105,3 +105,51 @@ pub fn next_wake<T, D>(
     }
     best
 }
+
+/// Which of `deps` make `at` a wake-up instant for this entity: indexes
+/// into `deps.exact` and `deps.days`. A wake then re-evaluates only the
+/// segments that have one of those, not every time-dependent segment.
+pub fn hits<T, D>(
+    deps: &TimeDeps,
+    at: Nanos,
+    cal: &Calendar,
+    (times, time): (&[T], impl Fn(&T) -> Nanos),
+    extra: Option<Nanos>,
+    (dates, date): (&[D], impl Fn(&D) -> Date),
+) -> (Vec<usize>, Vec<usize>) {
+    let mut exact = Vec::new();
+    for (i, &off) in deps.exact.iter().enumerate() {
+        // x − off = at, or x − off + 1 = at.
+        let Some(hi) = at.checked_add(off) else {
+            continue;
+        };
+        let lo = hi.saturating_sub(1);
+        let j = times.partition_point(|x| time(x) < lo);
+        let in_times = times.get(j).is_some_and(|x| time(x) <= hi);
+        let in_extra = extra.is_some_and(|x| x == lo || x == hi);
+        if in_times || in_extra {
+            exact.push(i);
+        }
+    }
+    let mut days = Vec::new();
+    for (i, &(off, k)) in deps.days.iter().enumerate() {
+        let Some(shifted) = at.checked_add(off) else {
+            continue;
+        };
+        let day = cal.date_of(shifted);
+        if cal.day_start(day) != shifted {
+            continue;
+        }
+        let Some(d) = add_days(day, -k) else { continue };
+        let (from, to) = (cal.day_start(d), cal.day_end(d));
+        let j = times.partition_point(|x| time(x) < from);
+        let in_times = times.get(j).is_some_and(|x| time(x) < to);
+        let in_extra = extra.is_some_and(|x| x >= from && x < to);
+        let j = dates.partition_point(|x| date(x) < d);
+        let in_dates = dates.get(j).is_some_and(|x| date(x) == d);
+        if in_times || in_extra || in_dates {
+            days.push(i);
+        }
+    }
+    (exact, days)
+}

@@ -73,10 +73,10 @@ enum Command {
     /// `TS<TAB>count_1<TAB>count_2...`, one count per rule of RULES, and
     /// with `--events` every entry and exit before it, as
     /// `TS<TAB>enter|exit<TAB>rule<TAB>id` (rules numbered from 1) at the
-    /// exact instant it happens. Every evaluation is from scratch as of its
-    /// instant, so the counts equal `strata count --now TS`; with `--events`
-    /// it evaluates at each instant where a change can happen, which suits
-    /// small datasets.
+    /// exact instant it happens. The live engine starts from the data as of
+    /// `--from` and takes the order lines and daily rows dated after it in
+    /// time order while its clock moves, so the counts equal `strata count
+    /// --now TS`.
     Replay {
         dir: PathBuf,
         #[command(flatten)]
@@ -522,29 +522,37 @@ fn data_until(
 
 /// A `(unit_price, discount)` pair, both ≥ 0, for which
 /// `quantity × unit_price − discount` is exactly `revenue`: the store keeps
-/// only the revenue of a line, the live engine takes its parts.
+/// only the revenue of a line, the live engine takes its parts. The unit
+/// price is the revenue per unit rounded up at the revenue's scale, and the
+/// discount (less than one unit of that scale per item) makes up the rest;
+/// a revenue below zero is all discount. `None` where no such pair fits in
+/// a decimal.
 fn price_parts(
     quantity: u32,
     revenue: rust_decimal::Decimal,
 ) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
-    use rust_decimal::{Decimal, RoundingStrategy};
-    let q = Decimal::from(quantity);
-    let exact = |(unit, discount): (Decimal, Decimal)| {
-        let back = q.checked_mul(unit)?.checked_sub(discount)?;
-        (back == revenue && !unit.is_sign_negative() && !discount.is_sign_negative())
-            .then_some((unit, discount))
+    use rust_decimal::Decimal;
+    let (unit, discount) = if revenue.is_sign_negative() {
+        (Decimal::ZERO, -revenue)
+    } else {
+        // Integers in units of 10^-scale: no rounding anywhere.
+        let (m, q, scale) = (
+            revenue.mantissa(),
+            i128::from(quantity.max(1)),
+            revenue.scale(),
+        );
+        let unit = (m + q - 1) / q;
+        let discount = unit * q - m;
+        (
+            Decimal::try_from_i128_with_scale(unit, scale).ok()?,
+            Decimal::try_from_i128_with_scale(discount, scale).ok()?,
+        )
     };
-    if revenue.is_sign_negative() {
-        // Discounted below zero: nothing per unit, all of it a discount.
-        return exact((Decimal::ZERO, -revenue));
-    }
-    let share = revenue.checked_div(q)?;
-    // An even split, or the split rounded up to the revenue's scale with
-    // the difference as a discount, or the whole revenue per unit.
-    let up = share.round_dp_with_strategy(revenue.scale(), RoundingStrategy::ToPositiveInfinity);
-    exact((share, Decimal::ZERO))
-        .or_else(|| exact((up, q.checked_mul(up)?.checked_sub(revenue)?)))
-        .or_else(|| exact((revenue, Decimal::from(quantity - 1).checked_mul(revenue)?)))
+    // What the engine will compute, checked the way it checks it.
+    let back = Decimal::from(quantity)
+        .checked_mul(unit)?
+        .checked_sub(discount)?;
+    (back == revenue).then_some((unit, discount))
 }
 
 /// The change that brings one order (every line of it) into the engine.
@@ -653,6 +661,21 @@ fn refuse_live(
         LiveError::Engine(e) => refuse_engine(e),
         other => anyhow::Error::new(other),
     }
+}
+
+/// The first saved segment or rule, in order, whose text does not parse
+/// and check on its own. The live engine installs each segment after the
+/// ones it refers to, and so reports a segment waiting for a broken one
+/// rather than the broken one.
+fn first_rule_error(data: &Dataset) -> Option<strata_engine::RuleError> {
+    data.segments.iter().find_map(|seg| {
+        let (kind, custom) = match seg.kind {
+            strata_data::SegmentKind::Customer => (Kind::Customer, &data.customers.custom),
+            strata_data::SegmentKind::Product => (Kind::Product, &data.products.custom),
+        };
+        let schema = Schema::with_custom(kind, custom.iter().map(|c| c.name.clone()));
+        strata_engine::parse_saved_rule(seg, &schema).err()
+    })
 }
 
 /// Prints the member events of the rules, in the engine's order, each at
@@ -777,8 +800,15 @@ fn replay(
             rule: strata_data::RuleSource::Text(text.clone()),
         });
     }
-    let mut live = strata_live::LiveEngine::new(&data, from)
-        .map_err(|e| refuse_live(e, file, &rules, &names))?;
+    let mut live = strata_live::LiveEngine::new(&data, from).map_err(|e| {
+        let e = match e {
+            strata_live::LiveError::Rule(_) => {
+                first_rule_error(&data).map_or(e, strata_live::LiveError::Rule)
+            }
+            other => other,
+        };
+        refuse_live(e, file, &rules, &names)
+    })?;
     if verbose {
         eprintln!("load and initial state: {:.3?}", started.elapsed());
     }
@@ -964,4 +994,44 @@ fn custom_names(expr: &strata_lang::ast::Expr) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::price_parts;
+
+    #[test]
+    fn price_parts_give_back_the_exact_revenue() {
+        let cases = [
+            (1, "9.99"),
+            (3, "9.98"),
+            (3, "10"),
+            (7, "0.01"),
+            (2, "0"),
+            (4, "-3.50"),
+            (3, "1.0000000000000000000000000001"),
+            (u32::MAX, "12345678901234567.89"),
+        ];
+        for (q, revenue) in cases {
+            let revenue: Decimal = revenue.parse().unwrap();
+            let Some((unit, discount)) = price_parts(q, revenue) else {
+                panic!("no split of {revenue} for {q}");
+            };
+            assert!(!unit.is_sign_negative() && !discount.is_sign_negative());
+            assert_eq!(
+                Decimal::from(q) * unit - discount,
+                revenue,
+                "{q} × {revenue}"
+            );
+        }
+        // An even split needs no discount; otherwise cents are rounded up.
+        let even = price_parts(4, "10.00".parse().unwrap()).unwrap();
+        assert_eq!(even, ("2.50".parse().unwrap(), Decimal::ZERO));
+        let odd = price_parts(3, "9.98".parse().unwrap()).unwrap();
+        assert_eq!(odd, ("3.33".parse().unwrap(), "0.01".parse().unwrap()));
+        // 6 × a unit price at or above Decimal::MAX / 6 overflows.
+        assert_eq!(price_parts(6, Decimal::MAX), None);
+    }
 }

@@ -413,3 +413,238 @@ fn replay_counts_equal_count_at_every_step_and_events_happen_at_their_instant() 
         }
     }
 }
+
+/// A printed replay event: instant, enter (or exit), rule (from 1), id.
+type ReplayEvent = (String, bool, usize, String);
+
+/// Runs `strata replay`, checks that every counts line equals `strata
+/// count --now` of each rule at that instant, and returns the steps and the
+/// events.
+fn replay_checked(
+    dir: &Path,
+    kind: &str,
+    texts: &[&str],
+    args: &[&str],
+) -> (Vec<String>, Vec<ReplayEvent>) {
+    let d = dir.to_str().unwrap();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(rules.path(), texts.join("\n")).unwrap();
+    let mut all = vec!["replay", d, kind, "--file", rules.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(&all);
+    assert_eq!(code, 0, "{err}");
+    let mut steps = Vec::new();
+    let mut events = Vec::new();
+    for line in out.lines() {
+        let cells: Vec<&str> = line.split('\t').collect();
+        if cells[1] == "enter" || cells[1] == "exit" {
+            assert_eq!(cells.len(), 4, "{line}");
+            events.push((
+                cells[0].to_owned(),
+                cells[1] == "enter",
+                cells[2].parse::<usize>().unwrap(),
+                cells[3].to_owned(),
+            ));
+            continue;
+        }
+        assert_eq!(cells.len(), texts.len() + 1, "{line}");
+        let at = cells[0];
+        for (i, rule) in texts.iter().enumerate() {
+            let (code, count, err) = run(&["count", d, kind, "--now", at, rule]);
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(cells[i + 1], count.trim(), "{rule} at {at}");
+        }
+        steps.push(at.to_owned());
+    }
+    (steps, events)
+}
+
+#[test]
+fn replay_feeds_orders_and_daily_rows_as_they_arrive_and_expires_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("products.csv"),
+        "sku,category,price,inventory\nP1,Socks,10.00,100\nP2,Hats,25.00,5\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("customers.csv"), "customer_id\nC1\nC2\nC3\nC4\n").unwrap();
+    // Before --from: C1 (whose 30-day window then runs out with no order
+    // arriving) and C4. During the window: C2 twice (the second order with
+    // a revenue, 9.98 for 3, that is no whole number of cents per unit),
+    // an anonymous order, C3's cancelled order, and C4 again.
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price,discount,fees,status,marketplace,seller_account\n\
+         O1,2024-01-05T10:00:00Z,C1,P1,1,20.00,0,0,shipped,US,a\n\
+         O2,2024-01-20T15:30:00Z,C2,P1,2,10.00,0,0,shipped,US,a\n\
+         O2,2024-01-20T15:30:00Z,C2,P2,1,25.00,5.00,1.00,shipped,US,a\n\
+         O3,2024-01-25T00:00:00Z,,P2,1,25.00,0,0,shipped,US,a\n\
+         O4,2024-01-28T12:00:00Z,C3,P1,4,10.00,0,0,cancelled,US,a\n\
+         O5,2024-02-02T08:00:00Z,C2,P1,3,3.33,0.01,0,shipped,US,a\n\
+         O6,2023-12-01T00:00:00Z,C4,P2,1,25.00,0,0,shipped,US,a\n\
+         O7,2024-02-12T23:00:00Z,C4,P1,1,10.00,0,0,shipped,US,a\n\
+         O8,2024-03-01T00:00:00Z,C1,P1,1,10.00,0,0,shipped,US,a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("product_daily.csv"),
+        "date,sku,sessions,bsr\n\
+         2024-01-09,P1,5,900\n2024-01-15,P1,30,800\n2024-01-21,P1,8,700\n\
+         2024-01-16,P2,12,\n2024-02-01,P2,40,300\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("segments.json"),
+        r#"[{"name": "big", "kind": "customer", "rule": "amount_spent > 15"}]"#,
+    )
+    .unwrap();
+    let window = [
+        "--from",
+        "2024-01-10T06:00:00Z",
+        "--to",
+        "2024-02-20",
+        "--step",
+        "1d",
+        "--events",
+    ];
+
+    let customer_rules = [
+        "purchased(since: -30d)",
+        "spent(since: -30d) > 15 AND in_segment('big')",
+        "number_of_orders >= 2",
+    ];
+    let (steps, events) = replay_checked(d, "--customers", &customer_rules, &window);
+    // 01-10T06:00, then daily to 02-19T06:00, then the final 02-20T00:00.
+    assert_eq!(steps.len(), 42);
+    assert_eq!(steps.last().unwrap(), "2024-02-20T00:00:00Z");
+    let has = |at: &str, enter: bool, rule: usize, id: &str| {
+        events
+            .iter()
+            .any(|e| e.0 == at && e.1 == enter && e.2 == rule && e.3 == id)
+    };
+    // An arriving order enters at its own instant ...
+    assert!(has("2024-01-20T15:30:00Z", true, 1, "C2"), "{events:?}");
+    assert!(has("2024-02-02T08:00:00Z", true, 3, "C2"), "{events:?}");
+    // ... and time alone makes C1 leave, one nanosecond past 30 days.
+    assert!(
+        has("2024-02-04T10:00:00.000000001Z", false, 1, "C1"),
+        "{events:?}"
+    );
+    assert!(
+        has("2024-02-04T10:00:00.000000001Z", false, 2, "C1"),
+        "{events:?}"
+    );
+    // The cancelled order and the order after --to never count.
+    assert!(!events.iter().any(|e| e.3 == "C3"), "{events:?}");
+    let (_, members, _) = run(&[
+        "members",
+        d.to_str().unwrap(),
+        "--customers",
+        "--now",
+        "2024-02-20",
+        "number_of_orders >= 2",
+    ]);
+    assert_eq!(members, "C2\nC4\n");
+    // Each event is a real change at exactly its instant.
+    for (at, enter, rule, id) in &events {
+        let rule = customer_rules[rule - 1];
+        let t: jiff::Timestamp = at.parse().unwrap();
+        let before = (t - jiff::SignedDuration::from_nanos(1)).to_string();
+        for (now, expect) in [(at.as_str(), *enter), (before.as_str(), !*enter)] {
+            let (_, out, _) = run(&[
+                "members",
+                d.to_str().unwrap(),
+                "--customers",
+                "--now",
+                now,
+                rule,
+            ]);
+            assert_eq!(
+                out.lines().any(|l| l == id),
+                expect,
+                "{rule} at {now} for {id}"
+            );
+        }
+    }
+
+    // Products: daily rows arrive at the start of their day.
+    let product_rules = [
+        "units_30d >= 2",
+        "sessions(since: -7d) > 10",
+        "bsr < 750",
+        "sessions_30d >= 40",
+    ];
+    let (_, events) = replay_checked(d, "--products", &product_rules, &window);
+    assert!(
+        events.iter().any(|e| e.1) && events.iter().any(|e| !e.1),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.0 == "2024-01-21T00:00:00Z" && e.1 && e.2 == 3 && e.3 == "P1"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn replay_names_the_line_of_a_bad_rule() {
+    let dir = handmade();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        rules.path(),
+        "# rules\namount_spent > 20\namount_spend > 5\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&[
+        "replay",
+        dir.to_str().unwrap(),
+        "--customers",
+        "--file",
+        rules.path().to_str().unwrap(),
+        "--from",
+        "2024-06-01",
+        "--to",
+        "2024-06-03",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(
+        err.contains(":3: error: unknown field 'amount_spend'; did you mean 'amount_spent'?"),
+        "{err}"
+    );
+    assert!(!err.contains("saved segment"), "{err}");
+}
+
+#[test]
+fn replay_reports_no_event_where_a_window_expires_as_an_order_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("products.csv"), "sku,price\nP1,10\n").unwrap();
+    std::fs::write(d.join("customers.csv"), "customer_id\nC1\n").unwrap();
+    // O2 arrives the very nanosecond O1 leaves the 30-day window.
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,ordered_at,customer_id,sku,quantity,unit_price\n\
+         O1,2024-01-05T10:00:00Z,C1,P1,1,10\n\
+         O2,2024-02-04T10:00:00.000000001Z,C1,P1,1,10\n",
+    )
+    .unwrap();
+    let (steps, events) = replay_checked(
+        d,
+        "--customers",
+        &["purchased(since: -30d)", "number_of_orders >= 2"],
+        &["--from", "2024-02-01", "--to", "2024-02-06", "--events"],
+    );
+    assert_eq!(steps.len(), 6);
+    assert_eq!(
+        events,
+        [(
+            "2024-02-04T10:00:00.000000001Z".to_owned(),
+            true,
+            2,
+            "C1".to_owned()
+        )]
+    );
+}

@@ -308,10 +308,9 @@ impl LiveEngine {
                     {
                         return Err(at("unit_price, discount and fees must be ≥ 0".into()));
                     }
-                    Decimal::from(l.quantity)
-                        .checked_mul(l.unit_price)
-                        .and_then(|r| r.checked_sub(l.discount))
-                        .ok_or_else(|| at("revenue out of range".into()))?;
+                    line_revenue(l).ok_or_else(|| {
+                        at("quantity × unit_price − discount is out of exact range".into())
+                    })?;
                     let agrees = |o: &LineInput| {
                         o.ordered_at == l.ordered_at
                             && norm(&o.customer_id) == norm(&l.customer_id)
@@ -807,7 +806,7 @@ impl LiveEngine {
                     o
                 }
             };
-            let revenue = Decimal::from(input.quantity) * input.unit_price - input.discount;
+            let revenue = line_revenue(&input).unwrap_or_default();
             let l = self.store.lines.len() as u32;
             self.store.lines.push(Line {
                 order: o,
@@ -899,6 +898,10 @@ impl LiveEngine {
     }
 
     // ---- segments -------------------------------------------------------
+
+    pub(crate) fn schema_of(&self, kind: Kind) -> Schema {
+        self.schema(kind)
+    }
 
     fn schema(&self, kind: Kind) -> Schema {
         let custom = match kind {
@@ -1674,6 +1677,23 @@ impl LiveEngine {
             .map(|(i, c)| (&*c.id, self.tiers[i].as_deref()))
             .collect()
     }
+}
+
+/// `quantity × unit_price − discount`, or `None` where `Decimal` would
+/// round (past 28 significant digits) or overflow: money is never rounded
+/// silently.
+fn line_revenue(l: &LineInput) -> Option<Decimal> {
+    let gross = Decimal::from(l.quantity).checked_mul(l.unit_price)?;
+    // Multiplying by an integer keeps the scale unless the result was
+    // rounded to fit.
+    let exact_gross = u128::from(l.quantity)
+        .checked_mul(l.unit_price.mantissa().unsigned_abs())
+        .is_some_and(|m| m < 1u128 << 96);
+    if !exact_gross {
+        return None;
+    }
+    let revenue = gross.checked_sub(l.discount)?;
+    (revenue.checked_add(l.discount)? == gross).then_some(revenue)
 }
 
 fn pad(custom: &[crate::store::Text], width: usize) -> Vec<crate::store::Text> {

@@ -223,7 +223,19 @@ impl LiveEngine {
                 }
             }
             if rest.len() == before {
-                let seg = rest[0];
+                // Blame a segment that waits on no other pending one: the
+                // others may be sound and only waiting on it.
+                let pending_names: Vec<&str> = rest.iter().map(|s| s.name.as_str()).collect();
+                let waits = |seg: &SavedSegment| {
+                    let kind = kind_of(seg.kind);
+                    let schema = self.schema_of(kind);
+                    strata_engine::parse_saved_rule(seg, &schema).is_ok_and(|(expr, _)| {
+                        strata_lang::segment_refs(&expr, kind)
+                            .iter()
+                            .any(|r| pending_names.contains(&r.name.as_str()))
+                    })
+                };
+                let seg = rest.iter().copied().find(|s| !waits(s)).unwrap_or(rest[0]);
                 let kind = kind_of(seg.kind);
                 return Err(match self.check_rule(kind, &seg.rule) {
                     Err(mut e) => {

@@ -440,3 +440,31 @@ fn count_history_has_a_value_for_every_day() {
     // 07-03: C2 leaves → 0.
     assert_eq!(counts, [0, 1, 2, 1, 0, 0, 0]);
 }
+
+#[test]
+fn money_that_would_round_is_refused() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    let mut change = order("O1", T0, None, "S1", 3, 0);
+    if let Change::AddLines(lines) = &mut change {
+        lines[0].unit_price = "3.3266666666666666666666666667".parse().unwrap();
+    }
+    let err = live.apply(change).unwrap_err().to_string();
+    assert!(err.contains("exact range"), "{err}");
+}
+
+#[test]
+fn a_load_error_names_the_broken_segment_not_the_one_waiting_on_it() {
+    let mut data = strata_data::Dataset::default();
+    for (name, rule) in [("x", "in_segment('y')"), ("y", "amount_spen > 15")] {
+        data.segments.push(strata_data::SavedSegment {
+            name: name.into(),
+            kind: strata_data::SegmentKind::Customer,
+            rule: RuleSource::Text(rule.into()),
+        });
+    }
+    let err = LiveEngine::new(&data, "2024-06-30T12:00:00Z".parse().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'y'") && err.contains("amount_spen"), "{err}");
+}

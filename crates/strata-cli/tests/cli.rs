@@ -648,3 +648,54 @@ fn replay_reports_no_event_where_a_window_expires_as_an_order_arrives() {
         )]
     );
 }
+
+/// The acceptance check on the demo data: `replay` (the live
+/// engine fed order by order) gives, at every step, the counts `count`
+/// gives from scratch; for customer rules (the 24 benchmark rules) and for
+/// product rules reading windows, daily rows and revenue share.
+#[test]
+fn replay_matches_count_at_every_step_on_the_demo_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = run(&["demo", d, "--customers", "400", "--seed", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let product_rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        product_rules.path(),
+        "units_7d > 0\nsales_30d > 100\ndays_of_stock < 14\nrevenue_share > 2\nsessions_30d > 50\nbsr < 5000\nnew_reviews_30d >= 1\ncustomers_30d >= 2\nunits_sold(since: -14d) = 0\n",
+    )
+    .unwrap();
+    let customer_rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/rules-customers.txt"
+    );
+    for (kind, file) in [
+        ("--customers", customer_rules),
+        ("--products", product_rules.path().to_str().unwrap()),
+    ] {
+        let (code, out, err) = run(&[
+            "replay",
+            d,
+            kind,
+            "--file",
+            file,
+            "--from",
+            "2026-10-18T06:00:00Z",
+            "--to",
+            "2026-11-01",
+            "--step",
+            "1d",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let steps: Vec<&str> = out.lines().collect();
+        assert!(steps.len() >= 14, "{out}");
+        for line in steps {
+            let (at, counts) = line.split_once('\t').unwrap();
+            let (code, expect, err) = run(&["count", d, kind, "--now", at, "--file", file]);
+            assert_eq!(code, 0, "{err}");
+            let expect: Vec<&str> = expect.lines().collect();
+            let got: Vec<&str> = counts.split('\t').collect();
+            assert_eq!(got, expect, "{kind} at {at}");
+        }
+    }
+}

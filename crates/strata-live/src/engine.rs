@@ -1066,16 +1066,8 @@ impl LiveEngine {
     fn rebuild_graph(&mut self) {
         let mut index: [[Vec<u32>; input::COUNT]; 2] = Default::default();
         let mut dependents = vec![Vec::new(); self.segments.len()];
-        let mut deps = [
-            (
-                std::collections::BTreeSet::new(),
-                std::collections::BTreeSet::new(),
-            ),
-            (
-                std::collections::BTreeSet::new(),
-                std::collections::BTreeSet::new(),
-            ),
-        ];
+        let mut deps: [(BTreeMap<i64, u8>, std::collections::BTreeSet<(i64, i64)>); 2] =
+            Default::default();
         let mut thresholds = Vec::new();
         let mut share = false;
         for (s, seg) in self.segments.iter().enumerate() {
@@ -1089,7 +1081,9 @@ impl LiveEngine {
             for &(r, via) in &seg.rule.refs {
                 dependents[r as usize].push((s as u32, via));
             }
-            deps[kk].0.extend(seg.rule.exact.iter().copied());
+            for &(off, flags) in &seg.rule.exact {
+                *deps[kk].0.entry(off).or_insert(0) |= flags;
+            }
             deps[kk].1.extend(seg.rule.days.iter().copied());
             thresholds.extend(seg.rule.share_thresholds.iter().copied());
             share |= seg.rule.inputs & input::SHARE != 0;
@@ -1160,8 +1154,8 @@ impl LiveEngine {
                 let Some(seg) = seg.as_ref().filter(|x| x.kind == kind) else {
                     continue;
                 };
-                for off in &seg.rule.exact {
-                    if let Ok(i) = new[kk].exact.binary_search(off) {
+                for (off, _) in &seg.rule.exact {
+                    if let Ok(i) = new[kk].exact.binary_search_by_key(off, |e| e.0) {
                         exact_segs[i].push(s as u32);
                     }
                 }

@@ -229,8 +229,10 @@ pub struct LRule {
     pub inputs: u32,
     pub refs: Vec<(u32, Via)>,
     /// Offsets (ns) at which `now + offset` is compared with the entity's
-    /// recorded instants.
-    pub exact: Vec<i64>,
+    /// recorded instants, with [`AT`] / [`AFTER`] flags: whether a truth can
+    /// change where `now + offset` reaches an instant, or one nanosecond
+    /// after (an inclusive bound lets go only after).
+    pub exact: Vec<(i64, u8)>,
     /// `(offset ns, k days)`: the truth can change where the date of
     /// `now + offset` passes one of the entity's dates plus `k`.
     pub days: Vec<(i64, i64)>,
@@ -254,12 +256,17 @@ struct Builder<'a> {
     names: &'a dyn Names,
     inputs: u32,
     refs: Vec<(u32, Via)>,
-    exact: BTreeSet<i64>,
+    exact: std::collections::BTreeMap<i64, u8>,
     days: BTreeSet<(i64, i64)>,
     share: Vec<Decimal>,
 }
 
 const DAY: i64 = 86_400 * NANOS_PER_SECOND;
+
+/// The truth can change where `now + offset` equals a recorded instant.
+pub const AT: u8 = 1;
+/// The truth can change one nanosecond after that.
+pub const AFTER: u8 = 2;
 
 pub fn compile(
     kind: Kind,
@@ -273,7 +280,7 @@ pub fn compile(
         names,
         inputs: 0,
         refs: Vec::new(),
-        exact: BTreeSet::new(),
+        exact: std::collections::BTreeMap::new(),
         days: BTreeSet::new(),
         share: Vec::new(),
     };
@@ -319,7 +326,11 @@ impl Builder<'_> {
     }
 
     fn window(&mut self, days: i64) {
-        self.exact.insert(-days * DAY);
+        self.instant(-days * DAY, AFTER);
+    }
+
+    fn instant(&mut self, off: i64, flags: u8) {
+        *self.exact.entry(off).or_insert(0) |= flags;
     }
 
     fn daily(&mut self, ks: &[i64]) {
@@ -483,7 +494,8 @@ impl Builder<'_> {
             }
             Value::Relative(r) => {
                 let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
-                self.exact.insert(off);
+                // `at >= now + off` lets go after; `at <= now + off` holds from.
+                self.instant(off, if upper { AT } else { AFTER });
                 Bound::Rel(off)
             }
             Value::Today => {
@@ -607,7 +619,7 @@ impl Builder<'_> {
         })
     }
 
-    fn lit(&mut self, value: &Value, is_time: bool) -> Result<Lit, Unresolved> {
+    fn lit(&mut self, value: &Value, is_time: bool, flags: u8) -> Result<Lit, Unresolved> {
         Ok(match value {
             Value::String(s) => Lit::Text(s.to_lowercase()),
             Value::Number(n) => Lit::Num(*n),
@@ -619,7 +631,7 @@ impl Builder<'_> {
             Value::Relative(r) => {
                 let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
                 if is_time {
-                    self.exact.insert(off);
+                    self.instant(off, flags);
                 }
                 Lit::Time(TimeLit::Rel(off))
             }
@@ -634,19 +646,30 @@ impl Builder<'_> {
     }
 
     fn test(&mut self, test: &Test, is_time: bool) -> Result<LTest, Unresolved> {
+        const BOTH: u8 = AT | AFTER;
         Ok(match test {
             Test::Truth => LTest::Truth,
             Test::IsNull { negated } => LTest::IsNull(*negated),
             Test::IsEmpty { negated } => LTest::IsEmpty(*negated),
-            Test::Cmp(op, lit) => LTest::Cmp(*op, self.lit(&lit.value, is_time)?),
-            Test::Between(a, b) => {
-                LTest::Between(self.lit(&a.value, is_time)?, self.lit(&b.value, is_time)?)
+            Test::Cmp(op, lit) => {
+                // x > now + off holds until now = x − off; x < now + off
+                // from one nanosecond after; likewise the inclusive forms.
+                let flags = match op {
+                    CmpOp::Gt | CmpOp::Le => AT,
+                    CmpOp::Lt | CmpOp::Ge => AFTER,
+                    CmpOp::Eq | CmpOp::Ne => BOTH,
+                };
+                LTest::Cmp(*op, self.lit(&lit.value, is_time, flags)?)
             }
+            Test::Between(a, b) => LTest::Between(
+                self.lit(&a.value, is_time, AFTER)?,
+                self.lit(&b.value, is_time, AT)?,
+            ),
             Test::In { negated, values } => LTest::In(
                 *negated,
                 values
                     .iter()
-                    .map(|l| self.lit(&l.value, is_time))
+                    .map(|l| self.lit(&l.value, is_time, BOTH))
                     .collect::<Result<_, _>>()?,
             ),
             Test::Text { op, negated, value } => {

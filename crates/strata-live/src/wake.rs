@@ -19,11 +19,13 @@ use jiff::civil::Date;
 use strata_data::Nanos;
 
 use crate::calendar::Calendar;
+use crate::rule::{AFTER, AT};
 
 /// The union of what time changes, over all segments of one kind.
 #[derive(Clone, Debug, Default)]
 pub struct TimeDeps {
-    pub exact: Vec<i64>,
+    /// Sorted by offset, flags merged ([`crate::rule::AT`], `AFTER`).
+    pub exact: Vec<(i64, u8)>,
     pub days: Vec<(i64, i64)>,
 }
 
@@ -57,17 +59,31 @@ pub fn next_wake<T, D>(
             best = Some(best.map_or(t, |b| b.min(t)));
         }
     };
-    for &off in &deps.exact {
+    for &(off, flags) in &deps.exact {
         let target = now.saturating_add(off);
-        let i = times.partition_point(|x| time(x) < target);
-        let candidates = times.get(i).map(&time).into_iter().chain(extra);
-        for x in candidates {
-            if x < target {
-                continue;
+        // AT: the first x with x − off > now. AFTER: the first x with
+        // x − off + 1 > now, i.e. x ≥ now + off.
+        if flags & AT != 0 {
+            let i = times.partition_point(|x| time(x) <= target);
+            let first = times
+                .get(i)
+                .map(&time)
+                .into_iter()
+                .chain(extra.filter(|&x| x > target));
+            for x in first {
+                keep(x.checked_sub(off));
             }
-            // x − off ≥ now; at equality the next change is a nanosecond on.
-            let at = x.checked_sub(off);
-            keep(at.filter(|&t| t > now).or(Some(now.saturating_add(1))));
+        }
+        if flags & AFTER != 0 {
+            let i = times.partition_point(|x| time(x) < target);
+            let first = times
+                .get(i)
+                .map(&time)
+                .into_iter()
+                .chain(extra.filter(|&x| x >= target));
+            for x in first {
+                keep(x.checked_sub(off).and_then(|t| t.checked_add(1)));
+            }
         }
     }
     for &(off, k) in &deps.days {
@@ -118,16 +134,17 @@ pub fn hits<T, D>(
     (dates, date): (&[D], impl Fn(&D) -> Date),
 ) -> (Vec<usize>, Vec<usize>) {
     let mut exact = Vec::new();
-    for (i, &off) in deps.exact.iter().enumerate() {
-        // x − off = at, or x − off + 1 = at.
-        let Some(hi) = at.checked_add(off) else {
+    for (i, &(off, flags)) in deps.exact.iter().enumerate() {
+        let Some(x_at) = at.checked_add(off) else {
             continue;
         };
-        let lo = hi.saturating_sub(1);
-        let j = times.partition_point(|x| time(x) < lo);
-        let in_times = times.get(j).is_some_and(|x| time(x) <= hi);
-        let in_extra = extra.is_some_and(|x| x == lo || x == hi);
-        if in_times || in_extra {
+        let present = |x: Nanos| {
+            let j = times.partition_point(|t| time(t) < x);
+            times.get(j).is_some_and(|t| time(t) == x) || extra == Some(x)
+        };
+        let hit = (flags & AT != 0 && present(x_at))
+            || (flags & AFTER != 0 && present(x_at.saturating_sub(1)));
+        if hit {
             exact.push(i);
         }
     }

@@ -132,8 +132,29 @@ fn a_relative_date_enters_at_its_exact_instant() {
         }),
     );
     segment(&mut live, "old", Kind::Customer, "created_at < -7d");
+    segment(&mut live, "new", Kind::Customer, "created_at > -7d");
+    segment(&mut live, "not-old", Kind::Customer, "created_at >= -7d");
+    segment(
+        &mut live,
+        "one-week",
+        Kind::Customer,
+        "created_at BETWEEN -8d AND -7d",
+    );
     let events = live.advance_to(T0 + 100 * DAY).unwrap();
-    assert_eq!(members(&events), [ev(T0 + 7 * DAY + 1, "old", "C1", true)]);
+    // `>` lets go where now − 7d reaches the instant, `>=` a nanosecond
+    // later; `<` holds from that nanosecond.
+    let mut got = members(&events);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ev(T0 + 7 * DAY, "new", "C1", false),
+            ev(T0 + 7 * DAY, "one-week", "C1", true),
+            ev(T0 + 7 * DAY + 1, "not-old", "C1", false),
+            ev(T0 + 7 * DAY + 1, "old", "C1", true),
+            ev(T0 + 8 * DAY + 1, "one-week", "C1", false),
+        ]
+    );
 }
 
 #[test]

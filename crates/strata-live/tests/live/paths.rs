@@ -489,3 +489,19 @@ fn a_load_error_names_the_broken_segment_not_the_one_waiting_on_it() {
         .to_string();
     assert!(err.contains("'y'") && err.contains("amount_spen"), "{err}");
 }
+
+#[test]
+fn a_strict_bound_lets_go_at_the_boundary_itself() {
+    let mut live = engine();
+    ok(
+        &mut live,
+        Change::UpsertCustomer(CustomerInput {
+            customer_id: "C1".into(),
+            created_at: Some(T0),
+            ..CustomerInput::default()
+        }),
+    );
+    segment(&mut live, "new", Kind::Customer, "created_at > -7d");
+    let events = live.advance_to(T0 + 100 * DAY).unwrap();
+    assert_eq!(members(&events), [ev(T0 + 7 * DAY, "new", "C1", false)]);
+}

@@ -1066,8 +1066,9 @@ impl LiveEngine {
     fn rebuild_graph(&mut self) {
         let mut index: [[Vec<u32>; input::COUNT]; 2] = Default::default();
         let mut dependents = vec![Vec::new(); self.segments.len()];
-        let mut deps: [(BTreeMap<i64, u8>, std::collections::BTreeSet<(i64, i64)>); 2] =
-            Default::default();
+        // Per kind: exact offsets with their flags, and day dependencies.
+        type Deps = (BTreeMap<i64, u8>, std::collections::BTreeSet<(i64, i64)>);
+        let mut deps: [Deps; 2] = Default::default();
         let mut thresholds = Vec::new();
         let mut share = false;
         for (s, seg) in self.segments.iter().enumerate() {

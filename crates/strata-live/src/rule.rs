@@ -284,7 +284,8 @@ pub fn compile(
         days: BTreeSet::new(),
         share: Vec::new(),
     };
-    let node = b.node(expr)?;
+    let mut node = b.node(expr)?;
+    order_by_cost(&mut node);
     if !b.exact.is_empty() || !b.days.is_empty() {
         b.inputs |= input::TIME;
     }
@@ -679,6 +680,57 @@ impl Builder<'_> {
                 LTest::Text(*op, *negated, s.to_lowercase())
             }
         })
+    }
+}
+
+/// A rough cost of evaluating a node for one entity.
+fn cost(node: &LNode) -> u32 {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs.iter().map(cost).sum(),
+        LNode::Not(x) => cost(x),
+        LNode::Cond(op, _) => match op {
+            LOperand::C(_) | LOperand::Custom(_) | LOperand::InSegment(_) => 1,
+            LOperand::P(
+                PField::Units(_)
+                | PField::SalesN(_)
+                | PField::AvgDaily(_)
+                | PField::RevenueShare
+                | PField::Bsr
+                | PField::Reviews
+                | PField::Rating,
+            )
+            | LOperand::PCall { .. } => 3,
+            LOperand::P(PField::DailyVelocity | PField::DaysOfStock) => 6,
+            LOperand::P(
+                PField::Sessions30d
+                | PField::ConversionRate30d
+                | PField::NewReviews30d
+                | PField::Customers30d,
+            )
+            | LOperand::Sessions { .. } => 8,
+            LOperand::P(_) => 1,
+            LOperand::CCall { filter, .. } => {
+                if filter.is_empty() {
+                    4
+                } else {
+                    12
+                }
+            }
+        },
+    }
+}
+
+/// Puts the cheap children of AND and OR first: a cheap condition that
+/// decides the group saves evaluating the dear ones (every test is pure,
+/// so the order cannot change the result).
+fn order_by_cost(node: &mut LNode) {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => {
+            xs.iter_mut().for_each(order_by_cost);
+            xs.sort_by_key(cost);
+        }
+        LNode::Not(x) => order_by_cost(x),
+        LNode::Cond(..) => {}
     }
 }
 

@@ -85,6 +85,7 @@ pub struct LiveEngine {
     ids: [Vec<Arc<str>>; 2],
     /// (segment, entity) evaluations so far.
     evaluations: u64,
+    memo: crate::eval::Memo,
     /// While a dataset loads, entities are scheduled once at the end rather
     /// than again for every segment installed.
     loading: bool,
@@ -149,6 +150,7 @@ impl LiveEngine {
             seq: 0,
             ids: [Vec::new(), Vec::new()],
             evaluations: 0,
+            memo: Default::default(),
             loading: false,
         }
     }
@@ -1089,6 +1091,27 @@ impl LiveEngine {
             thresholds.extend(seg.rule.share_thresholds.iter().copied());
             share |= seg.rule.inputs & input::SHARE != 0;
         }
+        // Operands that several segments share are computed once per
+        // entity per settle.
+        let mut seen: FxHashMap<String, (u32, u32)> = FxHashMap::default();
+        for seg in self.segments.iter_mut().flatten() {
+            let kind = seg.kind;
+            rule::each_cond(&mut seg.rule.node, &mut |op, _| {
+                if let Some(key) = rule::memo_key(kind, op) {
+                    let next = seen.len() as u32;
+                    seen.entry(key).or_insert((next, 0)).1 += 1;
+                }
+            });
+        }
+        for seg in self.segments.iter_mut().flatten() {
+            let kind = seg.kind;
+            rule::each_cond(&mut seg.rule.node, &mut |op, memo| {
+                *memo = rule::memo_key(kind, op)
+                    .and_then(|key| seen.get(&key))
+                    .filter(|(_, uses)| *uses >= 2)
+                    .map(|(slot, _)| *slot);
+            });
+        }
         // Kahn's order; product segments never read customer ones, so
         // sorting products first keeps every reference before its reader.
         let mut topo = Vec::new();
@@ -1401,6 +1424,7 @@ impl LiveEngine {
     /// Re-evaluates every dirty (segment, entity) pair, in reference order,
     /// and records the events.
     fn settle(&mut self) {
+        self.memo.borrow_mut().clear();
         self.share_candidates();
         let mut tiers_done = false;
         for i in 0..self.topo.len() {
@@ -1466,6 +1490,7 @@ impl LiveEngine {
                 store: &self.store,
                 clock: &self.clock,
                 members: &self.members,
+                memo: Some(&self.memo),
             };
             for &c in &list {
                 let customer = &self.store.customers[c as usize];
@@ -1520,6 +1545,7 @@ impl LiveEngine {
                 store: &self.store,
                 clock: &self.clock,
                 members: &self.members,
+                memo: Some(&self.memo),
             };
             let members = &self.members[s as usize];
             for &e in list {

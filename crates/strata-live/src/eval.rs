@@ -94,6 +94,38 @@ pub struct Evaluator<'a> {
     pub clock: &'a Clock,
     /// Current members by segment slot.
     pub members: &'a [RoaringBitmap],
+    /// Operand values shared by segments, by (memo slot, entity); valid
+    /// while the data stands still (one settle).
+    pub memo: Option<&'a Memo>,
+}
+
+pub type Memo = std::cell::RefCell<rustc_hash::FxHashMap<(u32, u32), Memoised>>;
+
+/// An operand value that can be kept.
+#[derive(Clone, Copy, Debug)]
+pub enum Memoised {
+    Null,
+    Bool(bool),
+    Num(Decimal, Decimal),
+}
+
+impl Memoised {
+    fn of(v: &V<'_>) -> Option<Memoised> {
+        match v {
+            V::Null => Some(Memoised::Null),
+            V::Bool(b) => Some(Memoised::Bool(*b)),
+            V::Num(n, d) => Some(Memoised::Num(*n, *d)),
+            _ => None,
+        }
+    }
+
+    fn value(self) -> V<'static> {
+        match self {
+            Memoised::Null => V::Null,
+            Memoised::Bool(b) => V::Bool(b),
+            Memoised::Num(n, d) => V::Num(n, d),
+        }
+    }
 }
 
 impl Evaluator<'_> {
@@ -110,10 +142,26 @@ impl Evaluator<'_> {
             LNode::And(xs) => xs.iter().all(|x| self.node(x, e, customer)),
             LNode::Or(xs) => xs.iter().any(|x| self.node(x, e, customer)),
             LNode::Not(x) => !self.node(x, e, customer),
-            LNode::Cond(op, test) => {
-                let v = self.operand(op, e, customer);
-                self.test(&v, test)
-            }
+            LNode::Cond(op, test, memo) => match (memo, self.memo) {
+                (Some(slot), Some(cache)) => {
+                    let known = cache.borrow().get(&(*slot, e)).copied();
+                    let v = match known {
+                        Some(m) => m.value(),
+                        None => {
+                            let v = self.operand(op, e, customer);
+                            if let Some(m) = Memoised::of(&v) {
+                                cache.borrow_mut().insert((*slot, e), m);
+                            }
+                            v
+                        }
+                    };
+                    self.test(&v, test)
+                }
+                _ => {
+                    let v = self.operand(op, e, customer);
+                    self.test(&v, test)
+                }
+            },
         }
     }
 

@@ -218,7 +218,9 @@ pub enum LNode {
     And(Vec<LNode>),
     Or(Vec<LNode>),
     Not(Box<LNode>),
-    Cond(LOperand, LTest),
+    /// With the operand's slot in the per-settle memo, where segments
+    /// share it.
+    Cond(LOperand, LTest, Option<u32>),
 }
 
 /// A rule compiled for the live engine.
@@ -321,7 +323,7 @@ impl Builder<'_> {
                     self.share.extend(test_numbers(&c.test));
                 }
                 let test = self.test(&c.test, is_time)?;
-                LNode::Cond(operand, test)
+                LNode::Cond(operand, test, None)
             }
         })
     }
@@ -688,7 +690,7 @@ fn cost(node: &LNode) -> u32 {
     match node {
         LNode::And(xs) | LNode::Or(xs) => xs.iter().map(cost).sum(),
         LNode::Not(x) => cost(x),
-        LNode::Cond(op, _) => match op {
+        LNode::Cond(op, _, _) => match op {
             LOperand::C(_) | LOperand::Custom(_) | LOperand::InSegment(_) => 1,
             LOperand::P(
                 PField::Units(_)
@@ -754,5 +756,39 @@ pub fn day_end(date: Date, tz: &jiff::tz::TimeZone) -> i64 {
     match date.tomorrow() {
         Ok(next) => day_start(next, tz),
         Err(_) => i64::MAX,
+    }
+}
+
+/// A key naming an operand worth computing once per entity per settle
+/// (it scans the entity's history); `None` for cheap ones and for those
+/// that read memberships (which change during a settle).
+pub fn memo_key(kind: Kind, op: &LOperand) -> Option<String> {
+    let worth = match op {
+        LOperand::CCall { filter, .. } => filter.segment.is_none(),
+        LOperand::PCall { .. } | LOperand::Sessions { .. } => true,
+        LOperand::P(f) => matches!(
+            f,
+            PField::Units(_)
+                | PField::SalesN(_)
+                | PField::AvgDaily(_)
+                | PField::DailyVelocity
+                | PField::DaysOfStock
+                | PField::Customers30d
+                | PField::Sessions30d
+                | PField::ConversionRate30d
+                | PField::NewReviews30d
+                | PField::RevenueShare
+        ),
+        LOperand::C(_) | LOperand::Custom(_) | LOperand::InSegment(_) => false,
+    };
+    worth.then(|| format!("{kind:?} {op:?}"))
+}
+
+/// Calls `f` on every condition of a tree.
+pub fn each_cond(node: &mut LNode, f: &mut dyn FnMut(&LOperand, &mut Option<u32>)) {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs.iter_mut().for_each(|x| each_cond(x, f)),
+        LNode::Not(x) => each_cond(x, f),
+        LNode::Cond(op, _, memo) => f(op, memo),
     }
 }

@@ -305,6 +305,14 @@ fn main() {
     let plain_kib = mem().0.saturating_sub(before_cut);
     let mut orders = replay(&full, t0);
     let replay_lines: usize = orders.iter().map(|r| r.lines.len()).sum();
+    let sizes = format!(
+        "{} customers, {} products; {} order lines up to T0, {} to replay; {} daily rows up to T0",
+        data.customers.len(),
+        data.products.len(),
+        data.lines.len(),
+        replay_lines,
+        data.daily.len()
+    );
     eprintln!(
         "cut at T0 = {} (end {}): {} orders / {} lines up to T0, {} orders / {} lines to replay",
         ts(t0),
@@ -393,7 +401,7 @@ fn main() {
         app_evals.push(ev2 - ev1);
         if slowest.len() < 5 || app > slowest[4].0 {
             slowest.push((app, n, ev2 - ev1, e2.len()));
-            slowest.sort_by(|x, y| y.0.cmp(&x.0));
+            slowest.sort_by_key(|x| std::cmp::Reverse(x.0));
             slowest.truncate(5);
         }
         adv_ns.push(adv);
@@ -450,6 +458,7 @@ fn main() {
         ts(end),
         a.days
     );
+    let _ = writeln!(w, "data: {sizes}");
     let _ = writeln!(w, "load_dir (full dataset): {:.2} s", load_s.as_secs_f64());
     let _ = writeln!(
         w,
@@ -457,7 +466,7 @@ fn main() {
         new_s.as_secs_f64()
     );
     let mut slow = install.clone();
-    slow.sort_by(|x, y| y.0.cmp(&x.0));
+    slow.sort_by_key(|x| std::cmp::Reverse(x.0));
     let _ = writeln!(
         w,
         "install {} segments: {:.2} s ({} events, {} evaluations, {:.0} ns each); slowest: {}",
@@ -642,4 +651,6 @@ fn main() {
         let _ = writeln!(j, "}}");
         std::fs::write(path, j).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
+    // Freeing millions of small allocations only delays the exit.
+    std::mem::forget(live);
 }

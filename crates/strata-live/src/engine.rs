@@ -750,8 +750,8 @@ impl LiveEngine {
                     let at = self.store.orders[o as usize].at;
                     let product = &mut self.store.products[p as usize];
                     let pos = product.lines.partition_point(|x| (x.at, x.line) < (at, l));
-                    if let Some(pl) = product.lines.get_mut(pos) {
-                        pl.customer = NO_CUSTOMER;
+                    if pos < product.lines.len() {
+                        product.anonymise_line(pos);
                     }
                     products.push(p);
                 }
@@ -1425,6 +1425,16 @@ impl LiveEngine {
     /// and records the events.
     fn settle(&mut self) {
         self.memo.borrow_mut().clear();
+        // The products about to be evaluated get their 30-day buyers
+        // brought to `now` (the evaluator reads them without a scan).
+        let now = self.clock.now;
+        for (s, seg) in self.segments.iter().enumerate() {
+            if seg.as_ref().is_some_and(|x| x.kind == Kind::Product) {
+                for &p in &self.dirty[s] {
+                    self.store.products[p as usize].catch_up_buyers(now);
+                }
+            }
+        }
         self.share_candidates();
         let mut tiers_done = false;
         for i in 0..self.topo.len() {

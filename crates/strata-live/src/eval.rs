@@ -413,6 +413,9 @@ impl Evaluator<'_> {
                 ratio(Decimal::ONE_HUNDRED * window(30).1, total)
             }
             PField::Customers30d => {
+                if let Some(n) = p.buyers_30d(clock.now) {
+                    return num(Decimal::from(n));
+                }
                 let a = p.first_at(clock.now.saturating_sub(30 * NANOS_PER_DAY));
                 let mut buyers: Vec<u32> = p.lines[a..]
                     .iter()

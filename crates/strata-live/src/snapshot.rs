@@ -172,6 +172,14 @@ impl LiveEngine {
             if !p.lines.is_sorted_by_key(|x| (x.at, x.line)) {
                 p.lines.sort_unstable_by_key(|x| (x.at, x.line));
             }
+            p.w30_now = now;
+            p.w30_start = p.first_at(start);
+            for i in p.w30_start..p.lines.len() {
+                let c = p.lines[i].customer;
+                if c != NO_CUSTOMER {
+                    *p.w30_buyers.entry(c).or_insert(0) += 1;
+                }
+            }
             let mut u = 0u64;
             let mut r = Decimal::ZERO;
             p.cum_units.reserve(p.lines.len());

@@ -77,6 +77,12 @@ pub struct Product {
     pub group: u32,
     /// Lines of any status naming this product.
     pub line_refs: u32,
+    /// The 30-day buyers, kept as of `w30_now` (moved forward lazily):
+    /// `lines[..w30_start]` are older than `w30_now − 30 d`, and
+    /// `w30_buyers` counts the lines of each customer in the rest.
+    pub w30_now: Nanos,
+    pub w30_start: usize,
+    pub w30_buyers: FxHashMap<u32, u32>,
 }
 
 impl Product {
@@ -101,6 +107,64 @@ impl Product {
     /// Σ (units, revenue) of contributing lines at or after `since`.
     pub fn sums_since(&self, since: Nanos) -> (u64, Decimal) {
         self.sums(self.first_at(since), self.lines.len())
+    }
+
+    /// Moves the 30-day buyer window forward to `now`.
+    pub fn catch_up_buyers(&mut self, now: Nanos) {
+        if now <= self.w30_now {
+            return;
+        }
+        self.w30_now = now;
+        let start = Store::window_start(now);
+        while self.w30_start < self.lines.len() && self.lines[self.w30_start].at < start {
+            let c = self.lines[self.w30_start].customer;
+            self.forget_buyer(c);
+            self.w30_start += 1;
+        }
+    }
+
+    fn forget_buyer(&mut self, c: u32) {
+        if c == NO_CUSTOMER {
+            return;
+        }
+        if let Some(n) = self.w30_buyers.get_mut(&c) {
+            *n -= 1;
+            if *n == 0 {
+                self.w30_buyers.remove(&c);
+            }
+        }
+    }
+
+    fn note_buyer(&mut self, c: u32) {
+        if c != NO_CUSTOMER {
+            *self.w30_buyers.entry(c).or_insert(0) += 1;
+        }
+    }
+
+    /// Keeps the buyer window right when the line at `pos` was inserted
+    /// (or is about to be removed).
+    fn buyers_moved(&mut self, pos: usize, at: Nanos, c: u32, add: bool) {
+        let start = Store::window_start(self.w30_now);
+        match (add, at < start) {
+            (true, true) => self.w30_start += 1,
+            (true, false) => self.note_buyer(c),
+            (false, _) if pos < self.w30_start => self.w30_start -= 1,
+            (false, _) => self.forget_buyer(c),
+        }
+    }
+
+    /// A line's customer was erased (the customer was deleted).
+    pub fn anonymise_line(&mut self, pos: usize) {
+        let c = std::mem::replace(&mut self.lines[pos].customer, NO_CUSTOMER);
+        if pos >= self.w30_start {
+            self.forget_buyer(c);
+        }
+    }
+
+    /// The number of distinct 30-day buyers, if the window is kept as of
+    /// `now`.
+    pub fn buyers_30d(&self, now: Nanos) -> Option<usize> {
+        (self.w30_now == now).then_some(self.w30_buyers.len())
     }
 
     fn rebuild_sums(&mut self, from: usize) {
@@ -265,8 +329,10 @@ impl Store {
                     customer: c,
                 },
             );
+            product.buyers_moved(pos, at, c, true);
         } else {
             debug_assert!(product.lines.get(pos).is_some_and(|x| x.line == l));
+            product.buyers_moved(pos, at, c, false);
             product.lines.remove(pos);
         }
         product.rebuild_sums(pos);

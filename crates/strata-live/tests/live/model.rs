@@ -617,10 +617,10 @@ fn check_advance(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn live_engine_equals_from_scratch_after_every_step(seed in any::<u64>()) {
-        scenario(seed, 30, 6)?;
+        scenario(seed, 40, 8)?;
     }
 }

@@ -269,6 +269,13 @@ const DAY: i64 = 86_400 * NANOS_PER_SECOND;
 pub const AT: u8 = 1;
 /// The truth can change one nanosecond after that.
 pub const AFTER: u8 = 2;
+/// Shifts of [`AT`] / [`AFTER`] naming which instants: every recorded one
+/// (the orders' or lines' times and `created_at`), or only `created_at`,
+/// the first order's or the last order's time.
+pub const ALL: u8 = 0;
+pub const CREATED: u8 = 2;
+pub const FIRST: u8 = 4;
+pub const LAST: u8 = 6;
 
 pub fn compile(
     kind: Kind,
@@ -314,11 +321,17 @@ impl Builder<'_> {
                     Operand::Field(id) => self.field(&id.name)?,
                     Operand::Call(call) => self.call(call)?,
                 };
-                let is_time = matches!(
-                    operand,
-                    LOperand::C(CField::CreatedAt | CField::FirstOrderDate | CField::LastOrderDate)
-                        | LOperand::P(PField::CreatedAt)
-                );
+                // Which recorded instant a time field is: a relative date
+                // compared with it moves the truth only where it passes
+                // that instant, not every order's.
+                let is_time = match operand {
+                    LOperand::C(CField::CreatedAt) | LOperand::P(PField::CreatedAt) => {
+                        Some(CREATED)
+                    }
+                    LOperand::C(CField::FirstOrderDate) => Some(FIRST),
+                    LOperand::C(CField::LastOrderDate) => Some(LAST),
+                    _ => None,
+                };
                 if matches!(operand, LOperand::P(PField::RevenueShare)) {
                     self.share.extend(test_numbers(&c.test));
                 }
@@ -333,6 +346,7 @@ impl Builder<'_> {
     }
 
     fn instant(&mut self, off: i64, flags: u8) {
+        // `flags` already shifted to its source (ALL is no shift).
         *self.exact.entry(off).or_insert(0) |= flags;
     }
 
@@ -622,7 +636,7 @@ impl Builder<'_> {
         })
     }
 
-    fn lit(&mut self, value: &Value, is_time: bool, flags: u8) -> Result<Lit, Unresolved> {
+    fn lit(&mut self, value: &Value, is_time: Option<u8>, flags: u8) -> Result<Lit, Unresolved> {
         Ok(match value {
             Value::String(s) => Lit::Text(s.to_lowercase()),
             Value::Number(n) => Lit::Num(*n),
@@ -633,13 +647,13 @@ impl Builder<'_> {
             Value::Date(d) => Lit::Time(TimeLit::Day(day_start(*d, self.tz), day_end(*d, self.tz))),
             Value::Relative(r) => {
                 let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
-                if is_time {
-                    self.instant(off, flags);
+                if let Some(shift) = is_time {
+                    self.instant(off, flags << shift);
                 }
                 Lit::Time(TimeLit::Rel(off))
             }
             Value::Today => {
-                if is_time {
+                if is_time.is_some() {
                     self.days.insert((0, 0));
                     self.days.insert((0, 1));
                 }
@@ -648,7 +662,7 @@ impl Builder<'_> {
         })
     }
 
-    fn test(&mut self, test: &Test, is_time: bool) -> Result<LTest, Unresolved> {
+    fn test(&mut self, test: &Test, is_time: Option<u8>) -> Result<LTest, Unresolved> {
         const BOTH: u8 = AT | AFTER;
         Ok(match test {
             Test::Truth => LTest::Truth,

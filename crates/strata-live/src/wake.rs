@@ -19,7 +19,7 @@ use jiff::civil::Date;
 use strata_data::Nanos;
 
 use crate::calendar::Calendar;
-use crate::rule::{AFTER, AT};
+use crate::rule::{AFTER, ALL, AT, CREATED, FIRST, LAST};
 
 /// The union of what time changes, over all segments of one kind.
 #[derive(Clone, Debug, Default)]
@@ -61,29 +61,36 @@ pub fn next_wake<T, D>(
     };
     for &(off, flags) in &deps.exact {
         let target = now.saturating_add(off);
-        // AT: the first x with x − off > now. AFTER: the first x with
-        // x − off + 1 > now, i.e. x ≥ now + off.
-        if flags & AT != 0 {
-            let i = times.partition_point(|x| time(x) <= target);
-            let first = times
-                .get(i)
-                .map(&time)
-                .into_iter()
-                .chain(extra.filter(|&x| x > target));
-            for x in first {
+        // AT: x − off > now. AFTER: x − off + 1 > now, i.e. x ≥ now + off.
+        let mut single = |x: Nanos, source: u8| {
+            let f = flags >> source;
+            if f & AT != 0 && x > target {
                 keep(x.checked_sub(off));
             }
-        }
-        if flags & AFTER != 0 {
-            let i = times.partition_point(|x| time(x) < target);
-            let first = times
-                .get(i)
-                .map(&time)
-                .into_iter()
-                .chain(extra.filter(|&x| x >= target));
-            for x in first {
+            if f & AFTER != 0 && x >= target {
                 keep(x.checked_sub(off).and_then(|t| t.checked_add(1)));
             }
+        };
+        if flags & (AT | AFTER) != 0 {
+            let i = times.partition_point(|x| time(x) <= target);
+            if let Some(x) = times.get(i) {
+                single(time(x), ALL);
+            }
+            if i > 0 && time(&times[i - 1]) == target {
+                single(target, ALL);
+            }
+            if let Some(x) = extra {
+                single(x, ALL);
+            }
+        }
+        if let Some(x) = extra {
+            single(x, CREATED);
+        }
+        if let Some(x) = times.first() {
+            single(time(x), FIRST);
+        }
+        if let Some(x) = times.last() {
+            single(time(x), LAST);
         }
     }
     for &(off, k) in &deps.days {
@@ -138,12 +145,22 @@ pub fn hits<T, D>(
         let Some(x_at) = at.checked_add(off) else {
             continue;
         };
-        let present = |x: Nanos| {
-            let j = times.partition_point(|t| time(t) < x);
-            times.get(j).is_some_and(|t| time(t) == x) || extra == Some(x)
+        let x_after = x_at.saturating_sub(1);
+        let is = |x: Nanos, source: u8| {
+            let f = flags >> source;
+            (f & AT != 0 && x == x_at) || (f & AFTER != 0 && x == x_after)
         };
-        let hit = (flags & AT != 0 && present(x_at))
-            || (flags & AFTER != 0 && present(x_at.saturating_sub(1)));
+        let in_times = |x: Nanos| {
+            let j = times.partition_point(|t| time(t) < x);
+            times.get(j).is_some_and(|t| time(t) == x)
+        };
+        let all = flags & (AT | AFTER) != 0
+            && ((flags & AT != 0 && (in_times(x_at) || extra == Some(x_at)))
+                || (flags & AFTER != 0 && (in_times(x_after) || extra == Some(x_after))));
+        let hit = all
+            || extra.is_some_and(|x| is(x, CREATED))
+            || times.first().is_some_and(|x| is(time(x), FIRST))
+            || times.last().is_some_and(|x| is(time(x), LAST));
         if hit {
             exact.push(i);
         }

@@ -66,8 +66,9 @@ pub struct LiveEngine {
     /// Who refers to each segment, and how.
     dependents: Vec<Vec<(u32, Via)>>,
     time_deps: [TimeDeps; 2],
-    /// Segments having each entry of `time_deps[kind].exact` / `.days`.
-    exact_segs: [Vec<Vec<u32>>; 2],
+    /// Segments having each entry of `time_deps[kind].exact` (with their
+    /// own flags for it) / `.days`.
+    exact_segs: [Vec<Vec<(u32, u8)>>; 2],
     day_segs: [Vec<Vec<u32>>; 2],
     share_thresholds: Vec<Decimal>,
     heap: BinaryHeap<Reverse<(Nanos, u8, u32)>>,
@@ -1178,9 +1179,9 @@ impl LiveEngine {
                 let Some(seg) = seg.as_ref().filter(|x| x.kind == kind) else {
                     continue;
                 };
-                for (off, _) in &seg.rule.exact {
-                    if let Ok(i) = new[kk].exact.binary_search_by_key(off, |e| e.0) {
-                        exact_segs[i].push(s as u32);
+                for &(off, flags) in &seg.rule.exact {
+                    if let Ok(i) = new[kk].exact.binary_search_by_key(&off, |e| e.0) {
+                        exact_segs[i].push((s as u32, flags));
                     }
                 }
                 for dep in &seg.rule.days {
@@ -1312,9 +1313,11 @@ impl LiveEngine {
                 )
             }
         };
-        for i in exact {
-            for &s in &self.exact_segs[kk][i] {
-                self.dirty[s as usize].push(e);
+        for (i, mask) in exact {
+            for &(s, flags) in &self.exact_segs[kk][i] {
+                if flags & mask != 0 {
+                    self.dirty[s as usize].push(e);
+                }
             }
         }
         for i in days {

@@ -130,7 +130,7 @@ pub fn next_wake<T, D>(
 }
 
 /// Which of `deps` make `at` a wake-up instant for this entity: indexes
-/// into `deps.exact` and `deps.days`. A wake then re-evaluates only the
+/// into `deps.exact` (with the flags that hold there) and `deps.days`. A wake then re-evaluates only the
 /// segments that have one of those, not every time-dependent segment.
 pub fn hits<T, D>(
     deps: &TimeDeps,
@@ -139,30 +139,44 @@ pub fn hits<T, D>(
     (times, time): (&[T], impl Fn(&T) -> Nanos),
     extra: Option<Nanos>,
     (dates, date): (&[D], impl Fn(&D) -> Date),
-) -> (Vec<usize>, Vec<usize>) {
+) -> (Vec<(usize, u8)>, Vec<usize>) {
     let mut exact = Vec::new();
     for (i, &(off, flags)) in deps.exact.iter().enumerate() {
         let Some(x_at) = at.checked_add(off) else {
             continue;
         };
         let x_after = x_at.saturating_sub(1);
-        let is = |x: Nanos, source: u8| {
-            let f = flags >> source;
-            (f & AT != 0 && x == x_at) || (f & AFTER != 0 && x == x_after)
-        };
         let in_times = |x: Nanos| {
             let j = times.partition_point(|t| time(t) < x);
-            times.get(j).is_some_and(|t| time(t) == x)
+            times.get(j).is_some_and(|t| time(t) == x) || extra == Some(x)
         };
-        let all = flags & (AT | AFTER) != 0
-            && ((flags & AT != 0 && (in_times(x_at) || extra == Some(x_at)))
-                || (flags & AFTER != 0 && (in_times(x_after) || extra == Some(x_after))));
-        let hit = all
-            || extra.is_some_and(|x| is(x, CREATED))
-            || times.first().is_some_and(|x| is(time(x), FIRST))
-            || times.last().is_some_and(|x| is(time(x), LAST));
-        if hit {
-            exact.push(i);
+        // The bits of `flags` that this instant satisfies.
+        let mut mask = 0u8;
+        let mut mark = |x: Nanos, source: u8| {
+            if x == x_at {
+                mask |= AT << source;
+            }
+            if x == x_after {
+                mask |= AFTER << source;
+            }
+        };
+        if flags & AT != 0 && in_times(x_at) {
+            mark(x_at, ALL);
+        }
+        if flags & AFTER != 0 && in_times(x_after) {
+            mark(x_after, ALL);
+        }
+        if let Some(x) = extra {
+            mark(x, CREATED);
+        }
+        if let Some(x) = times.first() {
+            mark(time(x), FIRST);
+        }
+        if let Some(x) = times.last() {
+            mark(time(x), LAST);
+        }
+        if mask & flags != 0 {
+            exact.push((i, mask & flags));
         }
     }
     let mut days = Vec::new();

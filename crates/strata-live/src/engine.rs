@@ -1604,12 +1604,34 @@ impl LiveEngine {
                 match via {
                     Via::InSegment => self.dirty[d as usize].push(e),
                     Via::Bought => {
-                        let buyers = self.store.buyers(e);
+                        let buyers = self.store.buyers_since(e, self.bought_since(d, s));
                         self.dirty[d as usize].extend(buyers);
                     }
                 }
             }
         }
+    }
+
+    /// The earliest line instant through which segment `d` can see product
+    /// segment `s`'s members (its `purchased(in_segment: s, since: ..)`
+    /// calls); `Nanos::MIN` when one of them has no lower bound.
+    fn bought_since(&self, d: u32, s: u32) -> Nanos {
+        let Some(seg) = &self.segments[d as usize] else {
+            return Nanos::MIN;
+        };
+        let ev = Evaluator {
+            store: &self.store,
+            clock: &self.clock,
+            members: &self.members,
+            memo: None,
+        };
+        seg.rule
+            .bought_since
+            .iter()
+            .filter(|(x, _)| *x == s)
+            .map(|(_, b)| b.map_or(Nanos::MIN, |b| ev.bound(b)))
+            .min()
+            .unwrap_or(Nanos::MIN)
     }
 
     // ---- reading ------------------------------------------------------------

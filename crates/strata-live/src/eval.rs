@@ -211,7 +211,7 @@ impl Evaluator<'_> {
         }
     }
 
-    fn bound(&self, b: Bound) -> Nanos {
+    pub fn bound(&self, b: Bound) -> Nanos {
         match b {
             Bound::Fixed(n) => n,
             Bound::Rel(off) => self.clock.rel(off),

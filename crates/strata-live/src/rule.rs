@@ -240,6 +240,9 @@ pub struct LRule {
     pub days: Vec<(i64, i64)>,
     /// Literals `revenue_share` is compared with.
     pub share_thresholds: Vec<Decimal>,
+    /// For each `in_segment:` product filter, its call's `since:` bound:
+    /// a product flipping there only matters to buyers with lines since.
+    pub bought_since: Vec<(u32, Option<Bound>)>,
 }
 
 /// Resolves names the rule refers to.
@@ -261,6 +264,7 @@ struct Builder<'a> {
     exact: std::collections::BTreeMap<i64, u8>,
     days: BTreeSet<(i64, i64)>,
     share: Vec<Decimal>,
+    bought: Vec<(u32, Option<Bound>)>,
 }
 
 const DAY: i64 = 86_400 * NANOS_PER_SECOND;
@@ -292,6 +296,7 @@ pub fn compile(
         exact: std::collections::BTreeMap::new(),
         days: BTreeSet::new(),
         share: Vec::new(),
+        bought: Vec::new(),
     };
     let mut node = b.node(expr)?;
     order_by_cost(&mut node);
@@ -307,6 +312,7 @@ pub fn compile(
         exact: b.exact.into_iter().collect(),
         days: b.days.into_iter().collect(),
         share_thresholds: b.share,
+        bought_since: b.bought,
     })
 }
 
@@ -598,6 +604,9 @@ impl Builder<'_> {
                 }
                 other => return Err(Unresolved(format!("argument {other}"))),
             }
+        }
+        if let Some(s) = filter.segment {
+            self.bought.push((s, since));
         }
         Ok(match (self.kind, name) {
             (Kind::Customer, f) => {

@@ -452,8 +452,14 @@ impl Store {
     /// Distinct customers among a product's contributing lines (the buyers
     /// that `purchased(in_segment: ..)` re-checks).
     pub fn buyers(&self, p: u32) -> Vec<u32> {
-        let mut out: Vec<u32> = self.products[p as usize]
-            .lines
+        self.buyers_since(p, Nanos::MIN)
+    }
+
+    /// Distinct customers among a product's contributing lines at or
+    /// after `since`.
+    pub fn buyers_since(&self, p: u32, since: Nanos) -> Vec<u32> {
+        let product = &self.products[p as usize];
+        let mut out: Vec<u32> = product.lines[product.first_at(since)..]
             .iter()
             .map(|l| l.customer)
             .filter(|&c| c != NO_CUSTOMER)

@@ -505,3 +505,40 @@ fn a_strict_bound_lets_go_at_the_boundary_itself() {
     let events = live.advance_to(T0 + 100 * DAY).unwrap();
     assert_eq!(members(&events), [ev(T0 + 7 * DAY, "new", "C1", false)]);
 }
+
+#[test]
+fn a_product_flip_rechecks_only_buyers_within_the_rules_bounds() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    customer(&mut live, "C2");
+    ok(
+        &mut live,
+        order("O1", T0 - 29 * DAY - DAY / 2, Some("C1"), "S1", 1, 5),
+    );
+    ok(
+        &mut live,
+        order("O2", T0 - 40 * DAY, Some("C2"), "S1", 1, 5),
+    );
+    segment(&mut live, "low", Kind::Product, "inventory < 5");
+    segment(
+        &mut live,
+        "recent-low",
+        Kind::Customer,
+        "purchased(in_segment: 'low', since: -30d)",
+    );
+    let before = live.evaluations();
+    let events = ok(
+        &mut live,
+        Change::SetProductValue {
+            sku: "S1".into(),
+            value: ProductValue::Inventory(Some(3)),
+        },
+    );
+    assert_eq!(
+        members(&events),
+        [ev(T0, "low", "S1", true), ev(T0, "recent-low", "C1", true)]
+    );
+    // S1 in `low`, and C1 only: C2's line is older than the rule looks.
+    assert_eq!(live.evaluations() - before, 2);
+}

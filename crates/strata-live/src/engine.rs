@@ -20,7 +20,7 @@ use crate::change::{
     Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveError, ProductInput,
     ProductValue, invalid,
 };
-use crate::eval::{Clock, Evaluator};
+use crate::eval::{Clock, Evaluator, Members};
 use crate::rule::{self, LRule, Names, Via, input};
 use crate::store::{Customer, DailyRow, Line, Order, Product, Store, counting_status, text};
 use crate::wake::{TimeDeps, next_wake};
@@ -57,7 +57,7 @@ pub struct LiveEngine {
     pub(crate) store: Store,
     pub(crate) clock: Clock,
     pub(crate) segments: Vec<Option<Segment>>,
-    pub(crate) members: Vec<RoaringBitmap>,
+    pub(crate) members: Vec<Members>,
     seg_ids: FxHashMap<String, u32>,
     /// Product segments before customer ones, each after what it reads.
     topo: Vec<u32>,
@@ -1012,7 +1012,7 @@ impl LiveEngine {
             None => {
                 let s = self.segments.len() as u32;
                 self.segments.push(None);
-                self.members.push(RoaringBitmap::new());
+                self.members.push(Members::default());
                 self.dependents.push(Vec::new());
                 self.dirty.push(Vec::new());
                 self.seg_ids.insert(name.clone(), s);
@@ -1023,7 +1023,7 @@ impl LiveEngine {
             .as_ref()
             .is_some_and(|old| old.kind != kind);
         if kind_changed {
-            self.members[s as usize] = RoaringBitmap::new();
+            self.members[s as usize] = Members::default();
         }
         let history = self.segments[s as usize]
             .take()
@@ -1058,7 +1058,7 @@ impl LiveEngine {
             return;
         };
         self.segments[s as usize] = None;
-        self.members[s as usize] = RoaringBitmap::new();
+        self.members[s as usize] = Members::default();
         self.dirty[s as usize].clear();
         self.rebuild_graph();
     }
@@ -1270,7 +1270,11 @@ impl LiveEngine {
             }
         };
         let at = next.unwrap_or(NONE);
-        if self.wake[kk][e as usize] != at {
+        // Only an earlier wake-up is pushed. A later one keeps the entry
+        // already queued: when it comes due it finds nothing to evaluate
+        // (no dependency hits that instant) and queues the right one; this
+        // keeps the heap from filling with superseded entries.
+        if at < self.wake[kk][e as usize] {
             self.wake[kk][e as usize] = at;
             if at != NONE {
                 let tag = match kind {
@@ -1427,7 +1431,16 @@ impl LiveEngine {
     /// Re-evaluates every dirty (segment, entity) pair, in reference order,
     /// and records the events.
     fn settle(&mut self) {
-        self.memo.borrow_mut().clear();
+        {
+            // Clearing a large table writes all of it: start afresh instead
+            // (a bulk install leaves a big one behind).
+            let mut memo = self.memo.borrow_mut();
+            if memo.capacity() > 1 << 12 {
+                *memo = Default::default();
+            } else if !memo.is_empty() {
+                memo.clear();
+            }
+        }
         // The products about to be evaluated get their 30-day buyers
         // brought to `now` (the evaluator reads them without a scan).
         let now = self.clock.now;
@@ -1642,7 +1655,7 @@ impl LiveEngine {
 
     /// The members of a segment, as slots (see [`LiveEngine::id`]).
     pub fn members(&self, name: &str) -> Option<&RoaringBitmap> {
-        self.slot(name).map(|s| &self.members[s as usize])
+        self.slot(name).map(|s| &self.members[s as usize].set)
     }
 
     /// The ids of a segment's members, sorted.
@@ -1650,6 +1663,7 @@ impl LiveEngine {
         let s = self.slot(name)?;
         let kind = self.segments[s as usize].as_ref()?.kind;
         let mut ids: Vec<&str> = self.members[s as usize]
+            .set
             .iter()
             .map(|e| self.id(kind, e))
             .collect();

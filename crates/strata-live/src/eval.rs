@@ -93,10 +93,51 @@ pub struct Evaluator<'a> {
     pub store: &'a Store,
     pub clock: &'a Clock,
     /// Current members by segment slot.
-    pub members: &'a [RoaringBitmap],
+    pub members: &'a [Members],
     /// Operand values shared by segments, by (memo slot, entity); valid
     /// while the data stands still (one settle).
     pub memo: Option<&'a Memo>,
+}
+
+/// A segment's members: a roaring bitmap for readers, and a plain bit
+/// vector beside it, because the evaluator asks "is e a member?" once per
+/// pair and a word load beats a container search.
+#[derive(Clone, Debug, Default)]
+pub struct Members {
+    pub set: RoaringBitmap,
+    bits: Vec<u64>,
+}
+
+impl Members {
+    pub fn contains(&self, e: u32) -> bool {
+        self.bits
+            .get(e as usize / 64)
+            .is_some_and(|w| w & (1 << (e % 64)) != 0)
+    }
+
+    pub fn insert(&mut self, e: u32) {
+        let i = e as usize / 64;
+        if i >= self.bits.len() {
+            self.bits.resize(i + 1, 0);
+        }
+        self.bits[i] |= 1 << (e % 64);
+        self.set.insert(e);
+    }
+
+    pub fn remove(&mut self, e: u32) {
+        if let Some(w) = self.bits.get_mut(e as usize / 64) {
+            *w &= !(1 << (e % 64));
+        }
+        self.set.remove(e);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
 }
 
 pub type Memo = std::cell::RefCell<rustc_hash::FxHashMap<(u32, u32), Memoised>>;

@@ -425,199 +425,6 @@ enum Arrival {
     Order(usize),
 }
 
-/// The lines of each order, in file order (CSR: the lines of order `o` are
-/// `lines[offsets[o]..offsets[o + 1]]`).
-struct OrderLines {
-    offsets: Vec<usize>,
-    lines: Vec<u32>,
-}
-
-impl OrderLines {
-    fn new(orders: &strata_data::Orders, lines: &strata_data::Lines) -> OrderLines {
-        let mut offsets = vec![0usize; orders.len() + 1];
-        for &o in &lines.order {
-            offsets[o as usize + 1] += 1;
-        }
-        for o in 0..orders.len() {
-            offsets[o + 1] += offsets[o];
-        }
-        let mut next = offsets.clone();
-        let mut by_order = vec![0u32; lines.len()];
-        for (l, &o) in lines.order.iter().enumerate() {
-            by_order[next[o as usize]] = l as u32;
-            next[o as usize] += 1;
-        }
-        OrderLines {
-            offsets,
-            lines: by_order,
-        }
-    }
-
-    fn of(&self, o: usize) -> &[u32] {
-        &self.lines[self.offsets[o]..self.offsets[o + 1]]
-    }
-}
-
-/// A text column holding only `rows` of `col`, in that order.
-fn pick_text(col: &strata_data::TextColumn, rows: &[usize]) -> strata_data::TextColumn {
-    let mut b = strata_data::TextColumnBuilder::default();
-    for &r in rows {
-        b.push(col.get(r));
-    }
-    b.finish()
-}
-
-/// The orders dated at or before `until` (whole, with every line; order
-/// indexes renumbered) and the daily rows dated at or before `until_day`.
-fn data_until(
-    orders: &strata_data::Orders,
-    lines: &strata_data::Lines,
-    daily: &strata_data::Daily,
-    (until, until_day): (strata_data::Nanos, jiff::civil::Date),
-) -> (strata_data::Orders, strata_data::Lines, strata_data::Daily) {
-    let kept: Vec<usize> = (0..orders.len())
-        .filter(|&o| orders.ordered_at[o] <= until)
-        .collect();
-    let mut renumber = vec![u32::MAX; orders.len()];
-    let mut order_id = strata_data::StrColumn::with_capacity(kept.len(), 0);
-    for (new, &o) in kept.iter().enumerate() {
-        renumber[o] = new as u32;
-        order_id.push(orders.order_id.get(o));
-    }
-    let new_orders = strata_data::Orders {
-        order_id,
-        ordered_at: kept.iter().map(|&o| orders.ordered_at[o]).collect(),
-        customer: kept.iter().map(|&o| orders.customer[o]).collect(),
-        status: pick_text(&orders.status, &kept),
-        counting: kept.iter().map(|&o| orders.counting[o]).collect(),
-        marketplace: pick_text(&orders.marketplace, &kept),
-    };
-    let kept_lines: Vec<usize> = (0..lines.len())
-        .filter(|&l| renumber[lines.order[l] as usize] != u32::MAX)
-        .collect();
-    let new_lines = strata_data::Lines {
-        order: kept_lines
-            .iter()
-            .map(|&l| renumber[lines.order[l] as usize])
-            .collect(),
-        product: kept_lines.iter().map(|&l| lines.product[l]).collect(),
-        quantity: kept_lines.iter().map(|&l| lines.quantity[l]).collect(),
-        revenue: kept_lines.iter().map(|&l| lines.revenue[l]).collect(),
-        fees: kept_lines.iter().map(|&l| lines.fees[l]).collect(),
-        seller_account: pick_text(&lines.seller_account, &kept_lines),
-    };
-    let kept_days: Vec<usize> = (0..daily.len())
-        .filter(|&r| daily.date[r] <= until_day)
-        .collect();
-    let new_daily = strata_data::Daily {
-        product: kept_days.iter().map(|&r| daily.product[r]).collect(),
-        date: kept_days.iter().map(|&r| daily.date[r]).collect(),
-        sessions: kept_days.iter().map(|&r| daily.sessions[r]).collect(),
-        bsr: kept_days.iter().map(|&r| daily.bsr[r]).collect(),
-        reviews: kept_days.iter().map(|&r| daily.reviews[r]).collect(),
-        rating: kept_days.iter().map(|&r| daily.rating[r]).collect(),
-    };
-    (new_orders, new_lines, new_daily)
-}
-
-/// A `(unit_price, discount)` pair, both ≥ 0, for which
-/// `quantity × unit_price − discount` is exactly `revenue`: the store keeps
-/// only the revenue of a line, the live engine takes its parts. The unit
-/// price is the revenue per unit rounded up at the revenue's scale, and the
-/// discount (less than one unit of that scale per item) makes up the rest;
-/// a revenue below zero is all discount. `None` where no such pair fits in
-/// a decimal.
-fn price_parts(
-    quantity: u32,
-    revenue: rust_decimal::Decimal,
-) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
-    use rust_decimal::Decimal;
-    let (unit, discount) = if revenue.is_sign_negative() {
-        (Decimal::ZERO, -revenue)
-    } else {
-        // Integers in units of 10^-scale: no rounding anywhere.
-        let (m, q, scale) = (
-            revenue.mantissa(),
-            i128::from(quantity.max(1)),
-            revenue.scale(),
-        );
-        let unit = (m + q - 1) / q;
-        let discount = unit * q - m;
-        (
-            Decimal::try_from_i128_with_scale(unit, scale).ok()?,
-            Decimal::try_from_i128_with_scale(discount, scale).ok()?,
-        )
-    };
-    // What the engine will compute, checked the way it checks it.
-    let back = Decimal::from(quantity)
-        .checked_mul(unit)?
-        .checked_sub(discount)?;
-    (back == revenue).then_some((unit, discount))
-}
-
-/// The change that brings one order (every line of it) into the engine.
-fn order_change(
-    data: &Dataset,
-    rows: (&strata_data::Orders, &strata_data::Lines),
-    o: usize,
-    lines: &[u32],
-) -> Result<strata_live::Change> {
-    let (orders, all_lines) = rows;
-    let order_id = orders.order_id.get(o);
-    let customer_id = match orders.customer[o] {
-        strata_data::NO_CUSTOMER => None,
-        c => data
-            .customers
-            .customer_id
-            .get(c as usize)
-            .map(str::to_owned),
-    };
-    let mut out = Vec::with_capacity(lines.len());
-    for &l in lines {
-        let l = l as usize;
-        let quantity = all_lines.quantity[l];
-        let revenue = all_lines.revenue[l];
-        let (unit_price, discount) = price_parts(quantity, revenue).with_context(|| {
-            format!("order '{order_id}': a line's revenue {revenue} cannot be split into a unit price and a discount")
-        })?;
-        out.push(strata_live::LineInput {
-            order_id: order_id.to_owned(),
-            ordered_at: orders.ordered_at[o],
-            customer_id: customer_id.clone(),
-            sku: data
-                .products
-                .sku
-                .get(all_lines.product[l] as usize)
-                .unwrap_or_default()
-                .to_owned(),
-            quantity,
-            unit_price,
-            discount,
-            fees: all_lines.fees[l],
-            status: orders.status.get(o).map(str::to_owned),
-            marketplace: orders.marketplace.get(o).map(str::to_owned),
-            seller_account: all_lines.seller_account.get(l).map(str::to_owned),
-        });
-    }
-    Ok(strata_live::Change::AddLines(out))
-}
-
-fn daily_change(data: &Dataset, daily: &strata_data::Daily, r: usize) -> strata_live::Change {
-    strata_live::Change::PutDaily(strata_live::DailyInput {
-        sku: data
-            .products
-            .sku
-            .get(daily.product[r] as usize)
-            .unwrap_or_default()
-            .to_owned(),
-        date: daily.date[r],
-        sessions: daily.sessions[r],
-        bsr: daily.bsr[r],
-        reviews: daily.reviews[r],
-        rating: daily.rating[r],
-    })
-}
-
 /// The rules of a replay as segments of the engine: their names, and the
 /// rule (index into the file's rules) of each name.
 struct RuleNames {
@@ -768,15 +575,15 @@ fn replay(
     verbose: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut data = load(dir)?;
-    let from = parse_instant(&data, "--from", from)?;
-    let to = parse_instant(&data, "--to", to)?;
+    let full = load(dir)?;
+    let from = parse_instant(&full, "--from", from)?;
+    let to = parse_instant(&full, "--to", to)?;
     if to < from {
         return Err(Refused(format!("--to ({to}) is before --from ({from})")).into());
     }
     let rules = read_rules(file)?;
     let step = jiff::SignedDuration::from_secs(step);
-    let tz = data.settings.timezone.clone();
+    let tz = full.settings.timezone.clone();
     let (from_n, to_n) = (nanos(from), nanos(to));
     let (from_day, to_day) = (
         strata_engine::clock::date_of(from_n, &tz),
@@ -784,10 +591,7 @@ fn replay(
     );
 
     // The engine starts from the data as of `--from`; the rest is fed.
-    let orders = std::mem::take(&mut data.orders);
-    let lines = std::mem::take(&mut data.lines);
-    let daily = std::mem::take(&mut data.daily);
-    (data.orders, data.lines, data.daily) = data_until(&orders, &lines, &daily, (from_n, from_day));
+    let mut data = full.until(from_n, from_day);
     let names = RuleNames::new(&data, rules.len());
     let segment_kind = match kind {
         Kind::Customer => strata_data::SegmentKind::Customer,
@@ -814,22 +618,22 @@ fn replay(
     }
 
     let mut feed: Vec<(strata_data::Nanos, Arrival)> = Vec::new();
-    for r in 0..daily.len() {
-        let date = daily.date[r];
+    for r in 0..full.daily.len() {
+        let date = full.daily.date[r];
         if date > from_day && date <= to_day {
             let at = strata_engine::clock::day_start(date, &tz);
             feed.push((at, Arrival::Daily(r)));
         }
     }
-    for o in 0..orders.len() {
-        let at = orders.ordered_at[o];
+    for o in 0..full.orders.len() {
+        let at = full.orders.ordered_at[o];
         if at > from_n && at <= to_n {
             feed.push((at, Arrival::Order(o)));
         }
     }
     // Stable: daily rows before orders at one instant, file order within.
     feed.sort_by_key(|&(at, arrival)| (at, matches!(arrival, Arrival::Order(_))));
-    let order_lines = OrderLines::new(&orders, &lines);
+    let order_lines = full.lines_by_order();
 
     let mut out = BufWriter::new(io::stdout().lock());
     write_counts(&mut out, from, &live, &names)?;
@@ -845,8 +649,10 @@ fn replay(
         while let Some(&(instant, arrival)) = pending.next_if(|(instant, _)| *instant <= next_n) {
             happened.extend(live.advance_to(instant).map_err(refuse)?);
             let change = match arrival {
-                Arrival::Daily(r) => daily_change(&data, &daily, r),
-                Arrival::Order(o) => order_change(&data, (&orders, &lines), o, order_lines.of(o))?,
+                Arrival::Daily(r) => strata_live::feed::daily_change(&full, r),
+                Arrival::Order(o) => {
+                    strata_live::feed::order_change(&full, o, order_lines.of(o)).map_err(refuse)?
+                }
             };
             happened.extend(live.apply(change).map_err(refuse)?);
         }
@@ -994,44 +800,4 @@ fn custom_names(expr: &strata_lang::ast::Expr) -> Vec<String> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use rust_decimal::Decimal;
-
-    use super::price_parts;
-
-    #[test]
-    fn price_parts_give_back_the_exact_revenue() {
-        let cases = [
-            (1, "9.99"),
-            (3, "9.98"),
-            (3, "10"),
-            (7, "0.01"),
-            (2, "0"),
-            (4, "-3.50"),
-            (3, "1.0000000000000000000000000001"),
-            (u32::MAX, "12345678901234567.89"),
-        ];
-        for (q, revenue) in cases {
-            let revenue: Decimal = revenue.parse().unwrap();
-            let Some((unit, discount)) = price_parts(q, revenue) else {
-                panic!("no split of {revenue} for {q}");
-            };
-            assert!(!unit.is_sign_negative() && !discount.is_sign_negative());
-            assert_eq!(
-                Decimal::from(q) * unit - discount,
-                revenue,
-                "{q} × {revenue}"
-            );
-        }
-        // An even split needs no discount; otherwise cents are rounded up.
-        let even = price_parts(4, "10.00".parse().unwrap()).unwrap();
-        assert_eq!(even, ("2.50".parse().unwrap(), Decimal::ZERO));
-        let odd = price_parts(3, "9.98".parse().unwrap()).unwrap();
-        assert_eq!(odd, ("3.33".parse().unwrap(), "0.01".parse().unwrap()));
-        // 6 × a unit price at or above Decimal::MAX / 6 overflows.
-        assert_eq!(price_parts(6, Decimal::MAX), None);
-    }
 }

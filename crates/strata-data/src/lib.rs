@@ -63,6 +63,7 @@
 //!   names are unique across both kinds, case-sensitive.
 
 mod csv_table;
+mod cut;
 pub mod error;
 mod intern;
 mod json_files;
@@ -71,6 +72,7 @@ mod load;
 mod parse;
 pub mod store;
 
+pub use cut::LinesByOrder;
 pub use error::{LoadError, PROBLEM_LIMIT, Problem, Problems};
 pub use load::load_dir;
 pub use parse::{parse_date, parse_timestamp};

@@ -21,13 +21,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use rust_decimal::{Decimal, RoundingStrategy};
-use strata_data::{
-    Daily, Dataset, Lines, NO_CUSTOMER, Nanos, Orders, RuleSource, StrColumn, TextColumn,
-};
+use strata_data::{Dataset, Nanos, RuleSource};
 use strata_engine::clock::{NANOS_PER_DAY, date_of};
 use strata_lang::catalog::Kind;
-use strata_live::{Change, Event, LineInput, LiveEngine};
+use strata_live::feed::order_change;
+use strata_live::{Change, Event, LiveEngine};
 
 const HOUR: Nanos = NANOS_PER_DAY / 24;
 
@@ -88,148 +86,26 @@ fn ts(n: Nanos) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(n)).expect("instant in range")
 }
 
-fn filter_text(c: &TextColumn, keep: impl Iterator<Item = usize>) -> TextColumn {
-    TextColumn {
-        dict: c.dict.clone(),
-        codes: keep.map(|r| c.codes[r]).collect(),
-    }
-}
-
-/// The dataset as of `t0`: whole orders dated up to `t0` (lines renumbered
-/// to the kept orders), daily rows dated up to `t0`'s day; no saved
-/// segments (the bench installs its own).
-fn cut(full: &Dataset, t0: Nanos) -> Dataset {
-    let o = &full.orders;
-    let kept: Vec<usize> = (0..o.len()).filter(|&i| o.ordered_at[i] <= t0).collect();
-    let mut new_id = vec![u32::MAX; o.len()];
-    let mut bytes = 0;
-    for (n, &i) in kept.iter().enumerate() {
-        new_id[i] = n as u32;
-        bytes += o.order_id.get(i).len();
-    }
-    let mut order_id = StrColumn::with_capacity(kept.len(), bytes);
-    for &i in &kept {
-        order_id.push(o.order_id.get(i));
-    }
-    let orders = Orders {
-        order_id,
-        ordered_at: kept.iter().map(|&i| o.ordered_at[i]).collect(),
-        customer: kept.iter().map(|&i| o.customer[i]).collect(),
-        status: filter_text(&o.status, kept.iter().copied()),
-        counting: kept.iter().map(|&i| o.counting[i]).collect(),
-        marketplace: filter_text(&o.marketplace, kept.iter().copied()),
-    };
-    let l = &full.lines;
-    let lines_kept: Vec<usize> = (0..l.len())
-        .filter(|&i| new_id[l.order[i] as usize] != u32::MAX)
-        .collect();
-    let lines = Lines {
-        order: lines_kept
-            .iter()
-            .map(|&i| new_id[l.order[i] as usize])
-            .collect(),
-        product: lines_kept.iter().map(|&i| l.product[i]).collect(),
-        quantity: lines_kept.iter().map(|&i| l.quantity[i]).collect(),
-        revenue: lines_kept.iter().map(|&i| l.revenue[i]).collect(),
-        fees: lines_kept.iter().map(|&i| l.fees[i]).collect(),
-        seller_account: filter_text(&l.seller_account, lines_kept.iter().copied()),
-    };
-    let d = &full.daily;
-    let last_day = date_of(t0, &full.settings.timezone);
-    let days: Vec<usize> = (0..d.len()).filter(|&i| d.date[i] <= last_day).collect();
-    let daily = Daily {
-        product: days.iter().map(|&i| d.product[i]).collect(),
-        date: days.iter().map(|&i| d.date[i]).collect(),
-        sessions: days.iter().map(|&i| d.sessions[i]).collect(),
-        bsr: days.iter().map(|&i| d.bsr[i]).collect(),
-        reviews: days.iter().map(|&i| d.reviews[i]).collect(),
-        rating: days.iter().map(|&i| d.rating[i]).collect(),
-    };
-    Dataset {
-        settings: full.settings.clone(),
-        products: full.products.clone(),
-        customers: full.customers.clone(),
-        orders,
-        lines,
-        daily,
-        tiers: full.tiers.clone(),
-        segments: Vec::new(),
-    }
-}
-
-/// One order to replay: its instant and its lines.
+/// One order to replay: its instant and its change.
 struct Replay {
     at: Nanos,
-    lines: Vec<LineInput>,
+    lines: usize,
+    change: Change,
 }
 
-/// The orders dated after `t0`, in time order, as `LineInput`s. The store
-/// keeps only revenue; unit_price is revenue / quantity rounded up (4 more
-/// decimals than revenue) and discount makes up the difference exactly.
+/// The orders dated after `t0`, in time order, as changes.
 fn replay(full: &Dataset, t0: Nanos) -> Vec<Replay> {
     let o = &full.orders;
     let mut tail: Vec<usize> = (0..o.len()).filter(|&i| o.ordered_at[i] > t0).collect();
     tail.sort_by_key(|&i| (o.ordered_at[i], i));
-    let mut pos = vec![u32::MAX; o.len()];
-    for (n, &i) in tail.iter().enumerate() {
-        pos[i] = n as u32;
-    }
-    let mut out: Vec<Replay> = tail
-        .iter()
-        .map(|&i| Replay {
+    let by_order = full.lines_by_order();
+    tail.into_iter()
+        .map(|i| Replay {
             at: o.ordered_at[i],
-            lines: Vec::new(),
+            lines: by_order.of(i).len(),
+            change: order_change(full, i, by_order.of(i)).expect("an exact split of every line"),
         })
-        .collect();
-    let l = &full.lines;
-    for i in 0..l.len() {
-        let ord = l.order[i] as usize;
-        let n = pos[ord];
-        if n == u32::MAX {
-            continue;
-        }
-        let qty = l.quantity[i];
-        let revenue = l.revenue[i];
-        assert!(
-            !revenue.is_sign_negative() || revenue.is_zero(),
-            "negative revenue"
-        );
-        let q = Decimal::from(qty);
-        let unit_price = (revenue / q)
-            .round_dp_with_strategy(revenue.scale() + 4, RoundingStrategy::ToPositiveInfinity);
-        let discount = q * unit_price - revenue;
-        assert!(
-            q * unit_price - discount == revenue
-                && (!discount.is_sign_negative() || discount.is_zero()),
-            "line {i}: {qty} x {unit_price} - {discount} != {revenue}"
-        );
-        let c = o.customer[ord];
-        out[n as usize].lines.push(LineInput {
-            order_id: o.order_id.get(ord).to_owned(),
-            ordered_at: o.ordered_at[ord],
-            customer_id: (c != NO_CUSTOMER).then(|| {
-                full.customers
-                    .customer_id
-                    .get(c as usize)
-                    .unwrap_or_default()
-                    .to_owned()
-            }),
-            sku: full
-                .products
-                .sku
-                .get(l.product[i] as usize)
-                .unwrap_or_default()
-                .to_owned(),
-            quantity: qty,
-            unit_price,
-            discount,
-            fees: l.fees[i],
-            status: o.status.get(ord).map(str::to_owned),
-            marketplace: o.marketplace.get(ord).map(str::to_owned),
-            seller_account: l.seller_account.get(i).map(str::to_owned),
-        });
-    }
-    out
+        .collect()
 }
 
 fn read_rules(path: &str) -> Vec<(Kind, String)> {
@@ -301,10 +177,13 @@ fn main() {
     );
 
     let before_cut = mem().0;
-    let data = cut(&full, t0);
+    let data = Dataset {
+        segments: Vec::new(),
+        ..full.until(t0, date_of(t0, &full.settings.timezone))
+    };
     let plain_kib = mem().0.saturating_sub(before_cut);
     let mut orders = replay(&full, t0);
-    let replay_lines: usize = orders.iter().map(|r| r.lines.len()).sum();
+    let replay_lines: usize = orders.iter().map(|r| r.lines).sum();
     let sizes = format!(
         "{} customers, {} products; {} order lines up to T0, {} to replay; {} daily rows up to T0",
         data.customers.len(),
@@ -384,15 +263,14 @@ fn main() {
     // The slowest changes: (ns, lines, evaluations, events).
     let mut slowest: Vec<(u64, usize, u64, usize)> = Vec::new();
     let start = Instant::now();
-    for r in &mut orders {
-        let lines = std::mem::take(&mut r.lines);
-        let n = lines.len();
+    for r in orders.drain(..) {
+        let n = r.lines;
         let ev0 = live.evaluations();
         let t_a = Instant::now();
         let e1 = live.advance_to(r.at).expect("advance");
         let t_b = Instant::now();
         let ev1 = live.evaluations();
-        let e2 = live.apply(Change::AddLines(lines)).expect("add lines");
+        let e2 = live.apply(r.change).expect("add lines");
         let t_c = Instant::now();
         let ev2 = live.evaluations();
         let (adv, app) = ((t_b - t_a).as_nanos() as u64, (t_c - t_b).as_nanos() as u64);

@@ -902,11 +902,7 @@ impl LiveEngine {
 
     // ---- segments -------------------------------------------------------
 
-    pub(crate) fn schema_of(&self, kind: Kind) -> Schema {
-        self.schema(kind)
-    }
-
-    fn schema(&self, kind: Kind) -> Schema {
+    pub(crate) fn schema(&self, kind: Kind) -> Schema {
         let custom = match kind {
             Kind::Customer => &self.store.customer_custom,
             Kind::Product => &self.store.product_custom,

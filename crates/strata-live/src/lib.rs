@@ -28,6 +28,7 @@ pub mod calendar;
 mod change;
 mod engine;
 pub mod eval;
+pub mod feed;
 pub mod rule;
 mod snapshot;
 pub mod store;

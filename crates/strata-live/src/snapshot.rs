@@ -236,7 +236,7 @@ impl LiveEngine {
                 let pending_names: Vec<&str> = rest.iter().map(|s| s.name.as_str()).collect();
                 let waits = |seg: &SavedSegment| {
                     let kind = kind_of(seg.kind);
-                    let schema = self.schema_of(kind);
+                    let schema = self.schema(kind);
                     strata_engine::parse_saved_rule(seg, &schema).is_ok_and(|(expr, _)| {
                         strata_lang::segment_refs(&expr, kind)
                             .iter()

@@ -650,9 +650,7 @@ fn replay(
             happened.extend(live.advance_to(instant).map_err(refuse)?);
             let change = match arrival {
                 Arrival::Daily(r) => strata_live::feed::daily_change(&full, r),
-                Arrival::Order(o) => {
-                    strata_live::feed::order_change(&full, o, order_lines.of(o)).map_err(refuse)?
-                }
+                Arrival::Order(o) => strata_live::feed::order_change(&full, o, order_lines.of(o)),
             };
             happened.extend(live.apply(change).map_err(refuse)?);
         }

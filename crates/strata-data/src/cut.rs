@@ -51,6 +51,8 @@ impl Dataset {
             product: kept_lines.iter().map(|&l| lines.product[l]).collect(),
             quantity: kept_lines.iter().map(|&l| lines.quantity[l]).collect(),
             revenue: kept_lines.iter().map(|&l| lines.revenue[l]).collect(),
+            unit_price: kept_lines.iter().map(|&l| lines.unit_price[l]).collect(),
+            discount: kept_lines.iter().map(|&l| lines.discount[l]).collect(),
             fees: kept_lines.iter().map(|&l| lines.fees[l]).collect(),
             seller_account: pick_text(&lines.seller_account, &kept_lines),
         };

@@ -170,8 +170,14 @@ pub(crate) struct TagBuilder {
 
 impl TagBuilder {
     pub(crate) fn push(&mut self, cell: Option<&str>) {
+        self.push_each(cell.unwrap_or("").split(';'));
+    }
+
+    /// A row of tags given one by one (trimmed; empty ones and repeats
+    /// dropped, as in a cell).
+    pub(crate) fn push_each<'a>(&mut self, tags: impl IntoIterator<Item = &'a str>) {
         let row_start = self.column.codes.len();
-        for element in cell.unwrap_or("").split(';') {
+        for element in tags {
             let tag = element.trim();
             if tag.is_empty() {
                 continue;

@@ -70,12 +70,14 @@ mod json_files;
 mod keys;
 mod load;
 mod parse;
+pub mod rows;
 pub mod store;
 
 pub use cut::LinesByOrder;
 pub use error::{LoadError, PROBLEM_LIMIT, Problem, Problems};
 pub use load::load_dir;
 pub use parse::{parse_date, parse_timestamp};
+pub use rows::{CustomerRow, DailyRow, DatasetBuilder, LineRow, ProductRow, RowError};
 pub use store::*;
 
 impl Dataset {

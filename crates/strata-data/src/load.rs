@@ -594,6 +594,8 @@ fn load_orders(
         product: Vec::with_capacity(estimate),
         quantity: Vec::with_capacity(estimate),
         revenue: Vec::with_capacity(estimate),
+        unit_price: Vec::with_capacity(estimate),
+        discount: Vec::with_capacity(estimate),
         fees: Vec::with_capacity(estimate),
         ..Lines::default()
     };
@@ -681,6 +683,8 @@ fn load_orders(
                 lines.product.push(product);
                 lines.quantity.push(quantity.unwrap_or(0));
                 lines.revenue.push(revenue);
+                lines.unit_price.push(unit_price.unwrap_or_default());
+                lines.discount.push(discount.unwrap_or_default());
                 lines.fees.push(fees.unwrap_or_default());
                 seller.push(row.text(SELLER_ACCOUNT));
             }

@@ -77,6 +77,11 @@ impl TextColumnBuilder {
         }
     }
 
+    /// A row pushed so far.
+    pub fn get(&self, row: usize) -> Option<&str> {
+        self.column.get(row)
+    }
+
     pub fn push_code(&mut self, code: u32) {
         self.column.codes.push(code);
     }
@@ -267,6 +272,10 @@ pub struct Lines {
     pub quantity: Vec<u32>,
     /// `quantity × unit_price − discount`, exact.
     pub revenue: Vec<Decimal>,
+    /// As written (the revenue is what rules read; these are kept so that
+    /// a stored or exported dataset says what the file said).
+    pub unit_price: Vec<Decimal>,
+    pub discount: Vec<Decimal>,
     pub fees: Vec<Decimal>,
     pub seller_account: TextColumn,
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use insta::assert_snapshot;
 use rust_decimal::Decimal;
 use strata_data::{
-    Dataset, LoadError, NO_CUSTOMER, NULL_CODE, Nanos, RuleSource, SegmentKind, TierMetric,
-    load_dir,
+    Dataset, DatasetBuilder, LoadError, NO_CUSTOMER, NULL_CODE, Nanos, RuleSource, SegmentKind,
+    TierMetric, load_dir,
 };
 use tempfile::TempDir;
 
@@ -737,4 +737,94 @@ O2,yesterday,C7,B9,-1,-9.99,
         ),
         ("segments.json", br#"[{"name": "s", "kind": "customer"}]"#),
     ]));
+}
+
+/// Every row of `data`, through a [`DatasetBuilder`].
+fn rebuilt(data: &Dataset) -> Dataset {
+    let mut builder = DatasetBuilder::new(data.settings.clone());
+    for p in 0..data.products.len() {
+        builder.product(data.product_row(p)).unwrap();
+    }
+    for c in 0..data.customers.len() {
+        builder.customer(data.customer_row(c)).unwrap();
+    }
+    for l in 0..data.lines.len() {
+        builder.line(data.line_row(l)).unwrap();
+    }
+    for r in 0..data.daily.len() {
+        builder.daily(data.daily_row(r)).unwrap();
+    }
+    data.tiers
+        .iter()
+        .for_each(|t| builder.tier_scheme(t.clone()));
+    data.segments
+        .iter()
+        .for_each(|s| builder.segment(s.clone()));
+    builder.finish()
+}
+
+#[test]
+fn rows_rebuild_the_dataset_they_came_from() {
+    let shop = shop();
+    assert_eq!(format!("{:?}", rebuilt(&shop)), format!("{shop:?}"));
+    let dir = TempDir::new().unwrap();
+    strata_demo::generate(
+        dir.path(),
+        &strata_demo::DemoOptions {
+            customers: 300,
+            ..strata_demo::DemoOptions::default()
+        },
+    )
+    .unwrap();
+    let demo = strata_data::load_dir(dir.path()).unwrap();
+    assert!(demo.lines.len() > 300 && demo.daily.len() > 300);
+    assert_eq!(format!("{:?}", rebuilt(&demo)), format!("{demo:?}"));
+}
+
+#[test]
+fn the_builder_refuses_what_a_file_may_not_hold() {
+    let shop = shop();
+    let check = |edit: &dyn Fn(&mut DatasetBuilder) -> Result<(), strata_data::RowError>,
+                 expect: &str| {
+        let mut builder = DatasetBuilder::new(shop.settings.clone());
+        builder.product(shop.product_row(0)).unwrap();
+        builder.customer(shop.customer_row(0)).unwrap();
+        builder.line(shop.line_row(0)).unwrap();
+        assert_eq!(edit(&mut builder).unwrap_err().to_string(), expect);
+    };
+    check(
+        &|b| b.product(shop.product_row(0)),
+        "product 'A1' given twice",
+    );
+    check(
+        &|b| b.customer(shop.customer_row(0)),
+        "customer 'C1' given twice",
+    );
+    check(
+        &|b| b.line(shop.line_row(2)),
+        "order 'O1': unknown product 'B2'",
+    );
+    check(
+        &|b| {
+            let mut line = shop.line_row(0);
+            line.status = Some("refunded".into());
+            b.line(line)
+        },
+        "order 'O1': its lines disagree on the order's columns",
+    );
+    check(
+        &|b| {
+            let mut line = shop.line_row(0);
+            line.customer_id = Some("C9".into());
+            b.line(line)
+        },
+        "order 'O1': unknown customer 'C9'",
+    );
+    check(
+        &|b| {
+            b.daily(shop.daily_row(0))?;
+            b.daily(shop.daily_row(0))
+        },
+        "daily row of 'A1' on 2024-03-01 given twice",
+    );
 }

@@ -2,72 +2,10 @@
 
 use std::sync::Arc;
 
-use jiff::civil::Date;
 use rust_decimal::Decimal;
+pub use strata_data::{CustomerRow, DailyRow, LineRow, ProductRow};
 use strata_data::{Nanos, RuleSource, TierScheme};
 use strata_lang::catalog::Kind;
-
-/// A product as a whole (an upsert replaces every field).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ProductInput {
-    pub sku: String,
-    pub parent_sku: Option<String>,
-    pub asin: Option<String>,
-    pub title: Option<String>,
-    pub brand: Option<String>,
-    pub category: Option<String>,
-    pub tags: Vec<String>,
-    pub seller_account: Option<String>,
-    pub marketplace: Option<String>,
-    pub price: Option<Decimal>,
-    pub cost: Option<Decimal>,
-    pub inventory: Option<u64>,
-    pub created_at: Option<Nanos>,
-    /// `x_...` attributes; a name not seen before adds the attribute.
-    pub custom: Vec<(String, Option<String>)>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CustomerInput {
-    pub customer_id: String,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub marketplace: Option<String>,
-    pub tags: Vec<String>,
-    pub accepts_marketing: Option<bool>,
-    pub created_at: Option<Nanos>,
-    pub custom: Vec<(String, Option<String>)>,
-}
-
-/// One order line, with its order's columns as `orders.csv` repeats them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LineInput {
-    pub order_id: String,
-    pub ordered_at: Nanos,
-    pub customer_id: Option<String>,
-    pub sku: String,
-    pub quantity: u32,
-    pub unit_price: Decimal,
-    pub discount: Decimal,
-    pub fees: Decimal,
-    /// `None` is `shipped`.
-    pub status: Option<String>,
-    pub marketplace: Option<String>,
-    pub seller_account: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct DailyInput {
-    pub sku: String,
-    pub date: Date,
-    pub sessions: Option<u64>,
-    pub bsr: Option<u64>,
-    pub reviews: Option<u64>,
-    pub rating: Option<Decimal>,
-}
 
 /// A product field that changes often on its own.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,14 +17,14 @@ pub enum ProductValue {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    UpsertProduct(ProductInput),
+    UpsertProduct(ProductRow),
     /// Refused while order lines name the product.
     DeleteProduct(String),
-    UpsertCustomer(CustomerInput),
+    UpsertCustomer(CustomerRow),
     /// The customer's orders stay, as an anonymous buyer's.
     DeleteCustomer(String),
     /// Lines of one or more orders; an order may gain lines later.
-    AddLines(Vec<LineInput>),
+    AddLines(Vec<LineRow>),
     SetOrderStatus {
         order_id: String,
         status: String,
@@ -96,7 +34,7 @@ pub enum Change {
         value: ProductValue,
     },
     /// Replaces the row of that product and date if there is one.
-    PutDaily(DailyInput),
+    PutDaily(DailyRow),
     /// Creates or replaces a segment.
     PutSegment {
         name: String,

@@ -17,12 +17,12 @@ use strata_lang::ast::Span;
 use strata_lang::catalog::{Kind, Schema};
 
 use crate::change::{
-    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveError, ProductInput,
-    ProductValue, invalid,
+    Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveError, ProductRow, ProductValue,
+    invalid,
 };
 use crate::eval::{Clock, Evaluator, Members};
 use crate::rule::{self, LRule, Names, Via, input};
-use crate::store::{Customer, DailyRow, Line, Order, Product, Store, counting_status, text};
+use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
 use crate::wake::{TimeDeps, next_wake};
 
 /// Heap entry tags, in the order they are handled at one instant: data
@@ -289,7 +289,7 @@ impl LiveEngine {
                 }
             }
             Change::AddLines(lines) => {
-                let mut seen: FxHashMap<&str, &LineInput> = FxHashMap::default();
+                let mut seen: FxHashMap<&str, &LineRow> = FxHashMap::default();
                 for (i, l) in lines.iter().enumerate() {
                     let at = |msg: String| invalid(format!("line {}: {msg}", i + 1));
                     if l.order_id.is_empty() {
@@ -314,7 +314,7 @@ impl LiveEngine {
                     line_revenue(l).ok_or_else(|| {
                         at("quantity × unit_price − discount is out of exact range".into())
                     })?;
-                    let agrees = |o: &LineInput| {
+                    let agrees = |o: &LineRow| {
                         o.ordered_at == l.ordered_at
                             && norm(&o.customer_id) == norm(&l.customer_id)
                             && status_of(&o.status) == status_of(&l.status)
@@ -449,7 +449,7 @@ impl LiveEngine {
             .collect()
     }
 
-    fn upsert_product(&mut self, input: ProductInput) {
+    fn upsert_product(&mut self, input: ProductRow) {
         let slots = self.custom_slots(Kind::Product, &input.custom);
         let width = self.store.product_custom.len();
         let mut custom = vec![None; width];
@@ -654,7 +654,7 @@ impl LiveEngine {
         self.touch_all_segments(Kind::Product, p);
     }
 
-    fn upsert_customer(&mut self, input: CustomerInput) {
+    fn upsert_customer(&mut self, input: CustomerRow) {
         let slots = self.custom_slots(Kind::Customer, &input.custom);
         let width = self.store.customer_custom.len();
         let mut custom = vec![None; width];
@@ -774,7 +774,7 @@ impl LiveEngine {
         self.tier_dirty.push(c);
     }
 
-    fn add_lines(&mut self, lines: Vec<LineInput>) {
+    fn add_lines(&mut self, lines: Vec<LineRow>) {
         let now = self.clock.now;
         for input in lines {
             let p = self.store.product_ids[input.sku.as_str()];
@@ -877,10 +877,10 @@ impl LiveEngine {
         }
     }
 
-    fn put_daily(&mut self, row: DailyInput) {
+    fn put_daily(&mut self, row: DailyRow) {
         let p = self.store.product_ids[row.sku.as_str()];
         let daily = &mut self.store.products[p as usize].daily;
-        let new = DailyRow {
+        let new = Day {
             date: row.date,
             sessions: row.sessions,
             bsr: row.bsr,
@@ -1748,7 +1748,7 @@ impl LiveEngine {
 /// `quantity × unit_price − discount`, or `None` where `Decimal` would
 /// round (past 28 significant digits) or overflow: money is never rounded
 /// silently.
-fn line_revenue(l: &LineInput) -> Option<Decimal> {
+fn line_revenue(l: &LineRow) -> Option<Decimal> {
     let gross = Decimal::from(l.quantity).checked_mul(l.unit_price)?;
     // Multiplying by an integer keeps the scale unless the result was
     // rounded to fit.

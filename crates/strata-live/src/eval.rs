@@ -613,7 +613,7 @@ fn sessions(p: &Product, lo: Date, hi: Date) -> u64 {
 fn latest(
     p: &Product,
     day: Date,
-    col: impl Fn(&crate::store::DailyRow) -> Option<Decimal>,
+    col: impl Fn(&crate::store::Day) -> Option<Decimal>,
 ) -> Option<Decimal> {
     let b = p.daily.partition_point(|r| r.date <= day);
     p.daily[..b].iter().rev().find_map(col)

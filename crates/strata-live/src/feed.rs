@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use strata_data::{Dataset, NO_CUSTOMER};
 
-use crate::change::{Change, DailyInput, LineInput, LiveError, invalid};
+use crate::change::{Change, DailyRow, LineRow};
 
 /// A `(unit_price, discount)` pair, both ≥ 0, for which
 /// `quantity × unit_price − discount` is exactly `revenue`: the store keeps
@@ -40,7 +40,7 @@ pub fn price_parts(quantity: u32, revenue: Decimal) -> Option<(Decimal, Decimal)
 
 /// The change that brings order `o` (with its `lines`, see
 /// `Dataset::lines_by_order`) into the engine.
-pub fn order_change(data: &Dataset, o: usize, lines: &[u32]) -> Result<Change, LiveError> {
+pub fn order_change(data: &Dataset, o: usize, lines: &[u32]) -> Change {
     let orders = &data.orders;
     let order_id = orders.order_id.get(o);
     let customer_id = match orders.customer[o] {
@@ -54,14 +54,7 @@ pub fn order_change(data: &Dataset, o: usize, lines: &[u32]) -> Result<Change, L
     let mut out = Vec::with_capacity(lines.len());
     for &l in lines {
         let l = l as usize;
-        let quantity = data.lines.quantity[l];
-        let revenue = data.lines.revenue[l];
-        let (unit_price, discount) = price_parts(quantity, revenue).ok_or_else(|| {
-            invalid(format!(
-                "order '{order_id}': a line's revenue {revenue} cannot be split into a unit price and a discount"
-            ))
-        })?;
-        out.push(LineInput {
+        out.push(LineRow {
             order_id: order_id.to_owned(),
             ordered_at: orders.ordered_at[o],
             customer_id: customer_id.clone(),
@@ -71,22 +64,22 @@ pub fn order_change(data: &Dataset, o: usize, lines: &[u32]) -> Result<Change, L
                 .get(data.lines.product[l] as usize)
                 .unwrap_or_default()
                 .to_owned(),
-            quantity,
-            unit_price,
-            discount,
+            quantity: data.lines.quantity[l],
+            unit_price: data.lines.unit_price[l],
+            discount: data.lines.discount[l],
             fees: data.lines.fees[l],
             status: orders.status.get(o).map(str::to_owned),
             marketplace: orders.marketplace.get(o).map(str::to_owned),
             seller_account: data.lines.seller_account.get(l).map(str::to_owned),
         });
     }
-    Ok(Change::AddLines(out))
+    Change::AddLines(out)
 }
 
 /// The change that brings daily row `r` into the engine.
 pub fn daily_change(data: &Dataset, r: usize) -> Change {
     let daily = &data.daily;
-    Change::PutDaily(DailyInput {
+    Change::PutDaily(DailyRow {
         sku: data
             .products
             .sku

@@ -35,7 +35,6 @@ pub mod store;
 pub mod wake;
 
 pub use change::{
-    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveError, ProductInput,
-    ProductValue,
+    Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveError, ProductRow, ProductValue,
 };
 pub use engine::LiveEngine;

@@ -11,9 +11,9 @@ use strata_data::{
 use strata_engine::clock::timestamp_nanos;
 use strata_lang::catalog::Kind;
 
-use crate::change::{Change, LiveError, ProductInput};
+use crate::change::{Change, LiveError, ProductRow};
 use crate::engine::LiveEngine;
-use crate::store::{DailyRow, Line, Order, PLine, Store, text};
+use crate::store::{Day, Line, Order, PLine, Store, text};
 
 fn col(c: &TextColumn, row: usize) -> Option<String> {
     c.get(row).map(str::to_owned)
@@ -37,7 +37,7 @@ impl LiveEngine {
         self.store.product_custom = d.products.custom.iter().map(|c| c.name.clone()).collect();
         self.store.customer_custom = d.customers.custom.iter().map(|c| c.name.clone()).collect();
         for p in 0..d.products.len() {
-            let input = ProductInput {
+            let input = ProductRow {
                 sku: col(&d.products.sku, p).unwrap_or_default(),
                 parent_sku: col(&d.products.parent_sku, p),
                 asin: col(&d.products.asin, p),
@@ -63,7 +63,7 @@ impl LiveEngine {
         }
         for c in 0..d.customers.len() {
             let cs = &d.customers;
-            let input = crate::change::CustomerInput {
+            let input = crate::change::CustomerRow {
                 customer_id: col(&cs.customer_id, c).unwrap_or_default(),
                 email: col(&cs.email, c),
                 first_name: col(&cs.first_name, c),
@@ -86,7 +86,7 @@ impl LiveEngine {
         self.load_orders(d);
         for r in 0..d.daily.len() {
             let p = d.daily.product[r] as usize;
-            self.store.products[p].daily.push(DailyRow {
+            self.store.products[p].daily.push(Day {
                 date: d.daily.date[r],
                 sessions: d.daily.sessions[r],
                 bsr: d.daily.bsr[r],
@@ -354,6 +354,15 @@ impl LiveEngine {
         out.lines.product = ls.iter().map(|l| pmap[l.product as usize]).collect();
         out.lines.quantity = ls.iter().map(|l| l.qty).collect();
         out.lines.revenue = ls.iter().map(|l| l.revenue).collect();
+        // The row store keeps only the revenue; any exact split will do.
+        let parts: Vec<(Decimal, Decimal)> = ls
+            .iter()
+            .map(|l| {
+                crate::feed::price_parts(l.qty, l.revenue).unwrap_or((Decimal::ZERO, -l.revenue))
+            })
+            .collect();
+        out.lines.unit_price = parts.iter().map(|p| p.0).collect();
+        out.lines.discount = parts.iter().map(|p| p.1).collect();
         out.lines.fees = ls.iter().map(|l| l.fees).collect();
         let lall: Vec<usize> = (0..ls.len()).collect();
         out.lines.seller_account = texts(&lall, |r| ls[r].seller_account.as_deref());

@@ -40,7 +40,7 @@ pub struct PLine {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct DailyRow {
+pub struct Day {
     pub date: Date,
     pub sessions: Option<u64>,
     pub bsr: Option<u64>,
@@ -72,7 +72,7 @@ pub struct Product {
     pub cum_units: Vec<u64>,
     pub cum_revenue: Vec<Decimal>,
     /// Sorted by date, one per date.
-    pub daily: Vec<DailyRow>,
+    pub daily: Vec<Day>,
     /// Revenue-share group (seller account, marketplace).
     pub group: u32,
     /// Lines of any status naming this product.

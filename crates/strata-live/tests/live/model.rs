@@ -15,8 +15,7 @@ use strata_data::{Dataset, Nanos, RuleSource, Tier, TierMetric, TierScheme};
 use strata_engine::{Cell, Engine};
 use strata_lang::catalog::Kind;
 use strata_live::{
-    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveEngine, ProductInput,
-    ProductValue,
+    Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveEngine, ProductRow, ProductValue,
 };
 use strata_testkit::{NOW, NOW_SECS, Rng, customer_rule, product_rule, write_dataset};
 
@@ -166,10 +165,10 @@ impl Model {
         customer: Option<String>,
         status: Option<String>,
         market: Option<String>,
-    ) -> LineInput {
+    ) -> LineRow {
         let sku = self.skus[self.rng.below(self.skus.len())].clone();
         let unit_price = self.money();
-        LineInput {
+        LineRow {
             order_id,
             ordered_at: at,
             customer_id: customer,
@@ -258,7 +257,7 @@ impl Model {
                     .unwrap();
                 let opt =
                     |rng: &mut Rng, max: usize| (!rng.chance(30)).then(|| rng.below(max) as u64);
-                Change::PutDaily(DailyInput {
+                Change::PutDaily(DailyRow {
                     sku,
                     date,
                     sessions: opt(&mut self.rng, 50),
@@ -277,7 +276,7 @@ impl Model {
                 } else {
                     self.customers[self.rng.below(self.customers.len())].clone()
                 };
-                Change::UpsertCustomer(CustomerInput {
+                Change::UpsertCustomer(CustomerRow {
                     customer_id: id,
                     email: self.rng.chance(70).then(|| "z@Example.com".to_owned()),
                     country: self
@@ -298,7 +297,7 @@ impl Model {
                         "x_seg".to_owned(),
                         self.rng.chance(50).then(|| "a".to_owned()),
                     )],
-                    ..CustomerInput::default()
+                    ..CustomerRow::default()
                 })
             }
             11 => {
@@ -310,7 +309,7 @@ impl Model {
                 } else {
                     self.skus[self.rng.below(self.skus.len())].clone()
                 };
-                Change::UpsertProduct(ProductInput {
+                Change::UpsertProduct(ProductRow {
                     sku,
                     title: self.rng.chance(70).then(|| "Red socks".to_owned()),
                     brand: self
@@ -333,7 +332,7 @@ impl Model {
                     cost: self.rng.chance(70).then(|| self.money()),
                     inventory: self.rng.chance(80).then(|| self.rng.below(40) as u64),
                     created_at: self.rng.chance(60).then(|| now + self.offset()),
-                    ..ProductInput::default()
+                    ..ProductRow::default()
                 })
             }
             12 => {

@@ -5,8 +5,8 @@ use rust_decimal::Decimal;
 use strata_data::{Nanos, RuleSource, Tier, TierMetric, TierScheme};
 use strata_lang::catalog::Kind;
 use strata_live::{
-    Cause, Change, CustomerInput, DailyInput, Event, LineInput, LiveEngine, LiveError,
-    ProductInput, ProductValue,
+    Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveEngine, LiveError, ProductRow,
+    ProductValue,
 };
 
 const SEC: i64 = 1_000_000_000;
@@ -25,14 +25,14 @@ fn ok(live: &mut LiveEngine, change: Change) -> Vec<Event> {
 fn product(live: &mut LiveEngine, sku: &str, account: &str, inventory: u64) {
     ok(
         live,
-        Change::UpsertProduct(ProductInput {
+        Change::UpsertProduct(ProductRow {
             sku: sku.into(),
             seller_account: Some(account.into()),
             marketplace: Some("US".into()),
             price: Some(Decimal::TEN),
             cost: Some(Decimal::ONE),
             inventory: Some(inventory),
-            ..ProductInput::default()
+            ..ProductRow::default()
         }),
     );
 }
@@ -40,17 +40,17 @@ fn product(live: &mut LiveEngine, sku: &str, account: &str, inventory: u64) {
 fn customer(live: &mut LiveEngine, id: &str) {
     ok(
         live,
-        Change::UpsertCustomer(CustomerInput {
+        Change::UpsertCustomer(CustomerRow {
             customer_id: id.into(),
             country: Some("US".into()),
             marketplace: Some("US".into()),
-            ..CustomerInput::default()
+            ..CustomerRow::default()
         }),
     );
 }
 
 fn order(id: &str, at: Nanos, customer: Option<&str>, sku: &str, qty: u32, price: i64) -> Change {
-    Change::AddLines(vec![LineInput {
+    Change::AddLines(vec![LineRow {
         order_id: id.into(),
         ordered_at: at,
         customer_id: customer.map(Into::into),
@@ -125,10 +125,10 @@ fn a_relative_date_enters_at_its_exact_instant() {
     let mut live = engine();
     ok(
         &mut live,
-        Change::UpsertCustomer(CustomerInput {
+        Change::UpsertCustomer(CustomerRow {
             customer_id: "C1".into(),
             created_at: Some(T0),
-            ..CustomerInput::default()
+            ..CustomerRow::default()
         }),
     );
     segment(&mut live, "old", Kind::Customer, "created_at < -7d");
@@ -185,7 +185,7 @@ fn a_daily_row_ages_out_of_the_30_day_window_at_midnight() {
     // today is 2024-06-30: a row of 2024-06-01 is the window's first day.
     let events = ok(
         &mut live,
-        Change::PutDaily(DailyInput {
+        Change::PutDaily(DailyRow {
             sku: "S1".into(),
             date: jiff::civil::date(2024, 6, 1),
             sessions: Some(11),
@@ -495,10 +495,10 @@ fn a_strict_bound_lets_go_at_the_boundary_itself() {
     let mut live = engine();
     ok(
         &mut live,
-        Change::UpsertCustomer(CustomerInput {
+        Change::UpsertCustomer(CustomerRow {
             customer_id: "C1".into(),
             created_at: Some(T0),
-            ..CustomerInput::default()
+            ..CustomerRow::default()
         }),
     );
     segment(&mut live, "new", Kind::Customer, "created_at > -7d");

@@ -15,6 +15,9 @@ use strata_data::{Dataset, LoadError};
 use strata_engine::{Cell, Engine, EngineError, Rule};
 use strata_lang::catalog::{Kind, Schema};
 
+mod stored;
+use stored::StoreArgs;
+
 #[derive(Parser)]
 #[command(
     name = "strata",
@@ -37,8 +40,16 @@ enum Command {
         dir: PathBuf,
     },
     /// Print the number of members of a rule (or of each rule of a file).
+    ///
+    /// The data comes from the dataset directory DIR, or from a store
+    /// (`--data-dir` or `--database-url`, as `strata import` wrote it; its
+    /// saved segments are usable by `in_segment`).
     Count {
-        dir: PathBuf,
+        /// The dataset directory (omitted with `--data-dir` or
+        /// `--database-url`).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        source: StoreArgs,
         #[command(flatten)]
         kind: KindArgs,
         #[command(flatten)]
@@ -54,20 +65,55 @@ enum Command {
         /// the median.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "timings")]
         repeat: u32,
-        /// The rule, in the text form.
-        #[arg(required_unless_present = "file")]
+        /// The rule, in the text form (unless `--file`).
         rule: Option<String>,
     },
-    /// Print the members of a rule.
+    /// Print the members of a rule, from a dataset directory or a store
+    /// (as for `count`).
     Members {
-        dir: PathBuf,
+        /// The dataset directory (omitted with `--data-dir` or
+        /// `--database-url`).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        source: StoreArgs,
         #[command(flatten)]
         kind: KindArgs,
         #[command(flatten)]
         now: NowArg,
         #[arg(long, value_enum, default_value_t = Format::Ids)]
         format: Format,
-        rule: String,
+        rule: Option<String>,
+    },
+    /// Load a dataset directory into a store: validated whole first (a
+    /// refused dataset writes nothing), then written in batches inside one
+    /// import that completes or leaves no trace. Idempotent: products,
+    /// customers, orders, order lines (by order and position), daily rows,
+    /// segments and tier schemes are upserted by their ids; nothing is
+    /// deleted. Prints what changed per kind.
+    Import {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Feed a dataset's rows into a store's live engine as changes, each
+    /// committed (with the membership events it causes) before it is
+    /// acknowledged as `ack<TAB>SEQ<TAB>product|customer|daily|order<TAB>ID`
+    /// on standard output. Products and customers that differ from the
+    /// store come first, then daily rows and orders in time order, the
+    /// engine clock following them. Rows the store holds already are
+    /// skipped, so an interrupted ingest resumes where it stopped.
+    Ingest {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Feed only rows dated up to this instant, then move the clock to
+        /// it.
+        #[arg(long)]
+        until: Option<String>,
+        /// Also print every event: `TS<TAB>enter|exit<TAB>SEGMENT<TAB>ID`
+        /// and `TS<TAB>tier<TAB>CUSTOMER<TAB>FROM<TAB>TO`.
+        #[arg(long)]
+        events: bool,
     },
     /// Replay the dataset through time: at each step print
     /// `TS<TAB>count_1<TAB>count_2...`, one count per rule of RULES, and
@@ -206,6 +252,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check { dir } => check(&dir, verbose),
         Command::Count {
             dir,
+            source,
             kind,
             now,
             file,
@@ -213,7 +260,8 @@ fn run(cli: Cli) -> Result<()> {
             repeat,
             rule,
         } => {
-            let mut engine = open(&dir, now.now.as_deref(), verbose)?;
+            let (source, rule) = Source::resolve(dir, source, rule)?;
+            let mut engine = open(&source, now.now.as_deref(), verbose)?;
             let kind = kind.kind();
             let result = match (file, rule) {
                 (Some(file), _) => count_file(&mut engine, kind, &file, timings.then_some(repeat)),
@@ -221,19 +269,22 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{}", engine.evaluate(&rule)?.len());
                     Ok(())
                 }),
-                (None, None) => unreachable!("clap requires a rule or --file"),
+                (None, None) => usage_error("a RULE or --file RULES is required"),
             };
             exit_without_freeing(engine);
             result
         }
         Command::Members {
             dir,
+            source,
             kind,
             now,
             format,
             rule,
         } => {
-            let engine = open(&dir, now.now.as_deref(), verbose)?;
+            let (source, rule) = Source::resolve(dir, source, rule)?;
+            let rule = rule.unwrap_or_else(|| usage_error("a RULE is required"));
+            let engine = open(&source, now.now.as_deref(), verbose)?;
             let kind = kind.kind();
             let result = compile(&engine, kind, &rule).and_then(|rule| {
                 let members = engine.evaluate(&rule)?;
@@ -242,6 +293,13 @@ fn run(cli: Cli) -> Result<()> {
             exit_without_freeing(engine);
             result
         }
+        Command::Import { dir, store } => stored::import(&dir, &store),
+        Command::Ingest {
+            dir,
+            store,
+            until,
+            events,
+        } => stored::ingest(&dir, &store, until.as_deref(), events),
         Command::Explain { kind, rule } => explain(kind.kind(), &rule),
         Command::Replay {
             dir,
@@ -332,9 +390,55 @@ fn build_engine(data: Dataset, now: jiff::Timestamp, verbose: bool) -> Result<En
     Ok(engine)
 }
 
-fn open(dir: &Path, now: Option<&str>, verbose: bool) -> Result<Engine> {
+/// Where `count` and `members` read their data.
+enum Source {
+    Dir(PathBuf),
+    Store(StoreArgs),
+}
+
+impl Source {
+    /// With a store option the first positional argument is the rule, not
+    /// a directory (clap fills positionals in order).
+    fn resolve(
+        dir: Option<PathBuf>,
+        store: StoreArgs,
+        rule: Option<String>,
+    ) -> Result<(Source, Option<String>)> {
+        if store.given() {
+            return match (dir, rule) {
+                (Some(_), Some(_)) => usage_error(
+                    "a dataset directory and --data-dir/--database-url exclude each other",
+                ),
+                (Some(dir), None) => Ok((
+                    Source::Store(store),
+                    Some(dir.to_string_lossy().into_owned()),
+                )),
+                (None, rule) => Ok((Source::Store(store), rule)),
+            };
+        }
+        match dir {
+            Some(dir) => Ok((Source::Dir(dir), rule)),
+            None => {
+                usage_error("a dataset directory DIR, --data-dir or --database-url is required")
+            }
+        }
+    }
+}
+
+/// A usage error the way clap reports its own (exit status 2).
+fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        .exit()
+}
+
+fn open(source: &Source, now: Option<&str>, verbose: bool) -> Result<Engine> {
     let started = Instant::now();
-    let data = load(dir)?;
+    let data = match source {
+        Source::Dir(dir) => load(dir)?,
+        Source::Store(store) => stored::load_stored(store)?,
+    };
     if verbose {
         eprintln!("load: {:.3?} ({})", started.elapsed(), data.summary());
     }
@@ -672,6 +776,12 @@ fn replay(
 
 fn nanos(ts: jiff::Timestamp) -> i64 {
     strata_engine::clock::timestamp_nanos(ts)
+}
+
+/// An instant as RFC 3339 (UTC).
+fn instant_text(n: strata_data::Nanos) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(n))
+        .map_or_else(|_| n.to_string(), |t| t.to_string())
 }
 
 fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {

@@ -359,7 +359,7 @@ pub struct TierScheme {
     pub tiers: Vec<Tier>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SegmentKind {
     Customer,
     Product,

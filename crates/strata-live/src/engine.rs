@@ -175,6 +175,13 @@ impl LiveEngine {
         self.seq
     }
 
+    /// Continues the numbering of changes after `last`: an engine restored
+    /// from storage gives its next change the number after the last one
+    /// stored, so causes in an event log stay unique.
+    pub fn resume_sequence(&mut self, last: u64) {
+        self.seq = self.seq.max(last);
+    }
+
     // ---- changes ----------------------------------------------------
 
     /// Applies one change at the current instant and returns the events it

@@ -11,13 +11,9 @@ use strata_data::{
 use strata_engine::clock::timestamp_nanos;
 use strata_lang::catalog::Kind;
 
-use crate::change::{Change, LiveError, ProductRow};
+use crate::change::{Change, LiveError};
 use crate::engine::LiveEngine;
 use crate::store::{Day, Line, Order, PLine, Store, text};
-
-fn col(c: &TextColumn, row: usize) -> Option<String> {
-    c.get(row).map(str::to_owned)
-}
 
 impl LiveEngine {
     /// An engine holding a dataset as of `now`, with its `segments.json` and
@@ -37,50 +33,11 @@ impl LiveEngine {
         self.store.product_custom = d.products.custom.iter().map(|c| c.name.clone()).collect();
         self.store.customer_custom = d.customers.custom.iter().map(|c| c.name.clone()).collect();
         for p in 0..d.products.len() {
-            let input = ProductRow {
-                sku: col(&d.products.sku, p).unwrap_or_default(),
-                parent_sku: col(&d.products.parent_sku, p),
-                asin: col(&d.products.asin, p),
-                title: col(&d.products.title, p),
-                brand: col(&d.products.brand, p),
-                category: col(&d.products.category, p),
-                tags: d.products.tags.get(p).map(str::to_owned).collect(),
-                seller_account: col(&d.products.seller_account, p),
-                marketplace: col(&d.products.marketplace, p),
-                price: d.products.price[p],
-                cost: d.products.cost[p],
-                inventory: d.products.inventory[p],
-                created_at: d.products.created_at[p],
-                custom: d
-                    .products
-                    .custom
-                    .iter()
-                    .map(|c| (c.name.clone(), col(&c.values, p)))
-                    .collect(),
-            };
-            self.load_change(Change::UpsertProduct(input))
+            self.load_change(Change::UpsertProduct(d.product_row(p)))
                 .expect("an upsert cannot fail");
         }
         for c in 0..d.customers.len() {
-            let cs = &d.customers;
-            let input = crate::change::CustomerRow {
-                customer_id: col(&cs.customer_id, c).unwrap_or_default(),
-                email: col(&cs.email, c),
-                first_name: col(&cs.first_name, c),
-                last_name: col(&cs.last_name, c),
-                country: col(&cs.country, c),
-                city: col(&cs.city, c),
-                marketplace: col(&cs.marketplace, c),
-                tags: cs.tags.get(c).map(str::to_owned).collect(),
-                accepts_marketing: cs.accepts_marketing[c],
-                created_at: cs.created_at[c],
-                custom: cs
-                    .custom
-                    .iter()
-                    .map(|x| (x.name.clone(), col(&x.values, c)))
-                    .collect(),
-            };
-            self.load_change(Change::UpsertCustomer(input))
+            self.load_change(Change::UpsertCustomer(d.customer_row(c)))
                 .expect("an upsert cannot fail");
         }
         self.load_orders(d);

@@ -39,8 +39,25 @@ use jiff::civil::Date;
 use strata_data::{Dataset, Nanos, SegmentKind};
 use strata_live::{Change, Event};
 
-pub mod sqlite;
+pub mod live;
+mod migrate;
+mod open;
 pub mod postgres;
+mod rows_json;
+pub mod sqlite;
+
+pub use open::{Location, open};
+
+/// Rows per committed staging batch of an import: the backend's `default`,
+/// or `STRATA_IMPORT_BATCH` (crash tests use small batches so that a kill
+/// lands between two of them).
+pub(crate) fn import_batch(default: usize) -> usize {
+    std::env::var("STRATA_IMPORT_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(default)
+}
 
 /// A tenant's id in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,7 +168,9 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
     /// The database's schema is newer than this program knows.
-    #[error("the database is at schema version {found}, newer than this program's {known}: upgrade Strata")]
+    #[error(
+        "the database is at schema version {found}, newer than this program's {known}: upgrade Strata"
+    )]
     TooNew { found: i64, known: i64 },
     /// Stored rows that do not form a valid dataset: corruption or a bug.
     #[error("stored data is inconsistent: {0}")]

@@ -2,7 +2,8 @@
 -- Instants: INTEGER nanoseconds since the Unix epoch (UTC).
 -- Money and other decimals: TEXT holding the exact decimal as written.
 -- Dates: TEXT 'YYYY-MM-DD'. Lists and custom attributes: JSON text.
--- `id` columns give first-stored order, which `load` keeps.
+-- `id` columns give first-stored order, which `load` keeps; the `*_tenant`
+-- indexes let it read one tenant's rows in that order without sorting.
 
 CREATE TABLE tenants (
     id                  INTEGER PRIMARY KEY,
@@ -47,6 +48,7 @@ CREATE TABLE products (
     custom         TEXT NOT NULL DEFAULT '[]',  -- JSON array of [name, value|null]
     UNIQUE (tenant_id, sku)
 );
+CREATE INDEX products_tenant ON products (tenant_id, id);
 
 CREATE TABLE customers (
     id                INTEGER PRIMARY KEY,
@@ -64,6 +66,7 @@ CREATE TABLE customers (
     custom            TEXT NOT NULL DEFAULT '[]',
     UNIQUE (tenant_id, customer_id)
 );
+CREATE INDEX customers_tenant ON customers (tenant_id, id);
 
 CREATE TABLE orders (
     id          INTEGER PRIMARY KEY,
@@ -75,6 +78,9 @@ CREATE TABLE orders (
     marketplace TEXT,
     UNIQUE (tenant_id, order_id)
 );
+CREATE INDEX orders_tenant ON orders (tenant_id, id);
+-- Deleting a customer makes their orders anonymous.
+CREATE INDEX orders_customer ON orders (tenant_id, customer_id);
 
 CREATE TABLE order_lines (
     id             INTEGER PRIMARY KEY,
@@ -89,6 +95,7 @@ CREATE TABLE order_lines (
     seller_account TEXT,
     UNIQUE (tenant_id, order_id, line_no)
 );
+CREATE INDEX order_lines_tenant ON order_lines (tenant_id, id);
 CREATE INDEX order_lines_sku ON order_lines (tenant_id, sku);
 
 CREATE TABLE product_daily (
@@ -102,6 +109,7 @@ CREATE TABLE product_daily (
     rating    TEXT,
     UNIQUE (tenant_id, sku, date)
 );
+CREATE INDEX product_daily_tenant ON product_daily (tenant_id, id);
 
 CREATE TABLE segments (
     id          INTEGER PRIMARY KEY,

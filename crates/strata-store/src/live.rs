@@ -1,0 +1,242 @@
+//! The live engine kept durable: every change is applied to the engine,
+//! then committed to the store with its events, before the caller hears of
+//! it; a restart rebuilds the engine from the stored rows.
+//!
+//! # Restore
+//!
+//! The stored rows, the stored memberships and the engine clock were all
+//! written by the same commits, so a fresh evaluation of the rows at the
+//! stored clock gives the stored memberships back. [`Live::open`] does that
+//! evaluation (`LiveEngine::new` at the stored clock), checks it against the
+//! stored memberships, then advances the clock to `now`, committing what
+//! time did meanwhile (windows that expired while the process was down,
+//! orders dated in the future that came due) as events at their true
+//! instants. Pending expiries need no storage: the engine derives them from
+//! the rows.
+//!
+//! An import between two runs changes rows behind the stored memberships;
+//! `data_version` tells. The restored memberships then replace the stored
+//! ones wholesale, without events (an import is a bulk load, not a stream
+//! of changes).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use strata_data::{Nanos, SegmentKind};
+use strata_engine::clock::date_of;
+use strata_lang::catalog::Kind;
+use strata_live::{Change, Event, LiveEngine, LiveError};
+
+use crate::{Commit, Memberships, Store, StoreError, Tenant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveStoreError {
+    /// The engine refused the change: nothing was applied or stored.
+    #[error(transparent)]
+    Refused(#[from] LiveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A commit failed after the engine had applied its change: the engine
+    /// is ahead of the store and must be reopened from it.
+    #[error("the store failed to take a change ({0}); reopen to continue from what it holds")]
+    Broken(String),
+}
+
+/// What [`Live::open`] found and did.
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    /// Reading the rows.
+    pub load: Duration,
+    /// Building the engine and evaluating every segment and tier.
+    pub evaluate: Duration,
+    /// The clock the engine was rebuilt at (the stored one, or `now` for a
+    /// tenant no engine ran on).
+    pub clock: Nanos,
+    /// The stored memberships were computed before the last import (or
+    /// never) and were replaced.
+    pub refreshed: bool,
+    /// The stored memberships disagreed with the rows although no import
+    /// came between: a description of the first difference. They were
+    /// replaced; this is a bug or tampering, worth a warning.
+    pub mismatch: Option<String>,
+    /// Events from advancing the clock to `now`.
+    pub caught_up: usize,
+}
+
+/// A tenant's live engine bound to its store.
+pub struct Live {
+    store: Box<dyn Store>,
+    tenant: Tenant,
+    engine: LiveEngine,
+    broken: Option<String>,
+}
+
+impl Live {
+    /// Restores the tenant's engine from the store and brings it to `now`
+    /// (or to the stored clock, if that is later: the engine's time never
+    /// goes back). The tenant is created if missing.
+    pub fn open(
+        store: Box<dyn Store>,
+        tenant_name: &str,
+        now: Nanos,
+    ) -> Result<(Live, Restored), LiveStoreError> {
+        Live::open_inspect(store, tenant_name, now, |_| {})
+    }
+
+    /// [`Live::open`], showing `inspect` the stored rows on the way (what
+    /// is already held, say) so they need not be read twice.
+    pub fn open_inspect(
+        mut store: Box<dyn Store>,
+        tenant_name: &str,
+        now: Nanos,
+        inspect: impl FnOnce(&strata_data::Dataset),
+    ) -> Result<(Live, Restored), LiveStoreError> {
+        let tenant = store.tenant(tenant_name)?;
+        let started = Instant::now();
+        let data = store.load(tenant.id)?;
+        let load = started.elapsed();
+        inspect(&data);
+        let started = Instant::now();
+        let clock = tenant.clock.unwrap_or(now);
+        let at = jiff::Timestamp::from_nanosecond(i128::from(clock))
+            .map_err(|e| StoreError::Corrupt(format!("stored clock {clock}: {e}")))?;
+        let mut engine = LiveEngine::new(&data, at)?;
+        engine.resume_sequence(tenant.last_change);
+        drop(data);
+        let evaluate = started.elapsed();
+        let mut restored = Restored {
+            load,
+            evaluate,
+            clock,
+            ..Restored::default()
+        };
+        let current = memberships_of(&engine);
+        if tenant.clock.is_none() || tenant.memberships_version != tenant.data_version {
+            restored.refreshed = true;
+        } else {
+            let stored = store.memberships(tenant.id)?;
+            restored.mismatch = first_difference(&stored, &current);
+        }
+        if restored.refreshed || restored.mismatch.is_some() {
+            store.reset_memberships(tenant.id, &current, clock, tenant.data_version)?;
+        }
+        let tenant = store.tenant_by_id(tenant.id)?;
+        let mut live = Live {
+            store,
+            tenant,
+            engine,
+            broken: None,
+        };
+        restored.caught_up = live.advance_to(now.max(clock))?.len();
+        Ok((live, restored))
+    }
+
+    pub fn engine(&self) -> &LiveEngine {
+        &self.engine
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    pub fn store(&mut self) -> &mut dyn Store {
+        &mut *self.store
+    }
+
+    /// Applies a change and commits it with its events; `Ok` means durable.
+    pub fn apply(&mut self, change: Change) -> Result<Vec<Event>, LiveStoreError> {
+        self.usable()?;
+        let events = self.engine.apply(change.clone())?;
+        self.persist(Some(&change), &events)?;
+        Ok(events)
+    }
+
+    /// Moves the clock, committing the events time caused.
+    pub fn advance_to(&mut self, to: Nanos) -> Result<Vec<Event>, LiveStoreError> {
+        self.usable()?;
+        if to <= self.engine.now() {
+            return Ok(Vec::new());
+        }
+        let events = self.engine.advance_to(to)?;
+        self.persist(None, &events)?;
+        Ok(events)
+    }
+
+    fn usable(&self) -> Result<(), LiveStoreError> {
+        match &self.broken {
+            Some(why) => Err(LiveStoreError::Broken(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn persist(&mut self, change: Option<&Change>, events: &[Event]) -> Result<(), LiveStoreError> {
+        let touched: BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Member { segment, .. } => Some(&**segment),
+                Event::Tier { .. } => None,
+            })
+            .collect();
+        let counts: Vec<(String, u64)> = touched
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), self.engine.count(name)?)))
+            .collect();
+        let clock = self.engine.now();
+        let commit = Commit {
+            seq: self.engine.last_change(),
+            change,
+            events,
+            clock,
+            counts: &counts,
+            day: date_of(clock, self.engine.timezone()),
+        };
+        match self.store.commit(self.tenant.id, &commit) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // The engine holds the change and the store may not: only a
+                // restore from the store makes them agree again.
+                let why = err.to_string();
+                self.broken = Some(why.clone());
+                Err(LiveStoreError::Broken(why))
+            }
+        }
+    }
+}
+
+/// The engine's memberships and tiers in the store's form.
+pub fn memberships_of(engine: &LiveEngine) -> Memberships {
+    let mut members = Vec::new();
+    for (name, kind, _) in engine.segments() {
+        let kind = match kind {
+            Kind::Customer => SegmentKind::Customer,
+            Kind::Product => SegmentKind::Product,
+        };
+        for id in engine.member_ids(name).unwrap_or_default() {
+            members.push((name.to_owned(), kind, id.to_owned()));
+        }
+    }
+    members.sort_unstable();
+    let mut tiers: Vec<(String, String)> = engine
+        .tiers()
+        .into_iter()
+        .filter_map(|(c, t)| Some((c.to_owned(), t?.to_owned())))
+        .collect();
+    tiers.sort_unstable();
+    Memberships { members, tiers }
+}
+
+fn first_difference(stored: &Memberships, current: &Memberships) -> Option<String> {
+    fn first<T: Ord + std::fmt::Debug>(what: &str, a: &[T], b: &[T]) -> Option<String> {
+        let (a, b): (BTreeSet<&T>, BTreeSet<&T>) = (a.iter().collect(), b.iter().collect());
+        if let Some(x) = a.difference(&b).next() {
+            return Some(format!(
+                "stored {what} {x:?} is not in the rows' evaluation"
+            ));
+        }
+        b.difference(&a)
+            .next()
+            .map(|x| format!("{what} {x:?} of the rows' evaluation is not stored"))
+    }
+    first("membership", &stored.members, &current.members)
+        .or_else(|| first("tier", &stored.tiers, &current.tiers))
+}

@@ -5,12 +5,23 @@
 //!   connect, each in its own transaction under a transaction-level
 //!   advisory lock, so two processes starting at once do not both migrate.
 //! - **Imports** stage rows with binary `COPY` in committed batches, then
-//!   upsert them into the tables in one transaction. An import holds a
-//!   session-level advisory lock keyed by its id while it runs; the server
-//!   drops it with the connection, so a `running` import whose lock can be
-//!   taken belongs to a process that is gone.
+//!   move them into the tables in one transaction: an `UPDATE` of the rows
+//!   that differ and an `INSERT` of the missing ones, set-wise. An import
+//!   holds a session-level advisory lock keyed by its id while it runs; the
+//!   server drops it with the connection, so a `running` import whose lock
+//!   can be taken belongs to a process that is gone. Merges take turns (they
+//!   lock the staging tables) and hold their tenant's row, so a live commit
+//!   of that tenant waits for the merge.
 //! - **Loads** stream every table with binary `COPY ... TO STDOUT` inside
-//!   one read-only repeatable-read transaction (one snapshot).
+//!   one read-only repeatable-read transaction (one snapshot), decoding on
+//!   one thread and building the dataset on another.
+//! - **Commits** lock the tenant's row first, so commits of one tenant are
+//!   serialised and event ids increase in commit order; events are logged
+//!   with one `COPY` and folded into the memberships a segment at a time.
+//! - Decimals are sent as text and cast by the server: the client library's
+//!   binary `NUMERIC` drops the scale of a zero (`0.00` would come back as
+//!   `0`). Reading them in binary is exact. PostgreSQL has no negative zero:
+//!   `-0.00` comes back as `0.00`.
 //!
 //! The tables live in the first schema of the session's `search_path`:
 //! [`PgStore::connect_in_schema`] sets it, or a URL can

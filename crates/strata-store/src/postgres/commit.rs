@@ -57,10 +57,10 @@ pub(super) fn commit(
             &[&tenant.0, &commit.day, &segments, &counts],
         )?;
     }
-    // The memberships now follow from the rows as they are.
+    // `memberships_version` stays: an import committed while this engine
+    // ran is not in its memberships, and the next restore must see that.
     tx.execute(
-        "UPDATE tenants SET clock = $2, last_change = $3, memberships_version = data_version
-         WHERE id = $1",
+        "UPDATE tenants SET clock = $2, last_change = $3 WHERE id = $1",
         &[
             &tenant.0,
             &commit.clock,

@@ -98,8 +98,8 @@ pub(super) fn clean_abandoned(conn: &mut Client) -> Result<u64, StoreError> {
         if !free {
             continue;
         }
-        // Held while cleaning, so that no import with a clashing key is
-        // mistaken for dead meanwhile.
+        // Kept until the import is marked: the lock is the proof that its
+        // process is gone.
         let abandoned = abandon(conn, id);
         let unlocked = unlock(conn, id);
         if abandoned? {
@@ -157,9 +157,10 @@ impl Staging<'_> {
             "COPY {table} ({}) FROM STDIN (FORMAT binary)",
             names.join(", ")
         );
+        let batch = crate::import_batch(BATCH);
         let mut start = 0;
         while start < n {
-            let end = n.min(start + BATCH);
+            let end = n.min(start + batch);
             // Outside a transaction each COPY commits on its own.
             let mut writer = BinaryCopyInWriter::new(conn.copy_in(&sql)?, &types);
             for i in start..end {

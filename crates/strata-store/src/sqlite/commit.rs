@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use strata_data::{CustomerRow, DailyRow, LineRow, Nanos, ProductRow, TierScheme};
 use strata_live::{Cause, Change, Event, ProductValue};
@@ -38,10 +38,10 @@ pub(super) fn commit(
         )?
         .execute(params![tenant.0, segment, day, i64_of(*count, "count")?])?;
     }
-    // The memberships now follow from the rows as they are.
+    // `memberships_version` stays: an import committed while this engine
+    // ran is not in its memberships, and the next restore must see that.
     tx.execute(
-        "UPDATE tenants SET clock = ?2, last_change = ?3, memberships_version = data_version
-         WHERE id = ?1",
+        "UPDATE tenants SET clock = ?2, last_change = ?3 WHERE id = ?1",
         params![
             tenant.0,
             commit.clock,
@@ -237,6 +237,27 @@ impl Writer<'_> {
                     return Err(invalid("a segment needs a name"));
                 }
                 let forms = RuleForms::of(name, rule)?;
+                let new_kind = rows_json::segment_kind_name(rows_json::segment_kind(*kind));
+                let old_kind: Option<String> = self
+                    .tx
+                    .query_row(
+                        "SELECT kind FROM segments WHERE tenant_id = ?1 AND name = ?2",
+                        params![t, name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if old_kind.is_some_and(|k| k != new_kind) {
+                    // The engine starts a re-kinded segment afresh, without
+                    // exits for the members of the other kind.
+                    self.execute(
+                        "DELETE FROM memberships WHERE tenant_id = ?1 AND segment = ?2",
+                        params![t, name],
+                    )?;
+                    self.execute(
+                        "DELETE FROM count_history WHERE tenant_id = ?1 AND segment = ?2",
+                        params![t, name],
+                    )?;
+                }
                 // Stamped with the engine's clock, the instant the change
                 // took effect (an import, having none, uses the wall clock).
                 self.execute(
@@ -249,7 +270,7 @@ impl Writer<'_> {
                     params![
                         t,
                         name,
-                        rows_json::segment_kind_name(rows_json::segment_kind(*kind)),
+                        new_kind,
                         forms.source,
                         forms.text,
                         forms.json,

@@ -68,6 +68,7 @@ macro_rules! store_suite {
             a_running_import_is_not_abandoned,
             a_newer_schema_is_refused,
             an_unknown_tenant_is_refused,
+            a_restart_restores_the_live_engine_exactly,
         );
     };
     (@tests $open:expr; $($name:ident),* $(,)?) => {
@@ -1204,4 +1205,167 @@ pub fn an_unknown_tenant_is_refused(f: &mut dyn Fixture) {
     }
     assert_eq!(f.store().tenants().unwrap(), [known]);
     assert_eq!(staged_rows(f), 0);
+}
+
+/// The memberships and tiers of a from-scratch `strata_engine` evaluation
+/// of `data` at `at` (an implementation independent of the live engine).
+fn fresh_evaluation(data: &Dataset, at: jiff::Timestamp) -> Memberships {
+    let engine = strata_engine::Engine::new(data.clone(), at).unwrap();
+    let mut out = Memberships::default();
+    for seg in &data.segments {
+        let kind = match seg.kind {
+            SegmentKind::Customer => Kind::Customer,
+            SegmentKind::Product => Kind::Product,
+        };
+        let rule = engine
+            .compile(kind, &format!("in_segment('{}')", seg.name))
+            .unwrap();
+        for e in engine.evaluate(&rule).unwrap() {
+            out.members
+                .push((seg.name.clone(), seg.kind, engine.id(kind, e).to_owned()));
+        }
+    }
+    let names: std::collections::BTreeSet<&str> = data
+        .tiers
+        .iter()
+        .flat_map(|s| s.tiers.iter().map(|t| t.name.as_str()))
+        .collect();
+    for name in names {
+        let rule = engine
+            .compile(Kind::Customer, &format!("tier = '{name}'"))
+            .unwrap();
+        for e in engine.evaluate(&rule).unwrap() {
+            out.tiers
+                .push((engine.id(Kind::Customer, e).to_owned(), name.to_owned()));
+        }
+    }
+    out.members.sort();
+    out.tiers.sort();
+    out
+}
+
+fn sorted(mut m: Memberships) -> Memberships {
+    m.members.sort();
+    m.tiers.sort();
+    m
+}
+
+/// `Live`: changes survive a restart; the restart evaluates the stored rows
+/// at the stored clock, finds the stored memberships, and catches up with
+/// the time that passed; an import in between refreshes the memberships.
+pub fn a_restart_restores_the_live_engine_exactly(f: &mut dyn Fixture) {
+    use strata_store::live::Live;
+    let data = demo(120, 4);
+    let tenant = f.store().tenant("default").unwrap();
+    import(f.store(), tenant.id, &data);
+    let t0 = strata_engine::clock::timestamp_nanos(demo_end());
+
+    let (mut live, restored) = Live::open(f.connect(), "default", t0).unwrap();
+    assert!(restored.refreshed, "an import came before any engine");
+    assert_eq!(restored.mismatch, None);
+    // A new order for a known customer, and a segment of recent buyers
+    // that time will empty.
+    let mut line = data.line_row(0);
+    line.order_id = "LIVE-1".into();
+    line.ordered_at = t0;
+    line.status = None;
+    let mut events = live.apply(Change::AddLines(vec![line])).unwrap();
+    events.extend(
+        live.apply(Change::PutSegment {
+            name: "recent".into(),
+            kind: Kind::Customer,
+            rule: RuleSource::Text("last_order_date > -3d".into()),
+        })
+        .unwrap(),
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Member { segment, enter: true, .. } if &**segment == "recent")
+        ),
+        "someone bought in the last 3 days"
+    );
+    let before = sorted(f.store().memberships(tenant.id).unwrap());
+    drop(live);
+
+    // Restart at the same instant: nothing to catch up, nothing differs.
+    f.reopen();
+    let stored = f.store().load(tenant.id).unwrap();
+    let at0 = jiff::Timestamp::from_nanosecond(i128::from(t0)).unwrap();
+    assert_eq!(fresh_evaluation(&stored, at0), before);
+    let (live, restored) = Live::open(f.connect(), "default", t0).unwrap();
+    assert!(!restored.refreshed);
+    assert_eq!(restored.mismatch, None);
+    assert_eq!(restored.caught_up, 0);
+    assert_eq!(live.engine().last_change(), 2, "numbering continues");
+    drop(live);
+
+    // Restart ten days later: "recent" empties at its true instants.
+    let t1 = t0 + 10 * 86_400 * 1_000_000_000;
+    let (live, restored) = Live::open(f.connect(), "default", t1).unwrap();
+    assert!(restored.caught_up > 0);
+    assert_eq!(live.engine().count("recent"), Some(0));
+    drop(live);
+    let at1 = jiff::Timestamp::from_nanosecond(i128::from(t1)).unwrap();
+    let stored = f.store().load(tenant.id).unwrap();
+    let now_stored = sorted(f.store().memberships(tenant.id).unwrap());
+    assert_eq!(fresh_evaluation(&stored, at1), now_stored);
+    let exits: Vec<Nanos> = all_events(f.store(), tenant.id)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Member {
+                segment,
+                enter: false,
+                at,
+                cause: Cause::Time,
+                ..
+            } if &*segment == "recent" => Some(at),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !exits.is_empty() && exits.iter().all(|&at| at > t0 && at <= t1),
+        "{exits:?}"
+    );
+
+    // A segment that changes kind starts afresh, in the store too.
+    let (mut live, _) = Live::open(f.connect(), "default", t1).unwrap();
+    assert!(live.engine().count("vip").unwrap() > 0);
+    live.apply(Change::PutSegment {
+        name: "vip".into(),
+        kind: Kind::Product,
+        rule: RuleSource::Text("units_sold(since: -400d) > 0".into()),
+    })
+    .unwrap();
+    assert!(live.engine().count("vip").unwrap() > 0);
+    drop(live);
+    let (live, restored) = Live::open(f.connect(), "default", t1).unwrap();
+    assert_eq!(restored.mismatch, None);
+    drop(live);
+    let now_stored = sorted(f.store().memberships(tenant.id).unwrap());
+
+    // Tampered memberships are found and repaired.
+    f.execute("DELETE FROM memberships");
+    let (live, restored) = Live::open(f.connect(), "default", t1).unwrap();
+    assert!(restored.mismatch.is_some());
+    drop(live);
+    assert_eq!(
+        sorted(f.store().memberships(tenant.id).unwrap()),
+        now_stored
+    );
+
+    // An import between runs: the restore recomputes the memberships.
+    let mut newer = data.clone();
+    newer.customers.tags = strata_data::TagColumn::default();
+    for _ in 0..newer.customers.len() {
+        newer.customers.tags.offsets.push(0);
+    }
+    import(f.store(), tenant.id, &newer);
+    let (live, restored) = Live::open(f.connect(), "default", t1).unwrap();
+    assert!(restored.refreshed);
+    drop(live);
+    let stored = f.store().load(tenant.id).unwrap();
+    assert_eq!(
+        fresh_evaluation(&stored, at1),
+        sorted(f.store().memberships(tenant.id).unwrap())
+    );
 }

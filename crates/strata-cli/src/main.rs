@@ -706,6 +706,7 @@ fn replay(
             name: name.clone(),
             kind: segment_kind,
             rule: strata_data::RuleSource::Text(text.clone()),
+            description: None,
         });
     }
     let mut live = strata_live::LiveEngine::new(&data, from).map_err(|e| {

@@ -403,15 +403,20 @@ pub(crate) fn load_segments(
                 None
             }
         };
-        match object.get("description") {
-            None | Some(Value::Null | Value::String(_)) => {}
-            Some(other) => sink.got(&format!("{path}.description"), "must be a text", other),
-        }
+        let description = match object.get("description") {
+            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+            None | Some(Value::Null | Value::String(_)) => None,
+            Some(other) => {
+                sink.got(&format!("{path}.description"), "must be a text", other);
+                None
+            }
+        };
         if let (Some(name), Some(kind), Some(rule)) = (name, kind, rule) {
             out.push(SavedSegment {
                 name: name.to_owned(),
                 kind,
                 rule,
+                description,
             });
         }
     }

@@ -379,6 +379,8 @@ pub struct SavedSegment {
     pub name: String,
     pub kind: SegmentKind,
     pub rule: RuleSource,
+    /// Free text for people (`segments.json`'s `description`).
+    pub description: Option<String>,
 }
 
 /// A whole loaded dataset.

@@ -309,6 +309,8 @@ fn daily_settings_tiers_segments_load_exactly() {
         data.segments[0].rule,
         RuleSource::Text("tags CONTAINS 'vip'".to_owned())
     );
+    assert_eq!(data.segments[0].description.as_deref(), Some("Our best"));
+    assert_eq!(data.segments[1].description, None);
     assert_eq!(data.segments[1].kind, SegmentKind::Product);
     assert_eq!(
         data.segments[1].rule,

@@ -928,6 +928,7 @@ impl LiveEngine {
                 Kind::Product => strata_data::SegmentKind::Product,
             },
             rule: rule.clone(),
+            description: None,
         };
         let (expr, source) = strata_engine::parse_saved_rule(&seg, &schema).map_err(|mut e| {
             e.segment = None;

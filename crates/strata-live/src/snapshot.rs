@@ -345,6 +345,8 @@ impl LiveEngine {
                     Kind::Product => SegmentKind::Product,
                 },
                 rule: RuleSource::Text(seg.text.clone()),
+                // The engine has no use for descriptions; the store keeps them.
+                description: None,
             })
             .collect();
         out

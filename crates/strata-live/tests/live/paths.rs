@@ -482,6 +482,7 @@ fn a_load_error_names_the_broken_segment_not_the_one_waiting_on_it() {
             name: name.into(),
             kind: strata_data::SegmentKind::Customer,
             rule: RuleSource::Text(rule.into()),
+            description: None,
         });
     }
     let err = LiveEngine::new(&data, "2024-06-30T12:00:00Z".parse().unwrap())

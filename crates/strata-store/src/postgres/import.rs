@@ -719,14 +719,16 @@ fn merge_segments(
         // `json` has no equality: compared as text, which is what it keeps.
         let row = tx.query_opt(
             "INSERT INTO segments AS t (tenant_id, name, kind, rule_source, rule_text, rule_json,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7, $7)
+                 created_at, updated_at, description)
+             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7, $7, $8)
              ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind,
                  rule_source = EXCLUDED.rule_source, rule_text = EXCLUDED.rule_text,
-                 rule_json = EXCLUDED.rule_json, updated_at = EXCLUDED.updated_at
-             WHERE (t.kind, t.rule_source, t.rule_text, t.rule_json::text)
+                 rule_json = EXCLUDED.rule_json, updated_at = EXCLUDED.updated_at,
+                 description = EXCLUDED.description
+             WHERE (t.kind, t.rule_source, t.rule_text, t.rule_json::text, t.description)
                  IS DISTINCT FROM
-                 (EXCLUDED.kind, EXCLUDED.rule_source, EXCLUDED.rule_text, EXCLUDED.rule_json::text)
+                 (EXCLUDED.kind, EXCLUDED.rule_source, EXCLUDED.rule_text,
+                  EXCLUDED.rule_json::text, EXCLUDED.description)
              RETURNING t.xmax = 0",
             &[
                 &tenant.0,
@@ -736,6 +738,7 @@ fn merge_segments(
                 &forms.text,
                 &forms.json,
                 &now,
+                &segment.description,
             ],
         )?;
         count_one(&mut counts, row.map(|r| r.get(0)));

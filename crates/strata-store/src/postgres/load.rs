@@ -504,8 +504,8 @@ fn read(conn: &mut Client, tenant: TenantId, send: &SyncSender<Batch>) -> Result
     send.send(Batch::Tiers(tiers))?;
     let segments = tx
         .query(
-            "SELECT name, kind, rule_source, rule_text, rule_json::text FROM segments
-             WHERE tenant_id = $1 ORDER BY id",
+            "SELECT name, kind, rule_source, rule_text, rule_json::text, description
+             FROM segments WHERE tenant_id = $1 ORDER BY id",
             &[&t],
         )?
         .iter()
@@ -514,6 +514,7 @@ fn read(conn: &mut Client, tenant: TenantId, send: &SyncSender<Batch>) -> Result
                 name: row.get(0),
                 kind: rows_json::segment_kind_from_name(row.get(1))?,
                 rule: RuleForms::rule(row.get(2), row.get(3), row.get(4))?,
+                description: row.get(5),
             })
         })
         .collect::<Result<_, StoreError>>()?;

@@ -587,15 +587,17 @@ fn merge_segments(
             .exists(params![tenant.0, segment.name])?;
         let written = tx.execute(
             "INSERT INTO segments (tenant_id, name, kind, rule_source, rule_text, rule_json,
-                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 created_at, updated_at, description)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
              ON CONFLICT (tenant_id, name) DO UPDATE SET kind = excluded.kind,
                  rule_source = excluded.rule_source, rule_text = excluded.rule_text,
-                 rule_json = excluded.rule_json, updated_at = excluded.updated_at
+                 rule_json = excluded.rule_json, updated_at = excluded.updated_at,
+                 description = excluded.description
              WHERE segments.kind IS NOT excluded.kind
                 OR segments.rule_source IS NOT excluded.rule_source
                 OR segments.rule_text IS NOT excluded.rule_text
-                OR segments.rule_json IS NOT excluded.rule_json",
+                OR segments.rule_json IS NOT excluded.rule_json
+                OR segments.description IS NOT excluded.description",
             params![
                 tenant.0,
                 segment.name,
@@ -603,7 +605,8 @@ fn merge_segments(
                 forms.source,
                 forms.text,
                 forms.json,
-                now
+                now,
+                segment.description
             ],
         )?;
         count_one(&mut counts, existed, written);

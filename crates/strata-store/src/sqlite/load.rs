@@ -234,7 +234,7 @@ pub(super) fn load(conn: &mut Connection, tenant: TenantId) -> Result<Dataset, S
     )?;
     each_row(
         &tx,
-        "SELECT name, kind, rule_source, rule_text, rule_json
+        "SELECT name, kind, rule_source, rule_text, rule_json, description
          FROM segments WHERE tenant_id = ?1 ORDER BY id",
         tenant,
         |r| {
@@ -242,6 +242,7 @@ pub(super) fn load(conn: &mut Connection, tenant: TenantId) -> Result<Dataset, S
                 name: r.get(0)?,
                 kind: rows_json::segment_kind_from_name(str_at(r, 1)?)?,
                 rule: RuleForms::rule(str_at(r, 2)?, r.get(3)?, str_at(r, 4)?)?,
+                description: r.get(5)?,
             });
             Ok(())
         },

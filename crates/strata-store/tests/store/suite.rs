@@ -215,10 +215,17 @@ impl Model {
                 upsert(&mut self.daily, row, |d| d.sku == sku && d.date == date);
             }
             Change::PutSegment { name, kind, rule } => {
+                // A change carries no description: the stored one stays.
+                let description = self
+                    .segments
+                    .iter()
+                    .find(|s| s.name == name)
+                    .and_then(|s| s.description.clone());
                 let segment = SavedSegment {
                     name: name.clone(),
                     kind: segment_kind(kind),
                     rule,
+                    description,
                 };
                 upsert(&mut self.segments, segment, |s| s.name == name);
             }
@@ -361,7 +368,8 @@ pub fn import_then_load_gives_the_dataset_back(f: &mut dyn Fixture) {
 }
 
 pub fn importing_again_changes_nothing(f: &mut dyn Fixture) {
-    let data = demo(300, 42);
+    let mut data = demo(300, 42);
+    data.segments[0].description = Some("Kept as written: «quoted», 'too'".into());
     let t = f.store().tenant("shop").unwrap();
     let first = import(f.store(), t.id, &data);
     let again = import(f.store(), t.id, &data);
@@ -381,6 +389,11 @@ pub fn importing_again_changes_nothing(f: &mut dyn Fixture) {
         }
     );
     assert_eq!(f.store().tenant_by_id(t.id).unwrap().data_version, 1);
+    assert_same_dataset(&f.store().load(t.id).unwrap(), &data);
+    // A new description alone is a change.
+    data.segments[0].description = None;
+    let third = import(f.store(), t.id, &data);
+    assert_eq!(third.segments.updated, 1);
     assert_same_dataset(&f.store().load(t.id).unwrap(), &data);
 }
 

@@ -309,15 +309,7 @@ impl LiveEngine {
                     {
                         return Err(at(format!("unknown customer '{c}'")));
                     }
-                    if l.quantity == 0 {
-                        return Err(at("quantity must be at least 1".into()));
-                    }
-                    if l.unit_price.is_sign_negative() && !l.unit_price.is_zero()
-                        || l.discount.is_sign_negative() && !l.discount.is_zero()
-                        || l.fees.is_sign_negative() && !l.fees.is_zero()
-                    {
-                        return Err(at("unit_price, discount and fees must be ≥ 0".into()));
-                    }
+                    l.checked_revenue().map_err(|what| at(what.into()))?;
                     line_revenue(l).ok_or_else(|| {
                         at("quantity × unit_price − discount is out of exact range".into())
                     })?;

@@ -45,6 +45,7 @@ mod open;
 pub mod postgres;
 mod rows_json;
 pub mod sqlite;
+mod staging;
 
 pub use open::{Location, open};
 

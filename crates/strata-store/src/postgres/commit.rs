@@ -460,18 +460,8 @@ impl Writer<'_, '_> {
         {
             return Err(invalid(format!("unknown customer '{id}'")));
         }
-        if l.quantity == 0 {
-            return Err(invalid("quantity must be at least 1"));
-        }
-        let negative = |d: Decimal| d.is_sign_negative() && !d.is_zero();
-        if negative(l.unit_price) || negative(l.discount) || negative(l.fees) {
-            return Err(invalid("unit_price, discount and fees must be ≥ 0"));
-        }
-        // The dataset builder refuses such a line at load.
-        Decimal::from(l.quantity)
-            .checked_mul(l.unit_price)
-            .and_then(|gross| gross.checked_sub(l.discount))
-            .ok_or_else(|| invalid("quantity × unit_price − discount is out of range"))?;
+        // Refused here as at load, where the dataset builder checks the same.
+        l.checked_revenue().map_err(invalid)?;
         self.execute(
             "INSERT INTO orders (tenant_id, order_id, ordered_at, customer_id, status, marketplace)
              VALUES ($1, $2, $3, $4, $5, $6)

@@ -10,6 +10,7 @@ use strata_data::{Dataset, NO_CUSTOMER};
 
 use super::{i64_of, tenant_in, wall_clock};
 use crate::rows_json::{self, RuleForms, text};
+use crate::staging::Staging;
 use crate::{Counts, ImportReport, Phase, Progress, StoreError, TenantId};
 
 /// Rows per committed staging batch.
@@ -133,50 +134,32 @@ fn abandon(conn: &mut Client, import_id: i64) -> Result<bool, StoreError> {
 }
 
 /// Counts rows through the staging batches of every kind.
-struct Staging<'a> {
-    import_id: i64,
-    done: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(Progress),
-}
-
-impl Staging<'_> {
-    /// Rows `0..n` into `table` through binary `COPY`, `write` writing row
-    /// `i`, one committed batch at a time.
-    fn rows(
-        &mut self,
-        conn: &mut Client,
-        table: &str,
-        columns: &[(&str, Type)],
-        n: usize,
-        mut write: impl FnMut(&mut BinaryCopyInWriter<'_>, i64, usize) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
-        let types: Vec<Type> = columns.iter().map(|c| c.1.clone()).collect();
-        let sql = format!(
-            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
-            names.join(", ")
-        );
-        let batch = crate::import_batch(BATCH);
-        let mut start = 0;
-        while start < n {
-            let end = n.min(start + batch);
-            // Outside a transaction each COPY commits on its own.
-            let mut writer = BinaryCopyInWriter::new(conn.copy_in(&sql)?, &types);
-            for i in start..end {
-                write(&mut writer, self.import_id, i)?;
-            }
-            writer.finish()?;
-            self.done += (end - start) as u64;
-            (self.progress)(Progress {
-                phase: Phase::Staging,
-                done: self.done,
-                total: self.total,
-            });
-            start = end;
+/// Rows `0..n` into `table` through binary `COPY`, `write` writing row `i`,
+/// one committed batch at a time.
+fn rows(
+    staging: &mut Staging<'_>,
+    conn: &mut Client,
+    table: &str,
+    columns: &[(&str, Type)],
+    n: usize,
+    mut write: impl FnMut(&mut BinaryCopyInWriter<'_>, i64, usize) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let types: Vec<Type> = columns.iter().map(|c| c.1.clone()).collect();
+    let sql = format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        names.join(", ")
+    );
+    let import_id = staging.import_id;
+    staging.in_batches(n, BATCH, |range| {
+        // Outside a transaction each COPY commits on its own.
+        let mut writer = BinaryCopyInWriter::new(conn.copy_in(&sql)?, &types);
+        for i in range {
+            write(&mut writer, import_id, i)?;
         }
+        writer.finish()?;
         Ok(())
-    }
+    })
 }
 
 /// Writes every row of `data` into the staging tables; returns how many.
@@ -186,15 +169,9 @@ fn stage(
     data: &Dataset,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, StoreError> {
-    let total =
-        (data.products.len() + data.customers.len() + data.lines.len() + data.daily.len()) as u64;
-    let mut staging = Staging {
-        import_id,
-        done: 0,
-        total,
-        progress,
-    };
-    staging.rows(
+    let mut staging = Staging::new(import_id, data, progress);
+    rows(
+        &mut staging,
         conn,
         "stage_products",
         &[
@@ -240,7 +217,8 @@ fn stage(
             Ok(())
         },
     )?;
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "stage_customers",
         &[
@@ -286,7 +264,8 @@ fn stage(
     let (lines, orders) = (&data.lines, &data.orders);
     let mut numbered = vec![0i32; orders.len()];
     let mut amounts: [String; 3] = Default::default();
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "stage_lines",
         &[
@@ -343,7 +322,8 @@ fn stage(
             Ok(())
         },
     )?;
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "stage_daily",
         &[
@@ -373,7 +353,7 @@ fn stage(
             Ok(())
         },
     )?;
-    Ok(total)
+    Ok(staging.done())
 }
 
 /// How a column is moved and compared.

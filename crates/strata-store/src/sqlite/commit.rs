@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
-use rust_decimal::Decimal;
 use strata_data::{CustomerRow, DailyRow, LineRow, Nanos, ProductRow, TierScheme};
 use strata_live::{Cause, Change, Event, ProductValue};
 
@@ -422,13 +421,8 @@ impl Writer<'_> {
         {
             return Err(invalid(format!("unknown customer '{id}'")));
         }
-        if l.quantity == 0 {
-            return Err(invalid("quantity must be at least 1"));
-        }
-        let negative = |d: Decimal| d.is_sign_negative() && !d.is_zero();
-        if negative(l.unit_price) || negative(l.discount) || negative(l.fees) {
-            return Err(invalid("unit_price, discount and fees must be ≥ 0"));
-        }
+        // Refused here as at load, where the dataset builder checks the same.
+        l.checked_revenue().map_err(invalid)?;
         self.execute(
             "INSERT INTO orders (tenant_id, order_id, ordered_at, customer_id, status, marketplace)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)

@@ -9,6 +9,7 @@ use strata_data::{Dataset, TierScheme};
 
 use super::{CACHE_KIB, SqliteStore, i64_of, lock_path, tenant_in, wall_clock};
 use crate::rows_json::{self, RuleForms, text};
+use crate::staging::Staging;
 use crate::{Counts, ImportReport, Phase, Progress, StoreError, TenantId};
 
 /// Rows per staging transaction: large enough that commits (each an
@@ -178,45 +179,27 @@ fn delete_staged(tx: &Transaction<'_>, import_id: i64) -> Result<(), StoreError>
 }
 
 /// Counts rows through the staging batches of every kind.
-struct Staging<'a> {
-    import_id: i64,
-    done: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(Progress),
-}
-
-impl Staging<'_> {
-    /// Rows `0..n` of one kind, `bind` writing row `i` with its statement,
-    /// in committed batches.
-    fn rows(
-        &mut self,
-        conn: &mut Connection,
-        sql: &str,
-        n: usize,
-        mut bind: impl FnMut(&mut Statement<'_>, i64, usize) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let batch = crate::import_batch(BATCH);
-        let mut start = 0;
-        while start < n {
-            let end = n.min(start + batch);
-            let tx = conn.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(sql)?;
-                for i in start..end {
-                    bind(&mut stmt, self.import_id, i)?;
-                }
+/// Rows `0..n` of one kind, `bind` writing row `i` with its statement, in
+/// committed batches.
+fn rows(
+    staging: &mut Staging<'_>,
+    conn: &mut Connection,
+    sql: &str,
+    n: usize,
+    mut bind: impl FnMut(&mut Statement<'_>, i64, usize) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let import_id = staging.import_id;
+    staging.in_batches(n, BATCH, |range| {
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(sql)?;
+            for i in range {
+                bind(&mut stmt, import_id, i)?;
             }
-            tx.commit()?;
-            self.done += (end - start) as u64;
-            (self.progress)(Progress {
-                phase: Phase::Staging,
-                done: self.done,
-                total: self.total,
-            });
-            start = end;
         }
+        tx.commit()?;
         Ok(())
-    }
+    })
 }
 
 /// Writes every row of `data` into the staging tables; returns how many.
@@ -226,15 +209,9 @@ fn stage(
     data: &Dataset,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, StoreError> {
-    let total =
-        (data.products.len() + data.customers.len() + data.lines.len() + data.daily.len()) as u64;
-    let mut staging = Staging {
-        import_id,
-        done: 0,
-        total,
-        progress,
-    };
-    staging.rows(
+    let mut staging = Staging::new(import_id, data, progress);
+    rows(
+        &mut staging,
         conn,
         "INSERT INTO stage_products (import_id, seq, sku, parent_sku, asin, title, brand,
              category, tags, seller_account, marketplace, price, cost, inventory, created_at,
@@ -265,7 +242,8 @@ fn stage(
             Ok(())
         },
     )?;
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "INSERT INTO stage_customers (import_id, seq, customer_id, email, first_name,
              last_name, country, city, marketplace, tags, accepts_marketing, created_at, custom)
@@ -294,7 +272,8 @@ fn stage(
     // A line's number is its position among its order's lines in file
     // order, which is what makes re-importing a grown file idempotent.
     let mut numbered = vec![0u32; data.orders.len()];
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "INSERT INTO stage_lines (import_id, seq, order_id, line_no, ordered_at, customer_id,
              status, marketplace, sku, quantity, unit_price, discount, fees, seller_account)
@@ -323,7 +302,8 @@ fn stage(
             Ok(())
         },
     )?;
-    staging.rows(
+    rows(
+        &mut staging,
         conn,
         "INSERT INTO stage_daily (import_id, seq, sku, date, sessions, bsr, reviews, rating)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -344,7 +324,7 @@ fn stage(
             Ok(())
         },
     )?;
-    Ok(total)
+    Ok(staging.done())
 }
 
 /// How staged rows of one kind become table rows.

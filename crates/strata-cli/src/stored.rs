@@ -233,6 +233,9 @@ pub fn ingest(dir: &Path, args: &StoreArgs, until: Option<&str>, events: bool) -
     let start = first.unwrap_or_else(|| crate::nanos(jiff::Timestamp::now()));
     let (mut live, restored) = Live::open_inspect(store, &args.tenant, start, |stored| {
         held = Held::of(stored);
+        // Rows imported before any engine ran: start after the newest of
+        // them, not in their past.
+        stored.orders.ordered_at.iter().copied().max()
     })
     .map_err(refuse_live)?;
     eprintln!(

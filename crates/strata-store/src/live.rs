@@ -80,24 +80,26 @@ impl Live {
         tenant_name: &str,
         now: Nanos,
     ) -> Result<(Live, Restored), LiveStoreError> {
-        Live::open_inspect(store, tenant_name, now, |_| {})
+        Live::open_inspect(store, tenant_name, now, |_| None)
     }
 
     /// [`Live::open`], showing `inspect` the stored rows on the way (what
-    /// is already held, say) so they need not be read twice.
+    /// is already held, say) so they need not be read twice. For a tenant
+    /// no engine ran on yet, an instant `inspect` returns replaces `now` as
+    /// the engine's first clock.
     pub fn open_inspect(
         mut store: Box<dyn Store>,
         tenant_name: &str,
         now: Nanos,
-        inspect: impl FnOnce(&strata_data::Dataset),
+        inspect: impl FnOnce(&strata_data::Dataset) -> Option<Nanos>,
     ) -> Result<(Live, Restored), LiveStoreError> {
         let tenant = store.tenant(tenant_name)?;
         let started = Instant::now();
         let data = store.load(tenant.id)?;
         let load = started.elapsed();
-        inspect(&data);
+        let first_clock = inspect(&data);
         let started = Instant::now();
-        let clock = tenant.clock.unwrap_or(now);
+        let clock = tenant.clock.or(first_clock).unwrap_or(now);
         let at = jiff::Timestamp::from_nanosecond(i128::from(clock))
             .map_err(|e| StoreError::Corrupt(format!("stored clock {clock}: {e}")))?;
         let mut engine = LiveEngine::new(&data, at)?;

@@ -640,3 +640,21 @@ fn live_ingestion_killed_midway_keeps_every_acknowledged_change() {
         assert_eq!(stored_members, fresh, "{backend}: at the end");
     }
 }
+
+/// An engine started on imported rows begins after the newest of them, not
+/// in their past.
+#[test]
+fn ingest_after_an_import_starts_at_the_newest_stored_order() {
+    let dir = demo("60", "13");
+    let d = dir.path().to_str().unwrap();
+    let db = Db::sqlite();
+    let (code, _, err) = strata_with(&["import", d], &db);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = strata_with(&["ingest", d], &db);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "", "everything was imported already");
+    let newest = db.dataset().orders.ordered_at.iter().copied().max();
+    let mut store = db.open();
+    let tenant = store.tenant("default").unwrap();
+    assert_eq!(tenant.clock, newest);
+}

@@ -39,6 +39,7 @@ use jiff::civil::Date;
 use strata_data::{Dataset, Nanos, SegmentKind};
 use strata_live::{Change, Event};
 
+pub mod accounts;
 pub mod live;
 mod migrate;
 mod open;
@@ -47,6 +48,9 @@ mod rows_json;
 pub mod sqlite;
 mod staging;
 
+pub use accounts::{
+    Accounts, ApiToken, ModuleRights, Right, SegmentMeta, SegmentShare, User, UserId,
+};
 pub use open::{Location, open};
 
 /// Rows per committed staging batch of an import: the backend's `default`,
@@ -141,6 +145,18 @@ pub struct Commit<'a> {
     /// zone) in the count history.
     pub counts: &'a [(String, u64)],
     pub day: Date,
+    /// With a `PutSegment`: the description to store (replacing the stored
+    /// one) and the owner to record if the segment is new. `None` keeps
+    /// both as stored.
+    pub info: Option<&'a SegmentInfo>,
+}
+
+/// What a `PutSegment` carries besides its rule, from the API.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub description: Option<String>,
+    /// Recorded when the segment is created; an existing owner stays.
+    pub owner: Option<UserId>,
 }
 
 /// A logged event, with its position in the log (cursor for paging).
@@ -168,6 +184,9 @@ pub enum StoreError {
     /// change the tables cannot take).
     #[error("{0}")]
     Invalid(String),
+    /// The row exists already (an e-mail taken, say).
+    #[error("{0}")]
+    Conflict(String),
     /// The database's schema is newer than this program knows.
     #[error(
         "the database is at schema version {found}, newer than this program's {known}: upgrade Strata"
@@ -186,7 +205,7 @@ pub enum StoreError {
 
 /// The storage a Strata process keeps its data in. Calls are blocking; one
 /// value is one connection (open another for another thread).
-pub trait Store: Send {
+pub trait Store: Accounts + Send {
     /// `sqlite` or `postgres`, for messages.
     fn backend(&self) -> &'static str;
 
@@ -217,6 +236,11 @@ pub trait Store: Send {
 
     /// Writes one live change, its events and the clock, atomically.
     fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError>;
+
+    /// Writes several commits, in order, in one transaction (group commit:
+    /// one disk flush for a batch of changes). All or nothing.
+    fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>])
+    -> Result<(), StoreError>;
 
     /// Replaces the stored memberships and tiers of a tenant wholesale (after
     /// a restore found them stale), with the clock and `data_version`

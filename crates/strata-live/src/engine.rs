@@ -1694,6 +1694,31 @@ impl LiveEngine {
         Some((seg.kind, &seg.expr))
     }
 
+    /// An order's status and number of lines, if the engine holds it
+    /// (the API adds only the lines past those, so a repeated post of the
+    /// same order changes nothing).
+    pub fn order_state(&self, order_id: &str) -> Option<(&str, usize)> {
+        let &o = self.store.order_ids.get(order_id)?;
+        let order = &self.store.orders[o as usize];
+        Some((&order.status, order.lines.len()))
+    }
+
+    /// Whether a live product or customer of that id exists.
+    pub fn has_entity(&self, kind: Kind, id: &str) -> bool {
+        match kind {
+            Kind::Customer => self
+                .store
+                .customer_ids
+                .get(id)
+                .is_some_and(|&c| self.store.customers[c as usize].alive),
+            Kind::Product => self
+                .store
+                .product_ids
+                .get(id)
+                .is_some_and(|&p| self.store.products[p as usize].alive),
+        }
+    }
+
     /// A customer's current tier.
     pub fn tier(&self, customer_id: &str) -> Option<&str> {
         let &c = self.store.customer_ids.get(customer_id)?;

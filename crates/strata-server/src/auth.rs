@@ -1,0 +1,293 @@
+//! Who is calling, and what they may do.
+//!
+//! A caller is identified by a session cookie (the web UI) or a personal
+//! API token (`Authorization: Bearer`). Both secrets are random 256-bit
+//! values; the store holds only their SHA-256, which is enough for secrets
+//! that cannot be guessed (passwords, which can, get argon2).
+//!
+//! # The rights model
+//!
+//! - An **administrator** may do everything in every store.
+//! - Anyone else sees a store only with an access grant; without one, the
+//!   store does not exist for them (404, never 403, so its name leaks
+//!   nothing).
+//! - A grant carries **module rights**: product segments, customer
+//!   segments, tiers, each `none`, `read` or `edit`. A module right
+//!   missing is 403. Data writes need `edit` on the module they feed
+//!   (products and daily rows: product segments; customers: customer
+//!   segments; orders: either).
+//! - A **segment** is private to its owner unless shared. Imported
+//!   segments (no owner) belong to the store: everyone with the module
+//!   right reads them, and `edit` changes or deletes them.
+//! - A **share** gives another user `read`, `edit` and/or `delete` on one
+//!   segment, until an optional expiry. Any share lets its holder read the
+//!   segment; an expired or revoked share is no share (the segment is 404
+//!   again). Edit and delete also need the module's `edit`.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use strata_lang::catalog::Kind;
+use strata_store::{ModuleRights, Right, SegmentShare, Tenant, User};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::tenant::TenantHandle;
+
+pub const SESSION_COOKIE: &str = "strata_session";
+/// API tokens start with this, so a leaked one is recognisable.
+pub const TOKEN_PREFIX: &str = "strata_";
+
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A new random secret, URL-safe.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn secret_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The authenticated user of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    /// The session's secret hash, when the caller came by cookie.
+    pub session: Option<String>,
+}
+
+fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Caller> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(token) = bearer {
+            let hash = secret_hash(token);
+            let user = state.pool.run(move |s| s.token_user(&hash)).await?;
+            return user
+                .map(|user| Caller {
+                    user,
+                    session: None,
+                })
+                .ok_or_else(ApiError::unauthenticated);
+        }
+        if let Some(secret) = cookie_value(parts, SESSION_COOKIE) {
+            let hash = secret_hash(secret);
+            let now = state.now();
+            let h = hash.clone();
+            let user = state.pool.run(move |s| s.session_user(&h, now)).await?;
+            return user
+                .map(|user| Caller {
+                    user,
+                    session: Some(hash),
+                })
+                .ok_or_else(ApiError::unauthenticated);
+        }
+        Err(ApiError::unauthenticated())
+    }
+}
+
+impl Caller {
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.user.admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only an administrator may do this"))
+        }
+    }
+}
+
+/// A caller inside one store, with their rights there.
+#[derive(Clone)]
+pub struct Scope {
+    pub caller: Caller,
+    pub tenant: Tenant,
+    pub rights: ModuleRights,
+    pub state: Arc<AppState>,
+}
+
+pub const ALL_RIGHTS: ModuleRights = ModuleRights {
+    product_segments: Right::Edit,
+    customer_segments: Right::Edit,
+    tiers: Right::Edit,
+};
+
+/// The store named in a path, as the caller may see it: 404 if it does
+/// not exist or the caller has no access to it.
+pub async fn scope(state: &Arc<AppState>, caller: Caller, store: &str) -> ApiResult<Scope> {
+    let name = store.to_owned();
+    let user = caller.user.id;
+    let admin = caller.user.admin;
+    let found = state
+        .pool
+        .run(move |s| {
+            let tenants = s.tenants()?;
+            let Some(t) = tenants.into_iter().find(|t| t.name == name) else {
+                return Ok(None);
+            };
+            let rights = if admin { Some(ALL_RIGHTS) } else { s.access(t.id, user)? };
+            Ok(rights.map(|r| (t, r)))
+        })
+        .await?;
+    match found {
+        Some((tenant, rights)) => Ok(Scope {
+            caller,
+            tenant,
+            rights,
+            state: Arc::clone(state),
+        }),
+        None => Err(ApiError::not_found(format!("no store '{store}'"))),
+    }
+}
+
+/// What a caller may do with one segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentRights {
+    pub read: bool,
+    pub edit: bool,
+    pub delete: bool,
+    /// Owner or administrator: may also share it.
+    pub manage: bool,
+}
+
+impl Scope {
+    pub fn module(&self, kind: Kind) -> Right {
+        match kind {
+            Kind::Customer => self.rights.customer_segments,
+            Kind::Product => self.rights.product_segments,
+        }
+    }
+
+    pub fn need_module(&self, kind: Kind, right: Right) -> ApiResult<()> {
+        if self.module(kind) >= right {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "you need the '{}' right on {kind} segments in this store",
+                right.as_str()
+            )))
+        }
+    }
+
+    pub fn need_tiers(&self, right: Right) -> ApiResult<()> {
+        if self.rights.tiers >= right {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "you need the '{}' right on tiers in this store",
+                right.as_str()
+            )))
+        }
+    }
+
+    /// Orders feed both modules: editing either lets one post them.
+    pub fn need_order_writes(&self) -> ApiResult<()> {
+        if self.rights.customer_segments == Right::Edit || self.rights.product_segments == Right::Edit {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "you need the 'edit' right on customer or product segments in this store",
+            ))
+        }
+    }
+
+    pub async fn engine(&self) -> ApiResult<Arc<TenantHandle>> {
+        self.state.tenant(&self.tenant).await
+    }
+
+    /// The caller's rights on a segment of `kind` owned by `owner`, given
+    /// the caller's share on it (if any). `None`: the segment is not
+    /// visible to the caller (report it as missing).
+    pub fn segment_rights(
+        &self,
+        kind: Kind,
+        owner: Option<strata_store::UserId>,
+        share: Option<&SegmentShare>,
+        now: strata_data::Nanos,
+    ) -> Option<SegmentRights> {
+        let module = self.module(kind);
+        if self.caller.user.admin {
+            return Some(SegmentRights {
+                read: true,
+                edit: true,
+                delete: true,
+                manage: true,
+            });
+        }
+        if module == Right::None {
+            return None;
+        }
+        let can_edit = module == Right::Edit;
+        let me = self.caller.user.id;
+        if owner == Some(me) || owner.is_none() {
+            let mine = owner == Some(me);
+            return Some(SegmentRights {
+                read: true,
+                edit: can_edit,
+                delete: can_edit,
+                manage: mine,
+            });
+        }
+        let share = share.filter(|s| s.user == me && s.expires_at.is_none_or(|t| now < t))?;
+        Some(SegmentRights {
+            read: true,
+            edit: share.edit && can_edit,
+            delete: share.delete && can_edit,
+            manage: false,
+        })
+    }
+}
+
+/// 403 with a reason for a right the caller lacks on a visible segment.
+pub fn lacking(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("you may not {what} this segment"),
+    )
+}

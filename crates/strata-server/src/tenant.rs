@@ -1,0 +1,509 @@
+//! One tenant's live engine, owned by one thread.
+//!
+//! The thread owns the `Live` (engine plus its store connection); requests
+//! reach it through a channel. Changes that queue up while a commit runs
+//! are applied one by one and committed together (group commit: one disk
+//! flush for the lot), so a busy ingest costs one flush per batch, not per
+//! change. Between requests the thread moves the engine's clock to the
+//! server clock, so windows expire on time without any request.
+//!
+//! Questions about every entity (an unsaved rule's members, member tables
+//! sorted by any field, CSV export) are answered by a **snapshot**: the
+//! live state written out as a dataset and loaded into the bitmap engine
+//! of `strata-engine`, which evaluates a rule over a million customers in
+//! milliseconds. Snapshots are rebuilt when the data or the clock moved;
+//! see [`TenantHandle::snapshot`].
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+use strata_data::Nanos;
+use strata_lang::catalog::Kind;
+use strata_live::{Change, Event, LiveError};
+use strata_store::live::Live;
+use strata_store::{SegmentInfo, TenantId};
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, Clock};
+
+type Job = Box<dyn FnOnce(&mut Live) + Send>;
+pub type Applied = Vec<Result<Vec<Event>, LiveError>>;
+
+/// What a request asks of the engine.
+pub enum Intent {
+    Change(Change, Option<SegmentInfo>),
+    /// An order as a whole. Lines are identified by their position in the
+    /// order (as imports do), so a repeated post adds nothing, a longer one
+    /// adds the lines past those stored, and a different status changes it.
+    Order {
+        order_id: String,
+        lines: Vec<strata_live::LineRow>,
+        status: String,
+    },
+}
+
+enum Cmd {
+    Apply {
+        items: Vec<Intent>,
+        reply: oneshot::Sender<ApiResult<Applied>>,
+    },
+    Run(Job),
+    Stop,
+}
+
+/// Where the engine stands: the last change and its clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Position {
+    pub seq: u64,
+    pub clock: Nanos,
+}
+
+/// The live state at one position, in the bitmap engine.
+pub struct Snapshot {
+    pub engine: strata_engine::Engine,
+    pub at: Position,
+    pub built_in: Duration,
+    ids: [OnceLock<FxHashMap<Box<str>, u32>>; 2],
+    orders: OnceLock<FxHashMap<Box<str>, u32>>,
+    order_lines: OnceLock<Vec<Vec<u32>>>,
+}
+
+impl Snapshot {
+    /// The row of an entity id.
+    pub fn row(&self, kind: Kind, id: &str) -> Option<u32> {
+        let slot = match kind {
+            Kind::Customer => 0,
+            Kind::Product => 1,
+        };
+        self.ids[slot]
+            .get_or_init(|| {
+                let n = self.engine.len(kind) as u32;
+                (0..n).map(|r| (Box::from(self.engine.id(kind, r)), r)).collect()
+            })
+            .get(id)
+            .copied()
+    }
+
+    /// The dense index of an order id.
+    pub fn order(&self, id: &str) -> Option<u32> {
+        self.orders
+            .get_or_init(|| {
+                let o = &self.engine.data().orders;
+                (0..o.len()).map(|i| (Box::from(o.order_id.get(i)), i as u32)).collect()
+            })
+            .get(id)
+            .copied()
+    }
+
+    /// The lines of an order, in file order.
+    pub fn lines_of(&self, order: u32) -> &[u32] {
+        let all = self.order_lines.get_or_init(|| {
+            let d = self.engine.data();
+            let mut out = vec![Vec::new(); d.orders.len()];
+            for (l, &o) in d.lines.order.iter().enumerate() {
+                out[o as usize].push(l as u32);
+            }
+            out
+        });
+        all.get(order as usize).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn members_of(&self, name: &str) -> Option<(Kind, RoaringBitmap)> {
+        let (i, (_, kind)) = self
+            .engine
+            .saved_segments()
+            .enumerate()
+            .find(|(_, (n, _))| *n == name)?;
+        let set = self.engine.saved_members(i).ok()?.clone();
+        Some((kind, set))
+    }
+}
+
+struct SnapState {
+    current: Option<Arc<Snapshot>>,
+    building: bool,
+    last_build: Duration,
+}
+
+pub struct TenantHandle {
+    pub id: TenantId,
+    pub name: String,
+    tx: Mutex<mpsc::Sender<Cmd>>,
+    /// The engine's position after each commit; SSE streams wait on it.
+    pub position: watch::Receiver<Position>,
+    snap: Mutex<SnapState>,
+    snap_done: tokio::sync::Notify,
+    sync_budget: Duration,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl TenantHandle {
+    /// Restores the tenant's engine from the store (blocking: it reads
+    /// every row) and starts its thread.
+    pub fn start(state: &Arc<AppState>, id: TenantId, name: &str) -> ApiResult<Arc<TenantHandle>> {
+        let store = state.pool.open()?;
+        let clock = Arc::clone(&state.clock);
+        let (live, restored) = Live::open(store, name, clock.now())?;
+        if let Some(m) = &restored.mismatch {
+            tracing::warn!(tenant = name, "stored memberships disagreed with the rows: {m}");
+        }
+        tracing::info!(
+            tenant = name,
+            load_ms = restored.load.as_millis() as u64,
+            evaluate_ms = restored.evaluate.as_millis() as u64,
+            caught_up = restored.caught_up,
+            "engine restored"
+        );
+        let pos = Position {
+            seq: live.engine().last_change(),
+            clock: live.engine().now(),
+        };
+        let (pos_tx, pos_rx) = watch::channel(pos);
+        let (tx, rx) = mpsc::channel();
+        let tick = state.config.tick;
+        let thread = std::thread::Builder::new()
+            .name(format!("tenant-{}", id.0))
+            .spawn(move || run(live, rx, pos_tx, clock, tick))
+            .map_err(ApiError::internal)?;
+        Ok(Arc::new(TenantHandle {
+            id,
+            name: name.to_owned(),
+            tx: Mutex::new(tx),
+            position: pos_rx,
+            snap: Mutex::new(SnapState {
+                current: None,
+                building: false,
+                last_build: Duration::ZERO,
+            }),
+            snap_done: tokio::sync::Notify::new(),
+            sync_budget: state.config.sync_snapshot_budget,
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+
+    fn send(&self, cmd: Cmd) -> ApiResult<()> {
+        self.tx
+            .lock()
+            .map_err(ApiError::internal)?
+            .send(cmd)
+            .map_err(|_| ApiError::internal("the tenant's engine thread stopped"))
+    }
+
+    /// Applies changes in order and commits the accepted ones; a refused
+    /// change gets its error and leaves no trace.
+    pub async fn apply(&self, items: Vec<Intent>) -> ApiResult<Applied> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Apply { items, reply })?;
+        rx.await.map_err(ApiError::internal)?
+    }
+
+    /// Applies one change; its refusal is the error.
+    pub async fn apply_one(&self, change: Change, info: Option<SegmentInfo>) -> ApiResult<Vec<Event>> {
+        self.apply_intent(Intent::Change(change, info)).await
+    }
+
+    pub async fn apply_intent(&self, intent: Intent) -> ApiResult<Vec<Event>> {
+        let mut out = self.apply(vec![intent]).await?;
+        match out.pop() {
+            Some(r) => r.map_err(ApiError::from),
+            None => Err(ApiError::internal("no result for a change")),
+        }
+    }
+
+    /// Runs `f` on the engine's thread, between changes.
+    pub async fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Live) -> R + Send + 'static) -> ApiResult<R> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Run(Box::new(move |live| {
+            let _ = tx.send(f(live));
+        })))?;
+        rx.await.map_err(ApiError::internal)
+    }
+
+    /// A snapshot for questions about every entity.
+    ///
+    /// It is exact (built at the engine's current position) when one was
+    /// already there or rebuilding takes less than the budget; otherwise
+    /// the previous snapshot answers while a new one builds in the
+    /// background, and its `at` tells how old the answer is.
+    pub async fn snapshot(self: &Arc<Self>) -> ApiResult<Arc<Snapshot>> {
+        loop {
+            let now = *self.position.borrow();
+            let (wait, start) = {
+                let mut s = self.snap.lock().map_err(ApiError::internal)?;
+                match &s.current {
+                    Some(cur) if cur.at == now => return Ok(Arc::clone(cur)),
+                    Some(cur) if s.last_build > self.sync_budget => {
+                        let cur = Arc::clone(cur);
+                        let start = !s.building;
+                        s.building = true;
+                        if start {
+                            self.spawn_build();
+                        }
+                        return Ok(cur);
+                    }
+                    _ => {
+                        let start = !s.building;
+                        s.building = true;
+                        (self.snap_done.notified(), start)
+                    }
+                }
+            };
+            if start {
+                self.spawn_build();
+            }
+            wait.await;
+            let s = self.snap.lock().map_err(ApiError::internal)?;
+            if let Some(cur) = &s.current
+                && (cur.at == *self.position.borrow() || s.last_build > self.sync_budget)
+            {
+                return Ok(Arc::clone(cur));
+            }
+        }
+    }
+
+    fn spawn_build(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let built = me.build().await;
+            if let Ok(mut s) = me.snap.lock() {
+                s.building = false;
+                match built {
+                    Ok(snap) => {
+                        s.last_build = snap.built_in;
+                        s.current = Some(Arc::new(snap));
+                    }
+                    Err(e) => tracing::error!(tenant = me.name, "snapshot failed: {e}"),
+                }
+            }
+            me.snap_done.notify_waiters();
+        });
+    }
+
+    async fn build(&self) -> ApiResult<Snapshot> {
+        let started = Instant::now();
+        let (data, at) = self
+            .with(|live| {
+                let e = live.engine();
+                let at = Position {
+                    seq: e.last_change(),
+                    clock: e.now(),
+                };
+                (e.to_dataset(), at)
+            })
+            .await?;
+        let engine = tokio::task::spawn_blocking(move || {
+            let now = jiff::Timestamp::from_nanosecond(i128::from(at.clock)).map_err(ApiError::internal)?;
+            strata_engine::Engine::new(data, now).map_err(ApiError::internal)
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        Ok(Snapshot {
+            engine,
+            at,
+            built_in: started.elapsed(),
+            ids: [OnceLock::new(), OnceLock::new()],
+            orders: OnceLock::new(),
+            order_lines: OnceLock::new(),
+        })
+    }
+
+    /// Ends the engine's thread after the work queued before.
+    pub fn stop(&self) {
+        let _ = self.send(Cmd::Stop);
+        if let Ok(mut t) = self.thread.lock()
+            && let Some(t) = t.take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut live: Live,
+    rx: mpsc::Receiver<Cmd>,
+    pos: watch::Sender<Position>,
+    clock: Arc<dyn Clock>,
+    tick: Duration,
+) {
+    let mut queue: VecDeque<Cmd> = VecDeque::new();
+    let publish = |live: &Live| {
+        let p = Position {
+            seq: live.engine().last_change(),
+            clock: live.engine().now(),
+        };
+        pos.send_if_modified(|old| {
+            let changed = *old != p;
+            *old = p;
+            changed
+        });
+    };
+    loop {
+        let cmd = match queue.pop_front() {
+            Some(c) => c,
+            None => match rx.recv_timeout(tick) {
+                Ok(c) => c,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = live.advance_to(clock.now()) {
+                        tracing::error!("moving the clock failed: {e}");
+                    }
+                    publish(&live);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        match cmd {
+            Cmd::Stop => return,
+            Cmd::Run(job) => {
+                // Reads see the engine at the current time.
+                let _ = live.advance_to(clock.now());
+                publish(&live);
+                job(&mut live);
+                publish(&live);
+            }
+            Cmd::Apply { items, reply } => {
+                // Group commit: take every change already waiting.
+                let mut batch = vec![(items, reply)];
+                while let Ok(next) = rx.try_recv() {
+                    match next {
+                        Cmd::Apply { items, reply } => batch.push((items, reply)),
+                        other => {
+                            queue.push_back(other);
+                            break;
+                        }
+                    }
+                }
+                let _ = live.advance_to(clock.now());
+                let mut plan = Planner::default();
+                let mut all = Vec::new();
+                // Per request, per intent: the range of `all` it became, or
+                // its refusal before reaching the engine.
+                let mut shapes: Vec<Vec<Result<std::ops::Range<usize>, LiveError>>> = Vec::new();
+                for (items, _) in &mut batch {
+                    let mut mine = Vec::new();
+                    for intent in items.drain(..) {
+                        let start = all.len();
+                        match plan.changes(live.engine(), intent) {
+                            Ok(changes) => {
+                                all.extend(changes);
+                                mine.push(Ok(start..all.len()));
+                            }
+                            Err(e) => mine.push(Err(e)),
+                        }
+                    }
+                    shapes.push(mine);
+                }
+                match live.apply_batch(all) {
+                    Ok(results) => {
+                        let results: Vec<Option<Result<Vec<Event>, LiveError>>> =
+                            results.into_iter().map(Some).collect();
+                        let mut results = results;
+                        for ((_, reply), shape) in batch.into_iter().zip(shapes) {
+                            let mine: Applied = shape
+                                .into_iter()
+                                .map(|r| {
+                                    let range = r?;
+                                    let mut events = Vec::new();
+                                    for slot in &mut results[range] {
+                                        match slot.take() {
+                                            Some(Ok(e)) => events.extend(e),
+                                            Some(Err(e)) => return Err(e),
+                                            None => {}
+                                        }
+                                    }
+                                    Ok(events)
+                                })
+                                .collect();
+                            let _ = reply.send(Ok(mine));
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        for (_, reply) in batch {
+                            let _ = reply.send(Err(ApiError::from(
+                                strata_store::live::LiveStoreError::Broken(msg.clone()),
+                            )));
+                        }
+                    }
+                }
+                publish(&live);
+            }
+        }
+    }
+}
+
+/// Turns intents into changes against the engine's state, remembering
+/// what earlier intents of the same batch will have done.
+#[derive(Default)]
+struct Planner {
+    orders: FxHashMap<String, (String, usize)>,
+}
+
+impl Planner {
+    fn changes(
+        &mut self,
+        engine: &strata_live::LiveEngine,
+        intent: Intent,
+    ) -> Result<Vec<(Change, Option<SegmentInfo>)>, LiveError> {
+        match intent {
+            Intent::Change(c, info) => Ok(vec![(c, info)]),
+            Intent::Order {
+                order_id,
+                mut lines,
+                status,
+            } => {
+                let stored = self
+                    .orders
+                    .get(&order_id)
+                    .cloned()
+                    .or_else(|| engine.order_state(&order_id).map(|(s, n)| (s.to_owned(), n)));
+                let mut out = Vec::new();
+                match stored {
+                    None => {
+                        if lines.is_empty() {
+                            return Err(LiveError::Invalid(format!("order '{order_id}' has no lines")));
+                        }
+                        self.orders.insert(order_id, (status, lines.len()));
+                        out.push((Change::AddLines(lines), None));
+                    }
+                    Some((old_status, n)) => {
+                        if lines.len() < n {
+                            return Err(LiveError::Invalid(format!(
+                                "order '{order_id}' has {n} lines stored and this post has {}: lines can be added, not removed",
+                                lines.len()
+                            )));
+                        }
+                        let new: Vec<_> = lines
+                            .drain(n..)
+                            .map(|mut l| {
+                                l.status = Some(old_status.clone());
+                                l
+                            })
+                            .collect();
+                        let total = n + new.len();
+                        if !new.is_empty() {
+                            out.push((Change::AddLines(new), None));
+                        }
+                        if status != old_status {
+                            out.push((
+                                Change::SetOrderStatus {
+                                    order_id: order_id.clone(),
+                                    status: status.clone(),
+                                },
+                                None,
+                            ));
+                        }
+                        self.orders.insert(order_id, (status, total));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}

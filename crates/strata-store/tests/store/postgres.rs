@@ -183,9 +183,9 @@ fn concurrent_first_connections_migrate_once() {
     raw.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
     for version in versions {
-        assert_eq!(version.unwrap(), 1);
+        assert_eq!(version.unwrap(), 2);
     }
-    assert_eq!(applied.unwrap(), 1);
+    assert_eq!(applied.unwrap(), 2);
 }
 
 /// A URL may choose the schema itself.

@@ -500,6 +500,7 @@ pub fn tenants_do_not_see_each_other(f: &mut dyn Fixture) {
                 clock: engine.now(),
                 counts: &[("vip".into(), 3)],
                 day: day("2026-11-01"),
+                info: None,
             },
         )
         .unwrap();
@@ -583,6 +584,7 @@ impl Live {
                     clock: self.engine.now(),
                     counts: &counts,
                     day: strata_engine::clock::date_of(self.engine.now(), &tz),
+                    info: None,
                 },
             )
             .unwrap_or_else(|e| panic!("committing {change:?}: {e}"));
@@ -850,6 +852,7 @@ pub fn a_refused_commit_leaves_nothing(f: &mut dyn Fixture) {
                 clock: 5,
                 counts: &[("vip".into(), 1)],
                 day: day("2026-01-01"),
+                info: None,
             },
         );
         assert!(
@@ -902,6 +905,7 @@ fn commit_events(f: &mut dyn Fixture, tenant: TenantId, seq: u64, events: &[Even
                 clock,
                 counts: &[],
                 day: day("2026-01-01"),
+                info: None,
             },
         )
         .unwrap();
@@ -988,6 +992,7 @@ pub fn count_history_keeps_the_last_count_of_each_day(f: &mut dyn Fixture) {
                     clock: seq as Nanos,
                     counts: &counts,
                     day: day(d),
+                    info: None,
                 },
             )
             .unwrap();
@@ -1045,13 +1050,13 @@ pub fn reset_memberships_replaces_them_wholesale(f: &mut dyn Fixture) {
 
 pub fn reopening_does_not_migrate_again(f: &mut dyn Fixture) {
     let migrations = "SELECT COUNT(*) FROM strata_migrations";
-    assert_eq!(f.store().schema_version().unwrap(), 1);
-    assert_eq!(f.query(migrations), Some(1));
+    assert_eq!(f.store().schema_version().unwrap(), 2);
+    assert_eq!(f.query(migrations), Some(2));
     let t = f.store().tenant("shop").unwrap();
     for _ in 0..2 {
         f.reopen();
-        assert_eq!(f.store().schema_version().unwrap(), 1);
-        assert_eq!(f.query(migrations), Some(1));
+        assert_eq!(f.store().schema_version().unwrap(), 2);
+        assert_eq!(f.query(migrations), Some(2));
         assert_eq!(f.store().tenant("shop").unwrap(), t);
     }
 }
@@ -1165,13 +1170,13 @@ pub fn a_running_import_is_not_abandoned(f: &mut dyn Fixture) {
 pub fn a_newer_schema_is_refused(f: &mut dyn Fixture) {
     let t = f.store().tenant("shop").unwrap();
     f.execute(
-        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (2, 'from the future', 0)",
+        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (3, 'from the future', 0)",
     );
     match f.try_reopen() {
-        Err(StoreError::TooNew { found: 2, known: 1 }) => {}
+        Err(StoreError::TooNew { found: 3, known: 2 }) => {}
         other => panic!("opened a newer schema: {other:?}"),
     }
-    f.execute("DELETE FROM strata_migrations WHERE version = 2");
+    f.execute("DELETE FROM strata_migrations WHERE version = 3");
     f.reopen();
     assert_eq!(f.store().tenant("shop").unwrap(), t);
 }
@@ -1199,6 +1204,7 @@ pub fn an_unknown_tenant_is_refused(f: &mut dyn Fixture) {
                     clock: 0,
                     counts: &[],
                     day: day("2026-01-01"),
+                    info: None,
                 },
             ),
         ),

@@ -169,8 +169,11 @@ pub trait Accounts {
     fn remove_access(&mut self, tenant: TenantId, user: UserId) -> Result<bool, StoreError>;
 
     /// `None`: the user has no access to the store.
-    fn access(&mut self, tenant: TenantId, user: UserId)
-    -> Result<Option<ModuleRights>, StoreError>;
+    fn access(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<ModuleRights>, StoreError>;
 
     /// Everyone with access to a store, by user id.
     fn accesses(&mut self, tenant: TenantId) -> Result<Vec<(User, ModuleRights)>, StoreError>;
@@ -198,13 +201,39 @@ pub trait Accounts {
     ) -> Result<Option<SegmentShare>, StoreError>;
 
     /// A segment's shares, expired ones included, by user id.
-    fn shares(&mut self, tenant: TenantId, segment: &str)
-    -> Result<Vec<SegmentShare>, StoreError>;
+    fn shares(&mut self, tenant: TenantId, segment: &str) -> Result<Vec<SegmentShare>, StoreError>;
 
-    /// The shares a user holds in a store, expired ones included.
-    fn shares_of(&mut self, tenant: TenantId, user: UserId)
-    -> Result<Vec<SegmentShare>, StoreError>;
+    /// The shares a user holds in a store, expired ones included, by
+    /// segment name.
+    fn shares_of(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Vec<SegmentShare>, StoreError>;
 
     /// Every stored segment's description, owner and times, by name.
     fn segment_metas(&mut self, tenant: TenantId) -> Result<Vec<SegmentMeta>, StoreError>;
+}
+
+/// The form an e-mail address is stored and looked up in. Lower-cased here
+/// rather than by the database: SQLite's `lower()` knows only ASCII.
+pub(crate) fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+pub(crate) fn email_taken(email: &str) -> StoreError {
+    StoreError::Conflict(format!("the e-mail address '{email}' is taken"))
+}
+
+pub(crate) fn unknown_user(id: UserId) -> StoreError {
+    StoreError::Invalid(format!("no user with id {}", id.0))
+}
+
+pub(crate) fn unknown_segment(name: &str) -> StoreError {
+    StoreError::Invalid(format!("unknown segment '{name}'"))
+}
+
+/// A right as stored.
+pub(crate) fn right_of(text: &str) -> Result<Right, StoreError> {
+    Right::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown right '{text}'")))
 }

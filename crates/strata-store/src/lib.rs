@@ -11,12 +11,19 @@
 //! product's words) with their settings, products, customers, orders and
 //! their lines, daily product rows, seller accounts and marketplaces seen,
 //! saved segments, tier schemes, the current memberships and tiers, the
-//! enter/exit event log and the member-count history.
+//! enter/exit event log and the member-count history; and, in the same
+//! database, the accounts ([`Accounts`], a supertrait of [`Store`]): users,
+//! login sessions, API tokens, per-store module rights, segment owners and
+//! segment shares.
 //!
 //! # What a store guarantees
 //!
 //! - **A call that returned `Ok` is durable**, and a call that failed, or a
 //!   process that died inside one, left no part of it behind.
+//! - **Live changes commit with their consequences.** [`Store::commit`]
+//!   writes a change, its events, the counts and the clock in one
+//!   transaction; [`Store::commit_batch`] writes several such commits in
+//!   one (group commit: one disk flush for the lot), all or none.
 //! - **An import either completes or leaves no trace.** It writes its rows
 //!   into staging tables in committed batches, then moves them into the
 //!   real tables in one transaction; staging rows of an import that died are
@@ -62,6 +69,17 @@ pub(crate) fn import_batch(default: usize) -> usize {
         .and_then(|n| n.parse().ok())
         .filter(|&n: &usize| n > 0)
         .unwrap_or(default)
+}
+
+/// An error of the `i`th of `n` commits of a batch, saying which one when
+/// there are several.
+pub(crate) fn in_batch(err: StoreError, i: usize, n: usize) -> StoreError {
+    match err {
+        StoreError::Invalid(m) if n > 1 => {
+            StoreError::Invalid(format!("commit {} of {n} in the batch: {m}", i + 1))
+        }
+        err => err,
+    }
 }
 
 /// A tenant's id in the store.
@@ -239,8 +257,7 @@ pub trait Store: Accounts + Send {
 
     /// Writes several commits, in order, in one transaction (group commit:
     /// one disk flush for a batch of changes). All or nothing.
-    fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>])
-    -> Result<(), StoreError>;
+    fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>]) -> Result<(), StoreError>;
 
     /// Replaces the stored memberships and tiers of a tenant wholesale (after
     /// a restore found them stale), with the clock and `data_version`

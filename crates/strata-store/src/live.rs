@@ -22,12 +22,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use jiff::civil::Date;
 use strata_data::{Nanos, SegmentKind};
 use strata_engine::clock::date_of;
 use strata_lang::catalog::Kind;
 use strata_live::{Change, Event, LiveEngine, LiveError};
 
-use crate::{Commit, Memberships, Store, StoreError, Tenant};
+use crate::{Commit, Memberships, SegmentInfo, Store, StoreError, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveStoreError {
@@ -147,10 +148,54 @@ impl Live {
 
     /// Applies a change and commits it with its events; `Ok` means durable.
     pub fn apply(&mut self, change: Change) -> Result<Vec<Event>, LiveStoreError> {
+        self.apply_with(change, None)
+    }
+
+    /// [`Live::apply`], with what a `PutSegment` carries besides its rule
+    /// (description, owner; see [`Commit::info`]). Other changes carry
+    /// none: `info` is not stored with them.
+    pub fn apply_with(
+        &mut self,
+        change: Change,
+        info: Option<SegmentInfo>,
+    ) -> Result<Vec<Event>, LiveStoreError> {
         self.usable()?;
         let events = self.engine.apply(change.clone())?;
-        self.persist(Some(&change), &events)?;
-        Ok(events)
+        let pending = self.pending(Some(change), info, events);
+        self.persist(std::slice::from_ref(&pending))?;
+        Ok(pending.events)
+    }
+
+    /// Applies changes in order and commits the accepted ones together, in
+    /// one transaction (one disk flush for all of them). A change the
+    /// engine refuses gets its error at its place in the result and is
+    /// neither applied nor stored; the others are, each with its own
+    /// sequence number, events and counts. `Ok` means every accepted change
+    /// is durable; if the commit fails none is, and `Live` is broken as
+    /// after a failed [`Live::apply`].
+    pub fn apply_batch(
+        &mut self,
+        items: Vec<(Change, Option<SegmentInfo>)>,
+    ) -> Result<Vec<Result<Vec<Event>, LiveError>>, LiveStoreError> {
+        self.usable()?;
+        let mut accepted = Vec::new();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (change, info) in items {
+            match self.engine.apply(change.clone()) {
+                Ok(events) => {
+                    accepted.push(self.pending(Some(change), info, events));
+                    outcomes.push(Ok(()));
+                }
+                Err(refused) => outcomes.push(Err(refused)),
+            }
+        }
+        self.persist(&accepted)?;
+        // The accepted changes' events, in the order of their outcomes.
+        let mut events = accepted.into_iter().map(|p| p.events);
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|()| events.next().unwrap_or_default()))
+            .collect())
     }
 
     /// Moves the clock, committing the events time caused.
@@ -160,8 +205,9 @@ impl Live {
             return Ok(Vec::new());
         }
         let events = self.engine.advance_to(to)?;
-        self.persist(None, &events)?;
-        Ok(events)
+        let pending = self.pending(None, None, events);
+        self.persist(std::slice::from_ref(&pending))?;
+        Ok(pending.events)
     }
 
     fn usable(&self) -> Result<(), LiveStoreError> {
@@ -171,7 +217,14 @@ impl Live {
         }
     }
 
-    fn persist(&mut self, change: Option<&Change>, events: &[Event]) -> Result<(), LiveStoreError> {
+    /// What a change or clock advance the engine just took commits: taken
+    /// right after it, since the counts and clock are those it left.
+    fn pending(
+        &self,
+        change: Option<Change>,
+        info: Option<SegmentInfo>,
+        events: Vec<Event>,
+    ) -> Pending {
         let touched: BTreeSet<&str> = events
             .iter()
             .filter_map(|e| match e {
@@ -184,18 +237,38 @@ impl Live {
             .filter_map(|name| Some((name.to_owned(), self.engine.count(name)?)))
             .collect();
         let clock = self.engine.now();
-        let commit = Commit {
+        Pending {
             seq: self.engine.last_change(),
             change,
-            events,
+            info,
             clock,
-            counts: &counts,
             day: date_of(clock, self.engine.timezone()),
-        };
-        match self.store.commit(self.tenant.id, &commit) {
+            counts,
+            events,
+        }
+    }
+
+    /// Commits what the engine took, in one transaction.
+    fn persist(&mut self, pending: &[Pending]) -> Result<(), LiveStoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let commits: Vec<Commit<'_>> = pending
+            .iter()
+            .map(|p| Commit {
+                seq: p.seq,
+                change: p.change.as_ref(),
+                events: &p.events,
+                clock: p.clock,
+                counts: &p.counts,
+                day: p.day,
+                info: p.info.as_ref(),
+            })
+            .collect();
+        match self.store.commit_batch(self.tenant.id, &commits) {
             Ok(()) => Ok(()),
             Err(err) => {
-                // The engine holds the change and the store may not: only a
+                // The engine holds the changes and the store may not: only a
                 // restore from the store makes them agree again.
                 let why = err.to_string();
                 self.broken = Some(why.clone());
@@ -203,6 +276,17 @@ impl Live {
             }
         }
     }
+}
+
+/// A [`Commit`]'s contents, owned until it is written.
+struct Pending {
+    seq: u64,
+    change: Option<Change>,
+    info: Option<SegmentInfo>,
+    events: Vec<Event>,
+    clock: Nanos,
+    counts: Vec<(String, u64)>,
+    day: Date,
 }
 
 /// The engine's memberships and tiers in the store's form.

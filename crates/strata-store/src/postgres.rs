@@ -27,6 +27,7 @@
 //! [`PgStore::connect_in_schema`] sets it, or a URL can
 //! (`?options=-c%20search_path%3Dshop`).
 
+mod accounts;
 mod commit;
 mod import;
 mod load;
@@ -45,11 +46,18 @@ use crate::{
     Commit, ImportReport, Memberships, Progress, Store, StoreError, StoredEvent, Tenant, TenantId,
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "accounts",
+        sql: include_str!("../migrations/postgres/0002_accounts.sql"),
+    },
+];
 
 /// Advisory lock (one bigint key) serialising migrations database-wide.
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441_0001;
@@ -234,7 +242,11 @@ impl Store for PgStore {
     }
 
     fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError> {
-        commit::commit(&mut self.conn, tenant, commit)
+        commit::commit_batch(&mut self.conn, tenant, std::slice::from_ref(commit))
+    }
+
+    fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>]) -> Result<(), StoreError> {
+        commit::commit_batch(&mut self.conn, tenant, commits)
     }
 
     fn reset_memberships(

@@ -11,6 +11,7 @@
 //! process dies, which is how [`Store::clean_abandoned`] tells a dead
 //! import from a slow one.
 
+mod accounts;
 mod commit;
 mod import;
 mod load;
@@ -31,11 +32,18 @@ use crate::{
     Commit, ImportReport, Memberships, Progress, Store, StoreError, StoredEvent, Tenant, TenantId,
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "accounts",
+        sql: include_str!("../migrations/sqlite/0002_accounts.sql"),
+    },
+];
 
 /// Page cache per connection, in KiB; an import's merge takes more (see
 /// `import::MERGE_CACHE_KIB`).
@@ -262,7 +270,11 @@ impl Store for SqliteStore {
     }
 
     fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError> {
-        commit::commit(&mut self.conn, tenant, commit)
+        commit::commit_batch(&mut self.conn, tenant, std::slice::from_ref(commit))
+    }
+
+    fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>]) -> Result<(), StoreError> {
+        commit::commit_batch(&mut self.conn, tenant, commits)
     }
 
     fn reset_memberships(

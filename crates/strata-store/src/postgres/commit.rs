@@ -12,9 +12,10 @@ use strata_data::{CustomerRow, DailyRow, LineRow, Nanos, ProductRow, TierScheme}
 use strata_lang::catalog::Kind;
 use strata_live::{Cause, Change, Event, ProductValue};
 
+use super::accounts::known_user;
 use super::{i64_of, tenant_in};
 use crate::rows_json::{self, ENTER, EXIT, RuleForms, TIER, text};
-use crate::{Commit, Memberships, StoreError, TenantId};
+use crate::{Commit, Memberships, SegmentInfo, StoreError, TenantId, in_batch};
 
 /// A decimal as text, for a `$n::text::numeric` parameter: the client
 /// library's binary NUMERIC drops the scale of a zero (0.00 would be 0).
@@ -26,10 +27,11 @@ fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::Invalid(message.into())
 }
 
-pub(super) fn commit(
+/// Writes commits in order in one transaction: all of them or none.
+pub(super) fn commit_batch(
     conn: &mut Client,
     tenant: TenantId,
-    commit: &Commit<'_>,
+    commits: &[Commit<'_>],
 ) -> Result<(), StoreError> {
     let mut tx = conn.transaction()?;
     // The tenant row stays locked to the end: commits of one tenant follow
@@ -39,34 +41,22 @@ pub(super) fn commit(
         tx: &mut tx,
         tenant,
     };
-    if let Some(change) = commit.change {
-        w.apply(change, commit.clock)?;
+    for (i, commit) in commits.iter().enumerate() {
+        w.commit(commit)
+            .map_err(|e| in_batch(e, i, commits.len()))?;
     }
-    w.events(commit.events)?;
-    if !commit.counts.is_empty() {
-        let segments: Vec<&str> = commit.counts.iter().map(|(s, _)| s.as_str()).collect();
-        let counts = commit
-            .counts
-            .iter()
-            .map(|(_, c)| i64_of(*c, "count"))
-            .collect::<Result<Vec<i64>, _>>()?;
+    if let Some(last) = commits.last() {
+        // `memberships_version` stays: an import committed while this engine
+        // ran is not in its memberships, and the next restore must see that.
         tx.execute(
-            "INSERT INTO count_history (tenant_id, segment, day, count)
-             SELECT $1, s, $2, c FROM unnest($3::text[], $4::int8[]) AS x(s, c)
-             ON CONFLICT (tenant_id, segment, day) DO UPDATE SET count = EXCLUDED.count",
-            &[&tenant.0, &commit.day, &segments, &counts],
+            "UPDATE tenants SET clock = $2, last_change = $3 WHERE id = $1",
+            &[
+                &tenant.0,
+                &last.clock,
+                &i64_of(last.seq, "sequence number")?,
+            ],
         )?;
     }
-    // `memberships_version` stays: an import committed while this engine
-    // ran is not in its memberships, and the next restore must see that.
-    tx.execute(
-        "UPDATE tenants SET clock = $2, last_change = $3 WHERE id = $1",
-        &[
-            &tenant.0,
-            &commit.clock,
-            &i64_of(commit.seq, "sequence number")?,
-        ],
-    )?;
     tx.commit()?;
     Ok(())
 }
@@ -159,6 +149,31 @@ struct Writer<'a, 't> {
 }
 
 impl Writer<'_, '_> {
+    /// One commit's change, events and counts (the tenant's clock is the
+    /// caller's: one update for a whole batch).
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        if let Some(change) = commit.change {
+            self.apply(change, commit.clock, commit.info)?;
+        }
+        self.events(commit.events)?;
+        if !commit.counts.is_empty() {
+            let segments: Vec<&str> = commit.counts.iter().map(|(s, _)| s.as_str()).collect();
+            let counts = commit
+                .counts
+                .iter()
+                .map(|(_, c)| i64_of(*c, "count"))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let t = self.tenant.0;
+            self.execute(
+                "INSERT INTO count_history (tenant_id, segment, day, count)
+                 SELECT $1, s, $2, c FROM unnest($3::text[], $4::int8[]) AS x(s, c)
+                 ON CONFLICT (tenant_id, segment, day) DO UPDATE SET count = EXCLUDED.count",
+                &[&t, &commit.day, &segments, &counts],
+            )?;
+        }
+        Ok(())
+    }
+
     fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         Ok(self.tx.execute(sql, params)?)
     }
@@ -177,7 +192,12 @@ impl Writer<'_, '_> {
     /// Writes the rows a change touches. The engine checked the change
     /// already; what is checked again here is what the tables could not
     /// take without holding a dataset that no longer loads.
-    fn apply(&mut self, change: &Change, clock: Nanos) -> Result<(), StoreError> {
+    fn apply(
+        &mut self,
+        change: &Change,
+        clock: Nanos,
+        info: Option<&SegmentInfo>,
+    ) -> Result<(), StoreError> {
         let t = self.tenant.0;
         match change {
             Change::UpsertProduct(p) => self.upsert_product(p)?,
@@ -285,13 +305,20 @@ impl Writer<'_, '_> {
                     // its history with them.
                     self.forget_segment(name)?;
                 }
+                let owner = info.and_then(|i| i.owner);
+                if let Some(owner) = owner {
+                    known_user(&mut *self.tx, owner)?;
+                }
+                // The owner is written on insert only: an existing one stays.
                 self.execute(
-                    "INSERT INTO segments (tenant_id, name, kind, rule_source, rule_text,
-                         rule_json, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6::text::json, $7, $7)
+                    "INSERT INTO segments AS s (tenant_id, name, kind, rule_source, rule_text,
+                         rule_json, created_at, updated_at, description, owner_id)
+                     VALUES ($1, $2, $3, $4, $5, $6::text::json, $7, $7, $8, $9)
                      ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind,
                          rule_source = EXCLUDED.rule_source, rule_text = EXCLUDED.rule_text,
-                         rule_json = EXCLUDED.rule_json, updated_at = EXCLUDED.updated_at",
+                         rule_json = EXCLUDED.rule_json, updated_at = EXCLUDED.updated_at,
+                         description = CASE WHEN $10 THEN EXCLUDED.description
+                             ELSE s.description END",
                     &[
                         &t,
                         name,
@@ -300,10 +327,18 @@ impl Writer<'_, '_> {
                         &forms.text,
                         &forms.json,
                         &clock,
+                        &info.and_then(|i| i.description.as_deref()),
+                        &owner.map(|u| u.0),
+                        &info.is_some(),
                     ],
                 )?;
             }
             Change::DeleteSegment(name) => {
+                // First: the shares' key refuses to outlive the segment.
+                self.execute(
+                    "DELETE FROM segment_shares WHERE tenant_id = $1 AND segment = $2",
+                    &[&t, name],
+                )?;
                 let deleted = self.execute(
                     "DELETE FROM segments WHERE tenant_id = $1 AND name = $2",
                     &[&t, name],

@@ -7,46 +7,36 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use strata_data::{CustomerRow, DailyRow, LineRow, Nanos, ProductRow, TierScheme};
 use strata_live::{Cause, Change, Event, ProductValue};
 
+use super::accounts::known_user;
 use super::{i64_of, tenant_in};
 use crate::rows_json::{self, ENTER, EXIT, RuleForms, TIER, text};
-use crate::{Commit, Memberships, StoreError, TenantId};
+use crate::{Commit, Memberships, SegmentInfo, StoreError, TenantId, in_batch};
 
 fn invalid(message: impl Into<String>) -> StoreError {
     StoreError::Invalid(message.into())
 }
 
-pub(super) fn commit(
+/// Writes commits in order in one transaction: all of them or none.
+pub(super) fn commit_batch(
     conn: &mut rusqlite::Connection,
     tenant: TenantId,
-    commit: &Commit<'_>,
+    commits: &[Commit<'_>],
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tenant_in(&tx, tenant)?;
     let w = Writer { tx: &tx, tenant };
-    if let Some(change) = commit.change {
-        w.apply(change, commit.clock)?;
+    for (i, commit) in commits.iter().enumerate() {
+        w.commit(commit)
+            .map_err(|e| in_batch(e, i, commits.len()))?;
     }
-    for event in commit.events {
-        w.event(event)?;
+    if let Some(last) = commits.last() {
+        // `memberships_version` stays: an import committed while this engine
+        // ran is not in its memberships, and the next restore must see that.
+        tx.execute(
+            "UPDATE tenants SET clock = ?2, last_change = ?3 WHERE id = ?1",
+            params![tenant.0, last.clock, i64_of(last.seq, "sequence number")?],
+        )?;
     }
-    let day = commit.day.to_string();
-    for (segment, count) in commit.counts {
-        tx.prepare_cached(
-            "INSERT INTO count_history (tenant_id, segment, day, count) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, segment, day) DO UPDATE SET count = excluded.count",
-        )?
-        .execute(params![tenant.0, segment, day, i64_of(*count, "count")?])?;
-    }
-    // `memberships_version` stays: an import committed while this engine
-    // ran is not in its memberships, and the next restore must see that.
-    tx.execute(
-        "UPDATE tenants SET clock = ?2, last_change = ?3 WHERE id = ?1",
-        params![
-            tenant.0,
-            commit.clock,
-            i64_of(commit.seq, "sequence number")?
-        ],
-    )?;
     tx.commit()?;
     Ok(())
 }
@@ -128,6 +118,26 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// One commit's change, events and counts (the tenant's clock is the
+    /// caller's: one update for a whole batch).
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        if let Some(change) = commit.change {
+            self.apply(change, commit.clock, commit.info)?;
+        }
+        for event in commit.events {
+            self.event(event)?;
+        }
+        let day = commit.day.to_string();
+        for (segment, count) in commit.counts {
+            self.execute(
+                "INSERT INTO count_history (tenant_id, segment, day, count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant_id, segment, day) DO UPDATE SET count = excluded.count",
+                params![self.tenant.0, segment, day, i64_of(*count, "count")?],
+            )?;
+        }
+        Ok(())
+    }
+
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
         Ok(self.tx.prepare_cached(sql)?.execute(params)?)
     }
@@ -149,7 +159,12 @@ impl Writer<'_> {
     /// Writes the rows a change touches. The engine checked the change
     /// already; what is checked again here is what the tables could not
     /// take without holding a dataset that no longer loads.
-    fn apply(&self, change: &Change, clock: Nanos) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        change: &Change,
+        clock: Nanos,
+        info: Option<&SegmentInfo>,
+    ) -> Result<(), StoreError> {
         let t = self.tenant.0;
         match change {
             Change::UpsertProduct(p) => self.upsert_product(p)?,
@@ -257,15 +272,21 @@ impl Writer<'_> {
                         params![t, name],
                     )?;
                 }
+                if let Some(owner) = info.and_then(|i| i.owner) {
+                    known_user(self.tx, owner)?;
+                }
                 // Stamped with the engine's clock, the instant the change
                 // took effect (an import, having none, uses the wall clock).
+                // The owner is written on insert only: an existing one stays.
                 self.execute(
                     "INSERT INTO segments (tenant_id, name, kind, rule_source, rule_text,
-                         rule_json, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                         rule_json, created_at, updated_at, description, owner_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
                      ON CONFLICT (tenant_id, name) DO UPDATE SET kind = excluded.kind,
                          rule_source = excluded.rule_source, rule_text = excluded.rule_text,
-                         rule_json = excluded.rule_json, updated_at = excluded.updated_at",
+                         rule_json = excluded.rule_json, updated_at = excluded.updated_at,
+                         description = CASE WHEN ?10 THEN excluded.description
+                             ELSE segments.description END",
                     params![
                         t,
                         name,
@@ -273,11 +294,19 @@ impl Writer<'_> {
                         forms.source,
                         forms.text,
                         forms.json,
-                        clock
+                        clock,
+                        info.and_then(|i| i.description.as_deref()),
+                        info.and_then(|i| i.owner).map(|u| u.0),
+                        info.is_some(),
                     ],
                 )?;
             }
             Change::DeleteSegment(name) => {
+                // First: the shares' key refuses to outlive the segment.
+                self.execute(
+                    "DELETE FROM segment_shares WHERE tenant_id = ?1 AND segment = ?2",
+                    params![t, name],
+                )?;
                 let deleted = self.execute(
                     "DELETE FROM segments WHERE tenant_id = ?1 AND name = ?2",
                     params![t, name],

@@ -39,6 +39,29 @@ impl Fixture for SqliteFixture {
         Ok(())
     }
 
+    fn recreate_at_version_1(&mut self) {
+        self.store = None;
+        let data = self.dir.path().join("data");
+        std::fs::remove_dir_all(&data).expect("the old store removed");
+        std::fs::create_dir_all(&data).expect("the data directory");
+        let conn = self.raw();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE strata_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL
+             );",
+        )
+        .expect("the migrations table");
+        conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql"))
+            .expect("schema version 1");
+        conn.execute_batch(
+            "INSERT INTO strata_migrations (version, name, applied_at) VALUES (1, 'init', 0)",
+        )
+        .expect("version 1 recorded");
+    }
+
     fn connect(&mut self) -> Box<dyn Store> {
         Box::new(SqliteStore::open(&self.dir.path().join("data")).expect("a second connection"))
     }

@@ -21,8 +21,8 @@ use strata_data::{
 use strata_lang::catalog::{Kind, Schema};
 use strata_live::{Cause, Change, Event, LiveEngine, ProductValue};
 use strata_store::{
-    Commit, Counts, ImportReport, Memberships, Phase, Progress, Store, StoreError, StoredEvent,
-    Tenant, TenantId,
+    Commit, Counts, ImportReport, Memberships, ModuleRights, Phase, Progress, Right, SegmentInfo,
+    SegmentMeta, SegmentShare, Store, StoreError, StoredEvent, Tenant, TenantId, User, UserId,
 };
 
 pub trait Fixture {
@@ -36,6 +36,11 @@ pub trait Fixture {
     /// [`Fixture::reopen`], returning what opening returned (the store is
     /// closed after an error).
     fn try_reopen(&mut self) -> Result<(), StoreError>;
+
+    /// Replaces the store by an empty database at schema version 1, as the
+    /// program of that version left it, and closes it ([`Fixture::reopen`]
+    /// opens, and so migrates, it).
+    fn recreate_at_version_1(&mut self);
 
     /// A second connection to the same store, as another process has.
     fn connect(&mut self) -> Box<dyn Store>;
@@ -69,6 +74,16 @@ macro_rules! store_suite {
             a_newer_schema_is_refused,
             an_unknown_tenant_is_refused,
             a_restart_restores_the_live_engine_exactly,
+            a_version_1_database_migrates_to_2,
+            users_are_unique_by_lower_cased_email,
+            sessions_expire_at_their_instant,
+            tokens_are_revoked_by_their_owner_only,
+            access_is_granted_per_store,
+            shares_are_kept_per_segment_and_user,
+            segment_info_is_stored_with_put_segment,
+            a_batch_commits_every_change_in_order,
+            a_batch_with_a_refused_commit_leaves_nothing,
+            live_apply_batch_commits_the_accepted_changes,
         );
     };
     (@tests $open:expr; $($name:ident),* $(,)?) => {
@@ -500,6 +515,7 @@ pub fn tenants_do_not_see_each_other(f: &mut dyn Fixture) {
                 clock: engine.now(),
                 counts: &[("vip".into(), 3)],
                 day: day("2026-11-01"),
+                info: None,
             },
         )
         .unwrap();
@@ -583,6 +599,7 @@ impl Live {
                     clock: self.engine.now(),
                     counts: &counts,
                     day: strata_engine::clock::date_of(self.engine.now(), &tz),
+                    info: None,
                 },
             )
             .unwrap_or_else(|e| panic!("committing {change:?}: {e}"));
@@ -590,6 +607,56 @@ impl Live {
             self.model.apply(change);
         }
         self.events.extend(events);
+    }
+
+    /// [`Live::commit`] for several changes, committed in one batch.
+    fn commit_batch(&mut self, store: &mut dyn Store, changes: Vec<Change>) {
+        struct Taken {
+            seq: u64,
+            change: Change,
+            events: Vec<Event>,
+            clock: Nanos,
+            counts: Vec<(String, u64)>,
+            day: Date,
+        }
+        let tz = self.engine.timezone().clone();
+        let mut taken = Vec::new();
+        for change in changes {
+            let before = self.counts();
+            let events = self.engine.apply(change.clone()).unwrap();
+            let counts = self
+                .counts()
+                .into_iter()
+                .filter(|c| !before.contains(c))
+                .collect();
+            taken.push(Taken {
+                seq: self.engine.last_change(),
+                change,
+                events,
+                clock: self.engine.now(),
+                counts,
+                day: strata_engine::clock::date_of(self.engine.now(), &tz),
+            });
+        }
+        let commits: Vec<Commit<'_>> = taken
+            .iter()
+            .map(|t| Commit {
+                seq: t.seq,
+                change: Some(&t.change),
+                events: &t.events,
+                clock: t.clock,
+                counts: &t.counts,
+                day: t.day,
+                info: None,
+            })
+            .collect();
+        store
+            .commit_batch(self.tenant, &commits)
+            .unwrap_or_else(|e| panic!("committing a batch of {}: {e}", commits.len()));
+        for t in taken {
+            self.model.apply(&t.change);
+            self.events.extend(t.events);
+        }
     }
 
     /// What the store must hold now.
@@ -850,6 +917,7 @@ pub fn a_refused_commit_leaves_nothing(f: &mut dyn Fixture) {
                 clock: 5,
                 counts: &[("vip".into(), 1)],
                 day: day("2026-01-01"),
+                info: None,
             },
         );
         assert!(
@@ -902,6 +970,7 @@ fn commit_events(f: &mut dyn Fixture, tenant: TenantId, seq: u64, events: &[Even
                 clock,
                 counts: &[],
                 day: day("2026-01-01"),
+                info: None,
             },
         )
         .unwrap();
@@ -988,6 +1057,7 @@ pub fn count_history_keeps_the_last_count_of_each_day(f: &mut dyn Fixture) {
                     clock: seq as Nanos,
                     counts: &counts,
                     day: day(d),
+                    info: None,
                 },
             )
             .unwrap();
@@ -1045,13 +1115,13 @@ pub fn reset_memberships_replaces_them_wholesale(f: &mut dyn Fixture) {
 
 pub fn reopening_does_not_migrate_again(f: &mut dyn Fixture) {
     let migrations = "SELECT COUNT(*) FROM strata_migrations";
-    assert_eq!(f.store().schema_version().unwrap(), 1);
-    assert_eq!(f.query(migrations), Some(1));
+    assert_eq!(f.store().schema_version().unwrap(), 2);
+    assert_eq!(f.query(migrations), Some(2));
     let t = f.store().tenant("shop").unwrap();
     for _ in 0..2 {
         f.reopen();
-        assert_eq!(f.store().schema_version().unwrap(), 1);
-        assert_eq!(f.query(migrations), Some(1));
+        assert_eq!(f.store().schema_version().unwrap(), 2);
+        assert_eq!(f.query(migrations), Some(2));
         assert_eq!(f.store().tenant("shop").unwrap(), t);
     }
 }
@@ -1165,13 +1235,13 @@ pub fn a_running_import_is_not_abandoned(f: &mut dyn Fixture) {
 pub fn a_newer_schema_is_refused(f: &mut dyn Fixture) {
     let t = f.store().tenant("shop").unwrap();
     f.execute(
-        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (2, 'from the future', 0)",
+        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (3, 'from the future', 0)",
     );
     match f.try_reopen() {
-        Err(StoreError::TooNew { found: 2, known: 1 }) => {}
+        Err(StoreError::TooNew { found: 3, known: 2 }) => {}
         other => panic!("opened a newer schema: {other:?}"),
     }
-    f.execute("DELETE FROM strata_migrations WHERE version = 2");
+    f.execute("DELETE FROM strata_migrations WHERE version = 3");
     f.reopen();
     assert_eq!(f.store().tenant("shop").unwrap(), t);
 }
@@ -1199,6 +1269,7 @@ pub fn an_unknown_tenant_is_refused(f: &mut dyn Fixture) {
                     clock: 0,
                     counts: &[],
                     day: day("2026-01-01"),
+                    info: None,
                 },
             ),
         ),
@@ -1381,4 +1452,725 @@ pub fn a_restart_restores_the_live_engine_exactly(f: &mut dyn Fixture) {
         fresh_evaluation(&stored, at1),
         sorted(f.store().memberships(tenant.id).unwrap())
     );
+}
+
+// ---- schema version 2 --------------------------------------------------------
+
+/// A database a version-1 program left, with a tenant and a segment in it,
+/// is migrated when opened: the rows stay, the accounts tables work.
+pub fn a_version_1_database_migrates_to_2(f: &mut dyn Fixture) {
+    f.recreate_at_version_1();
+    assert_eq!(
+        f.query("SELECT MAX(version) FROM strata_migrations"),
+        Some(1)
+    );
+    f.execute("INSERT INTO tenants (name, created_at) VALUES ('shop', 1)");
+    // `owner` is version 1's column: the insert fails on any other schema.
+    f.execute(
+        "INSERT INTO segments (tenant_id, name, description, kind, rule_source, rule_text,
+             rule_json, owner, created_at, updated_at)
+         SELECT id, 'vip', 'Best customers', 'customer', 'text', 'amount_spent > 100', '{}',
+             NULL, 5, 6
+         FROM tenants",
+    );
+    f.reopen();
+    assert_eq!(f.store().schema_version().unwrap(), 2);
+    assert_eq!(f.query("SELECT COUNT(*) FROM strata_migrations"), Some(2));
+    let t = f.store().tenant("shop").unwrap();
+    let vip = SegmentMeta {
+        name: "vip".into(),
+        description: Some("Best customers".into()),
+        owner: None,
+        created_at: 5,
+        updated_at: 6,
+    };
+    assert_eq!(
+        f.store().segment_metas(t.id).unwrap(),
+        std::slice::from_ref(&vip)
+    );
+    let loaded = f.store().load(t.id).unwrap();
+    assert_eq!(
+        loaded.segments,
+        [SavedSegment {
+            name: "vip".into(),
+            kind: SegmentKind::Customer,
+            rule: RuleSource::Text("amount_spent > 100".into()),
+            description: Some("Best customers".into()),
+        }]
+    );
+    let ann = f
+        .store()
+        .create_user("ann@example.com", "h", true, 7)
+        .unwrap();
+    f.store()
+        .set_access(t.id, ann.id, ModuleRights::default())
+        .unwrap();
+    f.store()
+        .put_share(&share(t.id, "vip", ann.id, ann.id, 8))
+        .unwrap();
+    f.reopen();
+    assert_eq!(f.store().schema_version().unwrap(), 2);
+    assert_eq!(f.store().users().unwrap(), [ann]);
+    assert_eq!(f.store().shares(t.id, "vip").unwrap().len(), 1);
+    assert_eq!(f.store().segment_metas(t.id).unwrap(), [vip]);
+}
+
+// ---- accounts ----------------------------------------------------------------
+
+fn user(f: &mut dyn Fixture, email: &str) -> User {
+    f.store()
+        .create_user(email, &format!("$argon2id$v=19${email}"), false, 1)
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(
+        matches!(result, Err(StoreError::Invalid(_))),
+        "not refused: {result:?}"
+    );
+}
+
+pub fn users_are_unique_by_lower_cased_email(f: &mut dyn Fixture) {
+    let ann = f
+        .store()
+        .create_user("Ann.Lee@Example.COM", "$argon2id$ann", false, 100)
+        .unwrap();
+    assert_eq!(
+        ann,
+        User {
+            id: ann.id,
+            email: "ann.lee@example.com".into(),
+            admin: false,
+            created_at: 100,
+        }
+    );
+    match f
+        .store()
+        .create_user("ANN.LEE@example.com", "$argon2id$other", true, 101)
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a taken e-mail in other case gave {other:?}"),
+    }
+    let bob = f
+        .store()
+        .create_user("bob@example.com", "$argon2id$bob", true, 102)
+        .unwrap();
+    assert!(bob.admin);
+    assert!(bob.id > ann.id);
+    f.reopen();
+    assert_eq!(
+        f.store().user_by_email("aNN.lEE@EXAMPLE.com").unwrap(),
+        Some((ann.clone(), "$argon2id$ann".to_owned()))
+    );
+    assert_eq!(f.store().user_by_email("nobody@example.com").unwrap(), None);
+    assert_eq!(f.store().user(bob.id).unwrap(), Some(bob.clone()));
+    assert_eq!(f.store().user(UserId(bob.id.0 + 1000)).unwrap(), None);
+    assert_eq!(f.store().users().unwrap(), [ann, bob]);
+}
+
+pub fn sessions_expire_at_their_instant(f: &mut dyn Fixture) {
+    let ann = user(f, "ann@example.com");
+    let bob = user(f, "bob@example.com");
+    f.store()
+        .create_session("hash-1", ann.id, 100, 200)
+        .unwrap();
+    f.store()
+        .create_session("hash-2", bob.id, 100, 300)
+        .unwrap();
+    match f.store().create_session("hash-1", bob.id, 150, 400) {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a second session with one token gave {other:?}"),
+    }
+    assert_invalid(
+        f.store()
+            .create_session("hash-3", UserId(bob.id.0 + 1000), 100, 200),
+    );
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.session_user("hash-1", 100).unwrap(), Some(ann.clone()));
+    assert_eq!(s.session_user("hash-1", 199).unwrap(), Some(ann.clone()));
+    // Expired from `expires_at` on.
+    assert_eq!(s.session_user("hash-1", 200).unwrap(), None);
+    assert_eq!(s.session_user("hash-1", 250).unwrap(), None);
+    assert_eq!(s.session_user("hash-2", 250).unwrap(), Some(bob.clone()));
+    assert_eq!(s.session_user("no-such-hash", 0).unwrap(), None);
+    assert!(s.delete_session("hash-2").unwrap());
+    assert!(!s.delete_session("hash-2").unwrap());
+    assert_eq!(s.session_user("hash-2", 250).unwrap(), None);
+    // An expired session is still there to delete.
+    assert!(s.delete_session("hash-1").unwrap());
+}
+
+pub fn tokens_are_revoked_by_their_owner_only(f: &mut dyn Fixture) {
+    let ann = user(f, "ann@example.com");
+    let bob = user(f, "bob@example.com");
+    let ci = f
+        .store()
+        .create_token(ann.id, "ci", "stk_ab12", "hash-ci", 10)
+        .unwrap();
+    assert_eq!(
+        ci,
+        strata_store::ApiToken {
+            id: ci.id,
+            user: ann.id,
+            name: "ci".into(),
+            prefix: "stk_ab12".into(),
+            created_at: 10,
+            revoked_at: None,
+        }
+    );
+    let laptop = f
+        .store()
+        .create_token(ann.id, "laptop", "stk_cd34", "hash-laptop", 11)
+        .unwrap();
+    let bobs = f
+        .store()
+        .create_token(bob.id, "script", "stk_ef56", "hash-bob", 12)
+        .unwrap();
+    match f
+        .store()
+        .create_token(bob.id, "again", "stk_ab12", "hash-ci", 13)
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a second token with one hash gave {other:?}"),
+    }
+    assert_invalid(
+        f.store()
+            .create_token(UserId(bob.id.0 + 1000), "x", "stk_x", "hash-x", 13),
+    );
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.tokens(ann.id).unwrap(), [ci.clone(), laptop.clone()]);
+    assert_eq!(s.tokens(bob.id).unwrap(), std::slice::from_ref(&bobs));
+    assert_eq!(s.token_user("hash-ci").unwrap(), Some(ann.clone()));
+    assert_eq!(s.token_user("no-such-hash").unwrap(), None);
+    // Bob cannot revoke Ann's token, nor a token that does not exist.
+    assert!(!s.revoke_token(bob.id, ci.id, 20).unwrap());
+    assert!(
+        !s.revoke_token(ann.id, bobs.id.max(laptop.id) + 1000, 20)
+            .unwrap()
+    );
+    assert_eq!(s.token_user("hash-ci").unwrap(), Some(ann.clone()));
+    assert!(s.revoke_token(ann.id, ci.id, 20).unwrap());
+    assert_eq!(s.token_user("hash-ci").unwrap(), None);
+    // Revoked once: the first instant stays.
+    assert!(!s.revoke_token(ann.id, ci.id, 30).unwrap());
+    f.reopen();
+    let s = f.store();
+    let revoked = strata_store::ApiToken {
+        revoked_at: Some(20),
+        ..ci
+    };
+    assert_eq!(s.tokens(ann.id).unwrap(), [revoked, laptop]);
+    assert_eq!(s.token_user("hash-ci").unwrap(), None);
+    assert_eq!(s.token_user("hash-laptop").unwrap(), Some(ann));
+    assert_eq!(s.token_user("hash-bob").unwrap(), Some(bob));
+}
+
+pub fn access_is_granted_per_store(f: &mut dyn Fixture) {
+    let a = f.store().tenant("a").unwrap().id;
+    let b = f.store().tenant("b").unwrap().id;
+    let unknown = TenantId(a.0.max(b.0) + 1000);
+    let ann = user(f, "ann@example.com");
+    let bob = user(f, "bob@example.com");
+    let rights = |p, c, t| ModuleRights {
+        product_segments: p,
+        customer_segments: c,
+        tiers: t,
+    };
+    let editor = rights(Right::Edit, Right::Edit, Right::Read);
+    let reader = rights(Right::Read, Right::None, Right::None);
+    let s = f.store();
+    s.set_access(a, ann.id, reader).unwrap();
+    s.set_access(a, bob.id, reader).unwrap();
+    s.set_access(b, ann.id, editor).unwrap();
+    // Replaced, not added.
+    s.set_access(a, ann.id, editor).unwrap();
+    assert_invalid(s.set_access(unknown, ann.id, reader));
+    assert_invalid(s.set_access(a, UserId(bob.id.0 + 1000), reader));
+    assert_invalid(s.access(unknown, ann.id));
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.access(a, ann.id).unwrap(), Some(editor));
+    assert_eq!(s.access(a, bob.id).unwrap(), Some(reader));
+    assert_eq!(s.access(b, bob.id).unwrap(), None);
+    assert_eq!(
+        s.accesses(a).unwrap(),
+        [(ann.clone(), editor), (bob.clone(), reader)]
+    );
+    assert_eq!(s.accesses(b).unwrap(), [(ann.clone(), editor)]);
+    assert_eq!(s.tenants_of(ann.id).unwrap(), [(a, editor), (b, editor)]);
+    assert_eq!(s.tenants_of(bob.id).unwrap(), [(a, reader)]);
+    assert!(s.remove_access(a, ann.id).unwrap());
+    assert!(!s.remove_access(a, ann.id).unwrap());
+    assert!(!s.remove_access(b, bob.id).unwrap());
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.access(a, ann.id).unwrap(), None);
+    assert_eq!(s.accesses(a).unwrap(), [(bob, reader)]);
+    assert_eq!(s.tenants_of(ann.id).unwrap(), [(b, editor)]);
+}
+
+/// A share that lets `user` read, granted by `by` at `at`, never expiring.
+fn share(tenant: TenantId, segment: &str, user: UserId, by: UserId, at: Nanos) -> SegmentShare {
+    SegmentShare {
+        tenant,
+        segment: segment.into(),
+        user,
+        read: true,
+        edit: false,
+        delete: false,
+        expires_at: None,
+        granted_by: by,
+        granted_at: at,
+    }
+}
+
+fn put_segment(name: &str) -> Change {
+    Change::PutSegment {
+        name: name.into(),
+        kind: Kind::Customer,
+        rule: RuleSource::Text("amount_spent > 100".into()),
+    }
+}
+
+/// Commits one change without events (the rows are what these tests look
+/// at), with `info`.
+fn commit_change(
+    f: &mut dyn Fixture,
+    tenant: TenantId,
+    seq: u64,
+    clock: Nanos,
+    change: &Change,
+    info: Option<&SegmentInfo>,
+) -> Result<(), StoreError> {
+    f.store().commit(
+        tenant,
+        &Commit {
+            seq,
+            change: Some(change),
+            events: &[],
+            clock,
+            counts: &[],
+            day: day("2026-01-01"),
+            info,
+        },
+    )
+}
+
+pub fn shares_are_kept_per_segment_and_user(f: &mut dyn Fixture) {
+    let t = f.store().tenant("shop").unwrap().id;
+    let other = f.store().tenant("other").unwrap().id;
+    for (seq, name) in ["vip", "lapsed", "zz-last"].into_iter().enumerate() {
+        commit_change(f, t, seq as u64 + 1, 10, &put_segment(name), None).unwrap();
+    }
+    commit_change(f, other, 1, 10, &put_segment("vip"), None).unwrap();
+    let ann = user(f, "ann@example.com");
+    let bob = user(f, "bob@example.com");
+    let cat = user(f, "cat@example.com");
+    let s = f.store();
+    s.put_share(&share(t, "vip", bob.id, ann.id, 20)).unwrap();
+    let cat_vip = SegmentShare {
+        edit: true,
+        expires_at: Some(500),
+        ..share(t, "vip", cat.id, ann.id, 21)
+    };
+    s.put_share(&cat_vip).unwrap();
+    let bob_lapsed = SegmentShare {
+        edit: true,
+        delete: true,
+        ..share(t, "lapsed", bob.id, ann.id, 22)
+    };
+    s.put_share(&bob_lapsed).unwrap();
+    s.put_share(&share(t, "zz-last", bob.id, ann.id, 22))
+        .unwrap();
+    s.put_share(&share(other, "vip", bob.id, ann.id, 23))
+        .unwrap();
+    // Replaced whole, by whoever granted it last.
+    let bob_vip = SegmentShare {
+        read: false,
+        edit: true,
+        expires_at: Some(100),
+        granted_by: cat.id,
+        granted_at: 30,
+        ..share(t, "vip", bob.id, ann.id, 0)
+    };
+    s.put_share(&bob_vip).unwrap();
+    assert_invalid(s.put_share(&share(t, "no-such-segment", bob.id, ann.id, 1)));
+    assert_invalid(s.put_share(&share(t, "vip", UserId(cat.id.0 + 1000), ann.id, 1)));
+    assert_invalid(s.put_share(&share(t, "vip", bob.id, UserId(cat.id.0 + 1000), 1)));
+    assert_invalid(s.put_share(&share(
+        TenantId(t.0.max(other.0) + 1000),
+        "vip",
+        bob.id,
+        ann.id,
+        1,
+    )));
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.share(t, "vip", bob.id).unwrap(), Some(bob_vip.clone()));
+    assert_eq!(s.share(t, "vip", ann.id).unwrap(), None);
+    assert_eq!(
+        s.shares(t, "vip").unwrap(),
+        [bob_vip.clone(), cat_vip.clone()]
+    );
+    assert_eq!(
+        s.shares_of(t, bob.id).unwrap(),
+        [
+            bob_lapsed.clone(),
+            bob_vip.clone(),
+            share(t, "zz-last", bob.id, ann.id, 22)
+        ]
+    );
+    assert_eq!(s.shares_of(other, bob.id).unwrap().len(), 1);
+    assert!(s.revoke_share(t, "vip", cat.id).unwrap());
+    assert!(!s.revoke_share(t, "vip", cat.id).unwrap());
+    assert_eq!(s.shares(t, "vip").unwrap(), [bob_vip]);
+
+    // Deleting a segment deletes its shares, in that tenant only.
+    commit_change(f, t, 4, 40, &Change::DeleteSegment("vip".into()), None).unwrap();
+    f.reopen();
+    let s = f.store();
+    assert_eq!(s.shares(t, "vip").unwrap(), []);
+    assert_eq!(s.share(t, "vip", bob.id).unwrap(), None);
+    assert_eq!(
+        s.shares_of(t, bob.id).unwrap(),
+        [bob_lapsed, share(t, "zz-last", bob.id, ann.id, 22)]
+    );
+    assert_eq!(s.shares(other, "vip").unwrap().len(), 1);
+    // A segment of the same name made again starts with no shares.
+    commit_change(f, t, 5, 50, &put_segment("vip"), None).unwrap();
+    assert_eq!(f.store().shares(t, "vip").unwrap(), []);
+}
+
+pub fn segment_info_is_stored_with_put_segment(f: &mut dyn Fixture) {
+    let t = f.store().tenant("shop").unwrap().id;
+    let ann = user(f, "ann@example.com");
+    let bob = user(f, "bob@example.com");
+    let info = |description: Option<&str>, owner: Option<&User>| SegmentInfo {
+        description: description.map(str::to_owned),
+        owner: owner.map(|u| u.id),
+    };
+    let meta = |name: &str, description: Option<&str>, owner: Option<&User>, created, updated| {
+        SegmentMeta {
+            name: name.into(),
+            description: description.map(str::to_owned),
+            owner: owner.map(|u| u.id),
+            created_at: created,
+            updated_at: updated,
+        }
+    };
+    let vip = put_segment("vip");
+    let created = info(Some("Best customers"), Some(&ann));
+    commit_change(f, t, 1, 100, &vip, Some(&created)).unwrap();
+    f.reopen();
+    assert_eq!(
+        f.store().segment_metas(t).unwrap(),
+        [meta("vip", Some("Best customers"), Some(&ann), 100, 100)]
+    );
+    assert_eq!(
+        f.store().load(t).unwrap().segments[0]
+            .description
+            .as_deref(),
+        Some("Best customers")
+    );
+    // An update replaces the description and keeps the owner.
+    let updated = info(Some("Top 1%"), Some(&bob));
+    commit_change(f, t, 2, 200, &vip, Some(&updated)).unwrap();
+    assert_eq!(
+        f.store().segment_metas(t).unwrap(),
+        [meta("vip", Some("Top 1%"), Some(&ann), 100, 200)]
+    );
+    // `Some` info without a description clears it.
+    commit_change(f, t, 3, 300, &vip, Some(&info(None, None))).unwrap();
+    assert_eq!(
+        f.store().segment_metas(t).unwrap(),
+        [meta("vip", None, Some(&ann), 100, 300)]
+    );
+    // No info keeps both.
+    commit_change(f, t, 4, 400, &vip, Some(&info(Some("Again"), None))).unwrap();
+    commit_change(f, t, 5, 500, &vip, None).unwrap();
+    // A segment made without info has neither; made with an unknown owner,
+    // it is refused.
+    commit_change(f, t, 6, 600, &put_segment("lapsed"), None).unwrap();
+    let stranger = SegmentInfo {
+        description: None,
+        owner: Some(UserId(bob.id.0 + 1000)),
+    };
+    assert_invalid(commit_change(
+        f,
+        t,
+        7,
+        700,
+        &put_segment("other"),
+        Some(&stranger),
+    ));
+    f.reopen();
+    assert_eq!(
+        f.store().segment_metas(t).unwrap(),
+        [
+            meta("lapsed", None, None, 600, 600),
+            meta("vip", Some("Again"), Some(&ann), 100, 500),
+        ]
+    );
+    let loaded = f.store().load(t).unwrap();
+    let descriptions: Vec<(&str, Option<&str>)> = loaded
+        .segments
+        .iter()
+        .map(|s| (s.name.as_str(), s.description.as_deref()))
+        .collect();
+    assert_eq!(descriptions, [("vip", Some("Again")), ("lapsed", None)]);
+    assert_eq!(f.store().tenant_by_id(t).unwrap().last_change, 6);
+}
+
+// ---- group commit ------------------------------------------------------------
+
+pub fn a_batch_commits_every_change_in_order(f: &mut dyn Fixture) {
+    let data = demo(300, 42);
+    let mut live = Live::start(f.store(), &data);
+    let changes = changes(&data, live.engine.now());
+    let (first, rest) = changes.split_at(6);
+    live.commit_batch(f.store(), first.to_vec());
+    live.check(f.store());
+    live.commit_batch(f.store(), rest.to_vec());
+    f.reopen();
+    live.check(f.store());
+    // Nothing to commit commits nothing.
+    f.store().commit_batch(live.tenant, &[]).unwrap();
+    live.check(f.store());
+}
+
+pub fn a_batch_with_a_refused_commit_leaves_nothing(f: &mut dyn Fixture) {
+    let data = demo(120, 42);
+    let t = f.store().tenant("shop").unwrap();
+    import(f.store(), t.id, &data);
+    let ann = user(f, "ann@example.com");
+    let segment = data.segments[0].name.clone();
+    f.store()
+        .put_share(&share(t.id, &segment, ann.id, ann.id, 1))
+        .unwrap();
+    let before = f.store().tenant_by_id(t.id).unwrap();
+    let metas = f.store().segment_metas(t.id).unwrap();
+
+    let product = Change::UpsertProduct(ProductRow {
+        sku: "NEW-SKU".into(),
+        ..ProductRow::default()
+    });
+    let delete = Change::DeleteSegment(segment.clone());
+    let created = put_segment("created");
+    let info = SegmentInfo {
+        description: Some("new".into()),
+        owner: Some(ann.id),
+    };
+    let refused = [
+        Change::DeleteSegment("no-such-segment".into()),
+        Change::DeleteProduct("NO-SUCH-SKU".into()),
+    ];
+    for refused in &refused {
+        let events: Vec<Vec<Event>> = (1..=4)
+            .map(|seq| {
+                vec![member(
+                    seq,
+                    Cause::Change(seq as u64),
+                    "vip",
+                    "someone",
+                    true,
+                )]
+            })
+            .collect();
+        let commit = |seq: u64, change, info| Commit {
+            seq,
+            change: Some(change),
+            events: &events[seq as usize - 1],
+            clock: seq as Nanos,
+            counts: &[],
+            day: day("2026-01-01"),
+            info,
+        };
+        let batch = [
+            commit(1, &product, None),
+            commit(2, &delete, None),
+            commit(3, &created, Some(&info)),
+            commit(4, refused, None),
+        ];
+        match f.store().commit_batch(t.id, &batch) {
+            Err(StoreError::Invalid(message)) => {
+                assert!(message.contains("commit 4 of 4"), "{message}");
+            }
+            other => panic!("{refused:?} in a batch gave {other:?}"),
+        }
+    }
+    f.reopen();
+    assert_eq!(f.store().tenant_by_id(t.id).unwrap(), before);
+    assert_same_dataset(&f.store().load(t.id).unwrap(), &data);
+    assert!(all_events(f.store(), t.id).is_empty());
+    assert_eq!(f.store().memberships(t.id).unwrap(), Memberships::default());
+    assert_eq!(f.store().segment_metas(t.id).unwrap(), metas);
+    assert_eq!(f.store().shares(t.id, &segment).unwrap().len(), 1);
+}
+
+/// `Live::apply_batch` gives what applying the changes one by one gives,
+/// stores the accepted ones and refuses the others one by one; a batch the
+/// store refuses breaks the `Live` and stores none of it.
+pub fn live_apply_batch_commits_the_accepted_changes(f: &mut dyn Fixture) {
+    use strata_store::live::{Live as StoreLive, LiveStoreError};
+    let data = demo(120, 4);
+    for name in ["one-by-one", "batched"] {
+        let tenant = f.store().tenant(name).unwrap();
+        import(f.store(), tenant.id, &data);
+    }
+    let ann = user(f, "ann@example.com");
+    let t0 = strata_engine::clock::timestamp_nanos(demo_end());
+    let mut line = data.line_row(0);
+    line.order_id = "LIVE-1".into();
+    line.ordered_at = t0;
+    line.status = None;
+    let recent = SegmentInfo {
+        description: Some("Bought in the last 3 days".into()),
+        owner: Some(ann.id),
+    };
+    let items = vec![
+        (Change::AddLines(vec![line]), None),
+        (Change::DeleteProduct("NO-SUCH-SKU".into()), None),
+        (
+            Change::PutSegment {
+                name: "recent".into(),
+                kind: Kind::Customer,
+                rule: RuleSource::Text("last_order_date > -3d".into()),
+            },
+            Some(recent.clone()),
+        ),
+        (
+            Change::PutSegment {
+                name: "broken".into(),
+                kind: Kind::Customer,
+                rule: RuleSource::Text("amount_spent >".into()),
+            },
+            None,
+        ),
+        (
+            Change::UpsertCustomer(CustomerRow {
+                email: Some("changed@example.com".into()),
+                ..data.customer_row(1)
+            }),
+            None,
+        ),
+    ];
+
+    let (mut one, _) = StoreLive::open(f.connect(), "one-by-one", t0).unwrap();
+    let singly: Vec<Result<Vec<Event>, LiveStoreError>> = items
+        .iter()
+        .map(|(change, info)| one.apply_with(change.clone(), info.clone()))
+        .collect();
+    // Not the number of accepted changes: the engine spends a sequence
+    // number on a segment whose rule it then refuses.
+    let last_change = one.engine().last_change();
+    drop(one);
+    let (mut batched, _) = StoreLive::open(f.connect(), "batched", t0).unwrap();
+    let together = batched.apply_batch(items.clone()).unwrap();
+    assert_eq!(batched.engine().last_change(), last_change);
+    drop(batched);
+
+    assert_eq!(together.len(), items.len());
+    for (i, (single, batch)) in singly.iter().zip(&together).enumerate() {
+        match (single, batch) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "events of change {i}"),
+            (Err(LiveStoreError::Refused(_)), Err(_)) => {}
+            other => panic!("change {i}: {other:?}"),
+        }
+    }
+    let refused: Vec<usize> = (0..together.len())
+        .filter(|&i| together[i].is_err())
+        .collect();
+    assert_eq!(refused, [1, 3]);
+    assert!(
+        together[2].as_ref().is_ok_and(|events| !events.is_empty()),
+        "someone bought in the last 3 days"
+    );
+
+    f.reopen();
+    let one = f.store().tenant("one-by-one").unwrap();
+    let batched = f.store().tenant("batched").unwrap();
+    assert_eq!(
+        (batched.last_change, batched.clock),
+        (last_change, one.clock)
+    );
+    assert_eq!(one.last_change, last_change);
+    let s = f.store();
+    assert_same_dataset(&s.load(batched.id).unwrap(), &s.load(one.id).unwrap());
+    assert_eq!(
+        s.memberships(batched.id).unwrap(),
+        s.memberships(one.id).unwrap()
+    );
+    let logged = |s: &mut dyn Store, t: TenantId| -> Vec<Event> {
+        s.events(t, 0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    };
+    let batched_events = logged(s, batched.id);
+    assert!(!batched_events.is_empty());
+    assert_eq!(batched_events, logged(s, one.id));
+    assert_eq!(
+        s.count_history(batched.id, "recent").unwrap(),
+        s.count_history(one.id, "recent").unwrap()
+    );
+    // Imported segments are stamped with the wall clock; the live one with
+    // the engine's.
+    let metas = |s: &mut dyn Store, t: TenantId| -> Vec<SegmentMeta> {
+        let mut metas = s.segment_metas(t).unwrap();
+        for m in metas.iter_mut().filter(|m| m.name != "recent") {
+            (m.created_at, m.updated_at) = (0, 0);
+        }
+        metas
+    };
+    let batched_metas = metas(s, batched.id);
+    assert_eq!(batched_metas, metas(s, one.id));
+    assert!(batched_metas.contains(&SegmentMeta {
+        name: "recent".into(),
+        description: recent.description.clone(),
+        owner: recent.owner,
+        created_at: t0,
+        updated_at: t0,
+    }));
+    // The restored engine finds what the batch stored.
+    let (mut live, restored) = StoreLive::open(f.connect(), "batched", t0).unwrap();
+    assert_eq!(restored.mismatch, None);
+    assert_eq!(live.engine().last_change(), last_change);
+
+    // A batch the store refuses (an owner it does not know): none of it is
+    // stored, and the `Live` must be reopened.
+    let stranger = SegmentInfo {
+        description: None,
+        owner: Some(UserId(ann.id.0 + 1000)),
+    };
+    let result = live.apply_batch(vec![
+        (
+            Change::UpsertProduct(ProductRow {
+                sku: "NEW-SKU".into(),
+                ..ProductRow::default()
+            }),
+            None,
+        ),
+        (put_segment("strangers"), Some(stranger)),
+    ]);
+    assert!(
+        matches!(result, Err(LiveStoreError::Broken(_))),
+        "{result:?}"
+    );
+    assert!(matches!(
+        live.apply(Change::DeleteProduct("NO-SUCH-SKU".into())),
+        Err(LiveStoreError::Broken(_))
+    ));
+    drop(live);
+    let after = f.store().tenant_by_id(batched.id).unwrap();
+    assert_eq!(after.last_change, last_change);
+    let loaded = f.store().load(batched.id).unwrap();
+    assert!(!loaded.segments.iter().any(|s| s.name == "strangers"));
+    assert!((0..loaded.products.len()).all(|p| loaded.product_row(p).sku != "NEW-SKU"));
+    let (live, restored) = StoreLive::open(f.connect(), "batched", t0).unwrap();
+    assert_eq!(restored.mismatch, None);
+    assert_eq!(live.engine().last_change(), last_change);
 }

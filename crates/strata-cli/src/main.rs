@@ -15,6 +15,7 @@ use strata_data::{Dataset, LoadError};
 use strata_engine::{Cell, Engine, EngineError, Rule};
 use strata_lang::catalog::{Kind, Schema};
 
+mod serve;
 mod stored;
 use stored::StoreArgs;
 
@@ -90,6 +91,12 @@ enum Command {
     /// customers, orders, order lines (by order and position), daily rows,
     /// segments and tier schemes are upserted by their ids; nothing is
     /// deleted. Prints what changed per kind.
+    /// Serve the HTTP API (JSON under /api/v1, docs at /api/v1/docs) on a
+    /// store.
+    Serve(serve::ServeArgs),
+    /// Manage users (`strata user create EMAIL [--admin]`).
+    #[command(subcommand)]
+    User(serve::UserCommand),
     Import {
         dir: PathBuf,
         #[command(flatten)]
@@ -294,6 +301,8 @@ fn run(cli: Cli) -> Result<()> {
             result
         }
         Command::Import { dir, store } => stored::import(&dir, &store),
+        Command::Serve(args) => serve::serve(args),
+        Command::User(cmd) => serve::user(cmd),
         Command::Ingest {
             dir,
             store,

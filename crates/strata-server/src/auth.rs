@@ -26,8 +26,8 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -56,8 +56,11 @@ pub fn hash_password(password: &str) -> ApiResult<String> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A new random secret, URL-safe.
@@ -170,7 +173,11 @@ pub async fn scope(state: &Arc<AppState>, caller: Caller, store: &str) -> ApiRes
             let Some(t) = tenants.into_iter().find(|t| t.name == name) else {
                 return Ok(None);
             };
-            let rights = if admin { Some(ALL_RIGHTS) } else { s.access(t.id, user)? };
+            let rights = if admin {
+                Some(ALL_RIGHTS)
+            } else {
+                s.access(t.id, user)?
+            };
             Ok(rights.map(|r| (t, r)))
         })
         .await?;
@@ -227,7 +234,9 @@ impl Scope {
 
     /// Orders feed both modules: editing either lets one post them.
     pub fn need_order_writes(&self) -> ApiResult<()> {
-        if self.rights.customer_segments == Right::Edit || self.rights.product_segments == Right::Edit {
+        if self.rights.customer_segments == Right::Edit
+            || self.rights.product_segments == Right::Edit
+        {
             Ok(())
         } else {
             Err(ApiError::forbidden(

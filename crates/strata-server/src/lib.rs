@@ -42,7 +42,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(|| async { Redirect::to("/api/v1/docs/") }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint; see /api/v1/docs").into_response()
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no such endpoint; see /api/v1/docs",
+            )
+            .into_response()
         })
         // The NDJSON batch endpoint reads its body with its own, larger
         // limit; every other body is capped here.
@@ -57,9 +62,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(Arc::clone(&state));
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let s = Arc::clone(&state);
     let _ = tokio::task::spawn_blocking(move || s.shutdown()).await;
     served

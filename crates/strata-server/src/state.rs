@@ -175,8 +175,16 @@ impl AppState {
 
     /// The live engine of a tenant, started (restored from the store) on
     /// first use.
-    pub async fn tenant(self: &Arc<Self>, tenant: &strata_store::Tenant) -> ApiResult<Arc<TenantHandle>> {
-        if let Some(h) = self.tenants.lock().map_err(ApiError::internal)?.get(&tenant.id) {
+    pub async fn tenant(
+        self: &Arc<Self>,
+        tenant: &strata_store::Tenant,
+    ) -> ApiResult<Arc<TenantHandle>> {
+        if let Some(h) = self
+            .tenants
+            .lock()
+            .map_err(ApiError::internal)?
+            .get(&tenant.id)
+        {
             return Ok(Arc::clone(h));
         }
         let state = Arc::clone(self);

@@ -61,8 +61,18 @@ static TEMPLATES: &[Template] = &[
         kind: Kind::Customer,
         rule: "amount_spent > {amount} AND number_of_orders >= {orders}",
         params: &[
-            Param { name: "amount", kind: ParamType::Number, default: "500", description: "amount spent, all time" },
-            Param { name: "orders", kind: ParamType::Count, default: "3", description: "orders at least" },
+            Param {
+                name: "amount",
+                kind: ParamType::Number,
+                default: "500",
+                description: "amount spent, all time",
+            },
+            Param {
+                name: "orders",
+                kind: ParamType::Count,
+                default: "3",
+                description: "orders at least",
+            },
         ],
     },
     Template {
@@ -71,7 +81,12 @@ static TEMPLATES: &[Template] = &[
         description: "Customers who ordered before but not in the last N days.",
         kind: Kind::Customer,
         rule: "number_of_orders >= 1 AND NOT purchased(since: -{days}d)",
-        params: &[Param { name: "days", kind: ParamType::Count, default: "180", description: "days without an order" }],
+        params: &[Param {
+            name: "days",
+            kind: ParamType::Count,
+            default: "180",
+            description: "days without an order",
+        }],
     },
     Template {
         id: "new-customers",
@@ -87,7 +102,12 @@ static TEMPLATES: &[Template] = &[
         description: "Customers with at least two orders.",
         kind: Kind::Customer,
         rule: "number_of_orders >= {orders}",
-        params: &[Param { name: "orders", kind: ParamType::Count, default: "2", description: "orders at least" }],
+        params: &[Param {
+            name: "orders",
+            kind: ParamType::Count,
+            default: "2",
+            description: "orders at least",
+        }],
     },
     Template {
         id: "one-time-buyers",
@@ -104,7 +124,12 @@ static TEMPLATES: &[Template] = &[
         kind: Kind::Customer,
         rule: "purchased(category: {category}, since: -{days}d)",
         params: &[
-            Param { name: "category", kind: ParamType::Text, default: "Socks", description: "product category" },
+            Param {
+                name: "category",
+                kind: ParamType::Text,
+                default: "Socks",
+                description: "product category",
+            },
             DAYS_90,
         ],
     },
@@ -122,7 +147,12 @@ static TEMPLATES: &[Template] = &[
         description: "Products with fewer days of stock left than the threshold.",
         kind: Kind::Product,
         rule: "days_of_stock < {days}",
-        params: &[Param { name: "days", kind: ParamType::Count, default: "14", description: "days of stock" }],
+        params: &[Param {
+            name: "days",
+            kind: ParamType::Count,
+            default: "14",
+            description: "days of stock",
+        }],
     },
     Template {
         id: "overstock",
@@ -130,7 +160,12 @@ static TEMPLATES: &[Template] = &[
         description: "Products with more days of stock than the threshold.",
         kind: Kind::Product,
         rule: "days_of_stock > {days}",
-        params: &[Param { name: "days", kind: ParamType::Count, default: "180", description: "days of stock" }],
+        params: &[Param {
+            name: "days",
+            kind: ParamType::Count,
+            default: "180",
+            description: "days of stock",
+        }],
     },
     Template {
         id: "best-sellers",
@@ -138,7 +173,12 @@ static TEMPLATES: &[Template] = &[
         description: "Products with a revenue share of at least the percentage in their seller account and marketplace over 30 days.",
         kind: Kind::Product,
         rule: "revenue_share >= {percent}",
-        params: &[Param { name: "percent", kind: ParamType::Number, default: "1", description: "percent of 30-day sales" }],
+        params: &[Param {
+            name: "percent",
+            kind: ParamType::Number,
+            default: "1",
+            description: "percent of 30-day sales",
+        }],
     },
     Template {
         id: "no-sales-30-days",
@@ -163,8 +203,18 @@ static TEMPLATES: &[Template] = &[
         kind: Kind::Product,
         rule: "sessions_30d >= {sessions} AND conversion_rate_30d < {percent}",
         params: &[
-            Param { name: "sessions", kind: ParamType::Count, default: "100", description: "sessions at least" },
-            Param { name: "percent", kind: ParamType::Number, default: "2", description: "conversion rate, percent" },
+            Param {
+                name: "sessions",
+                kind: ParamType::Count,
+                default: "100",
+                description: "sessions at least",
+            },
+            Param {
+                name: "percent",
+                kind: ParamType::Number,
+                default: "2",
+                description: "conversion rate, percent",
+            },
         ],
     },
     Template {
@@ -173,15 +223,25 @@ static TEMPLATES: &[Template] = &[
         description: "Products whose best-seller rank is worse (higher) than the threshold.",
         kind: Kind::Product,
         rule: "bsr > {rank}",
-        params: &[Param { name: "rank", kind: ParamType::Count, default: "100000", description: "BSR" }],
+        params: &[Param {
+            name: "rank",
+            kind: ParamType::Count,
+            default: "100000",
+            description: "BSR",
+        }],
     },
     Template {
-        id: "trending",
-        name: "Trending",
-        description: "Products selling faster this week than their 30-day average.",
+        id: "fast-movers",
+        name: "Fast movers",
+        description: "Products whose weighted daily velocity is at least the number of units a day.",
         kind: Kind::Product,
-        rule: "avg_daily_units_7d > avg_daily_units_30d AND units_7d >= {units}",
-        params: &[Param { name: "units", kind: ParamType::Count, default: "5", description: "units in 7 days at least" }],
+        rule: "daily_velocity >= {units}",
+        params: &[Param {
+            name: "units",
+            kind: ParamType::Number,
+            default: "5",
+            description: "units a day",
+        }],
     },
 ];
 
@@ -242,7 +302,10 @@ impl Template {
     /// value is checked against its parameter's type before it goes into
     /// the rule, so a template cannot be used to inject rule text.
     pub fn instantiate(&self, given: &BTreeMap<String, Value>) -> ApiResult<String> {
-        if let Some(unknown) = given.keys().find(|k| !self.params.iter().any(|p| p.name == *k)) {
+        if let Some(unknown) = given
+            .keys()
+            .find(|k| !self.params.iter().any(|p| p.name == *k))
+        {
             return Err(ApiError::unprocessable(
                 "unknown_parameter",
                 format!("template '{}' has no parameter '{unknown}'", self.id),
@@ -256,13 +319,19 @@ impl Template {
                 Some(other) => {
                     return Err(ApiError::unprocessable(
                         "invalid_parameter",
-                        format!("parameter '{}': expected a number or text, got {other}", p.name),
+                        format!(
+                            "parameter '{}': expected a number or text, got {other}",
+                            p.name
+                        ),
                     ));
                 }
                 None => p.default.to_owned(),
             };
             let bad = |what: &str| {
-                ApiError::unprocessable("invalid_parameter", format!("parameter '{}': '{raw}' is not {what}", p.name))
+                ApiError::unprocessable(
+                    "invalid_parameter",
+                    format!("parameter '{}': '{raw}' is not {what}", p.name),
+                )
             };
             let text = match p.kind {
                 ParamType::Count => match raw.trim().parse::<u32>() {
@@ -295,18 +364,32 @@ mod tests {
             if let Err(d) = strata_lang::parse_rule(&rule, &schema) {
                 panic!("template {}: {}", t.id, d.render(&rule));
             }
-            assert!(!rule.contains('{'), "{}: unfilled parameter in {rule}", t.id);
+            assert!(
+                !rule.contains('{'),
+                "{}: unfilled parameter in {rule}",
+                t.id
+            );
         }
     }
 
     #[test]
     fn text_parameters_are_quoted() {
-        let t = all().iter().find(|t| t.id == "bought-category-recently").unwrap();
+        let t = all()
+            .iter()
+            .find(|t| t.id == "bought-category-recently")
+            .unwrap();
         let mut p = BTreeMap::new();
-        p.insert("category".to_owned(), Value::String("Kid's') OR true OR ('".to_owned()));
+        p.insert(
+            "category".to_owned(),
+            Value::String("Kid's') OR true OR ('".to_owned()),
+        );
         let rule = t.instantiate(&p).unwrap();
-        assert_eq!(rule, "purchased(category: 'Kid''s'') OR true OR (''', since: -90d)");
-        let schema = strata_lang::catalog::Schema::with_custom(Kind::Customer, Vec::<String>::new());
+        assert_eq!(
+            rule,
+            "purchased(category: 'Kid''s'') OR true OR (''', since: -90d)"
+        );
+        let schema =
+            strata_lang::catalog::Schema::with_custom(Kind::Customer, Vec::<String>::new());
         assert!(strata_lang::parse_rule(&rule, &schema).is_ok());
     }
 

@@ -84,7 +84,9 @@ impl Snapshot {
         self.ids[slot]
             .get_or_init(|| {
                 let n = self.engine.len(kind) as u32;
-                (0..n).map(|r| (Box::from(self.engine.id(kind, r)), r)).collect()
+                (0..n)
+                    .map(|r| (Box::from(self.engine.id(kind, r)), r))
+                    .collect()
             })
             .get(id)
             .copied()
@@ -95,7 +97,9 @@ impl Snapshot {
         self.orders
             .get_or_init(|| {
                 let o = &self.engine.data().orders;
-                (0..o.len()).map(|i| (Box::from(o.order_id.get(i)), i as u32)).collect()
+                (0..o.len())
+                    .map(|i| (Box::from(o.order_id.get(i)), i as u32))
+                    .collect()
             })
             .get(id)
             .copied()
@@ -151,7 +155,10 @@ impl TenantHandle {
         let clock = Arc::clone(&state.clock);
         let (live, restored) = Live::open(store, name, clock.now())?;
         if let Some(m) = &restored.mismatch {
-            tracing::warn!(tenant = name, "stored memberships disagreed with the rows: {m}");
+            tracing::warn!(
+                tenant = name,
+                "stored memberships disagreed with the rows: {m}"
+            );
         }
         tracing::info!(
             tenant = name,
@@ -204,7 +211,11 @@ impl TenantHandle {
     }
 
     /// Applies one change; its refusal is the error.
-    pub async fn apply_one(&self, change: Change, info: Option<SegmentInfo>) -> ApiResult<Vec<Event>> {
+    pub async fn apply_one(
+        &self,
+        change: Change,
+        info: Option<SegmentInfo>,
+    ) -> ApiResult<Vec<Event>> {
         self.apply_intent(Intent::Change(change, info)).await
     }
 
@@ -217,7 +228,10 @@ impl TenantHandle {
     }
 
     /// Runs `f` on the engine's thread, between changes.
-    pub async fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Live) -> R + Send + 'static) -> ApiResult<R> {
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Live) -> R + Send + 'static,
+    ) -> ApiResult<R> {
         let (tx, rx) = oneshot::channel();
         self.send(Cmd::Run(Box::new(move |live| {
             let _ = tx.send(f(live));
@@ -298,7 +312,8 @@ impl TenantHandle {
             })
             .await?;
         let engine = tokio::task::spawn_blocking(move || {
-            let now = jiff::Timestamp::from_nanosecond(i128::from(at.clock)).map_err(ApiError::internal)?;
+            let now = jiff::Timestamp::from_nanosecond(i128::from(at.clock))
+                .map_err(ApiError::internal)?;
             strata_engine::Engine::new(data, now).map_err(ApiError::internal)
         })
         .await
@@ -458,16 +473,18 @@ impl Planner {
                 mut lines,
                 status,
             } => {
-                let stored = self
-                    .orders
-                    .get(&order_id)
-                    .cloned()
-                    .or_else(|| engine.order_state(&order_id).map(|(s, n)| (s.to_owned(), n)));
+                let stored = self.orders.get(&order_id).cloned().or_else(|| {
+                    engine
+                        .order_state(&order_id)
+                        .map(|(s, n)| (s.to_owned(), n))
+                });
                 let mut out = Vec::new();
                 match stored {
                     None => {
                         if lines.is_empty() {
-                            return Err(LiveError::Invalid(format!("order '{order_id}' has no lines")));
+                            return Err(LiveError::Invalid(format!(
+                                "order '{order_id}' has no lines"
+                            )));
                         }
                         self.orders.insert(order_id, (status, lines.len()));
                         out.push((Change::AddLines(lines), None));

@@ -45,9 +45,14 @@ pub async fn entity_row(scope: &Scope, kind: Kind, id: &str) -> ApiResult<Row> {
     if kind == Kind::Customer {
         // The tier as of now, from the live engine.
         let id = id.to_owned();
-        let tier = engine.with(move |live| live.engine().tier(&id).map(str::to_owned)).await?;
+        let tier = engine
+            .with(move |live| live.engine().tier(&id).map(str::to_owned))
+            .await?;
         out.insert("tier".to_owned(), tier.map_or(Value::Null, Value::String));
     }
-    out.insert("as_of".to_owned(), Value::String(crate::api::instant(snap.at.clock)));
+    out.insert(
+        "as_of".to_owned(),
+        Value::String(crate::api::instant(snap.at.clock)),
+    );
     Ok(out)
 }

@@ -280,6 +280,18 @@ pub trait Store: Accounts + Send {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The id of the newest logged event of a tenant (0: none yet), where
+    /// a stream that wants only new events starts.
+    fn last_event_id(&mut self, tenant: TenantId) -> Result<i64, StoreError> {
+        let mut after = 0;
+        loop {
+            match self.events(tenant, after, 10_000)?.last() {
+                Some(e) => after = e.id,
+                None => return Ok(after),
+            }
+        }
+    }
+
     /// A segment's recorded counts by day, oldest first.
     fn count_history(
         &mut self,

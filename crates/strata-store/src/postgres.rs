@@ -292,6 +292,16 @@ impl Store for PgStore {
         Ok(Memberships { members, tiers })
     }
 
+    fn last_event_id(&mut self, tenant: TenantId) -> Result<i64, StoreError> {
+        tenant_in(&mut self.conn, tenant, false)?;
+        let row = self.conn.query_one(
+            "SELECT max(id) FROM events WHERE tenant_id = $1",
+            &[&tenant.0],
+        )?;
+        let id: Option<i64> = row.get(0);
+        Ok(id.unwrap_or(0))
+    }
+
     fn events(
         &mut self,
         tenant: TenantId,

@@ -317,6 +317,16 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn last_event_id(&mut self, tenant: TenantId) -> Result<i64, StoreError> {
+        tenant_in(&self.conn, tenant)?;
+        let id: Option<i64> = self.conn.query_row(
+            "SELECT max(id) FROM events WHERE tenant_id = ?1",
+            params![tenant.0],
+            |r| r.get(0),
+        )?;
+        Ok(id.unwrap_or(0))
+    }
+
     fn events(
         &mut self,
         tenant: TenantId,

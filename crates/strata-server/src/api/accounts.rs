@@ -43,7 +43,10 @@ impl From<&User> for UserView {
 /// Logs in: sets an HttpOnly session cookie and returns the user.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Login,
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
-pub async fn login(State(state): State<Arc<AppState>>, Body(body): Body<Login>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    Body(body): Body<Login>,
+) -> ApiResult<Response> {
     let email = body.email.clone();
     let found = state.pool.run(move |s| s.user_by_email(&email)).await?;
     let password = body.password;
@@ -76,11 +79,17 @@ pub async fn login(State(state): State<Arc<AppState>>, Body(body): Body<Login>) 
     let cookie = format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         lifetime.as_secs(),
-        if state.config.secure_cookies { "; Secure" } else { "" }
+        if state.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut res = Json(UserView::from(&user)).into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
     Ok(res)
 }
 
@@ -147,7 +156,10 @@ fn token_view(t: &strata_store::ApiToken) -> TokenView {
 /// The caller's API tokens, revoked ones included.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = Problem)))]
-pub async fn list_tokens(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<TokenView>>> {
+pub async fn list_tokens(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenView>>> {
     let id = caller.user.id;
     let tokens = state.pool.run(move |s| s.tokens(id)).await?;
     Ok(Json(tokens.iter().map(token_view).collect()))
@@ -163,7 +175,10 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::unprocessable("invalid_name", "a token needs a name of 1 to 200 bytes"));
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "a token needs a name of 1 to 200 bytes",
+        ));
     }
     let token = format!("{TOKEN_PREFIX}{}", auth::new_secret());
     let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
@@ -193,10 +208,16 @@ pub async fn revoke_token(
     Path(token): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let (id, now) = (caller.user.id, state.now());
-    if state.pool.run(move |s| s.revoke_token(id, token, now)).await? {
+    if state
+        .pool
+        .run(move |s| s.revoke_token(id, token, now))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("you have no active token {token}")))
+        Err(ApiError::not_found(format!(
+            "you have no active token {token}"
+        )))
     }
 }
 
@@ -211,7 +232,10 @@ pub struct NewUser {
 /// Every user (administrators only).
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts",
     responses((status = 200, body = Vec<UserView>), (status = 403, body = Problem)))]
-pub async fn list_users(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<UserView>>> {
+pub async fn list_users(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<UserView>>> {
     caller.require_admin()?;
     let users = state.pool.run(|s| s.users()).await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
@@ -238,7 +262,10 @@ pub fn check_new_user(email: &str, password: &str) -> ApiResult<()> {
             .split_once('@')
             .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('@'));
     if !valid {
-        return Err(ApiError::unprocessable("invalid_email", format!("'{email}' is not an e-mail address")));
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            format!("'{email}' is not an e-mail address"),
+        ));
     }
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(ApiError::unprocessable(
@@ -249,7 +276,12 @@ pub fn check_new_user(email: &str, password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn create_user_now(state: &Arc<AppState>, email: &str, password: &str, admin: bool) -> ApiResult<User> {
+pub async fn create_user_now(
+    state: &Arc<AppState>,
+    email: &str,
+    password: &str,
+    admin: bool,
+) -> ApiResult<User> {
     check_new_user(email, password)?;
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
@@ -262,7 +294,11 @@ pub async fn create_user_now(state: &Arc<AppState>, email: &str, password: &str,
         .run(move |s| s.create_user(&email, &hash, admin, now))
         .await
         .map_err(|e| match e {
-            ApiError::User { status: StatusCode::CONFLICT, detail, .. } => ApiError::conflict("email_taken", detail),
+            ApiError::User {
+                status: StatusCode::CONFLICT,
+                detail,
+                ..
+            } => ApiError::conflict("email_taken", detail),
             other => other,
         })
 }
@@ -287,7 +323,10 @@ impl RightsView {
     fn parse(&self) -> ApiResult<ModuleRights> {
         let one = |s: &str, what: &str| {
             Right::parse(s).ok_or_else(|| {
-                ApiError::unprocessable("invalid_right", format!("{what}: '{s}' is not none, read or edit"))
+                ApiError::unprocessable(
+                    "invalid_right",
+                    format!("{what}: '{s}' is not none, read or edit"),
+                )
             })
         };
         Ok(ModuleRights {
@@ -322,14 +361,20 @@ fn store_view(t: &strata_store::Tenant, rights: ModuleRights) -> StoreView {
 /// The stores the caller may open.
 #[utoipa::path(get, path = "/api/v1/stores", tag = "accounts",
     responses((status = 200, body = Vec<StoreView>), (status = 401, body = Problem)))]
-pub async fn list_stores(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<StoreView>>> {
+pub async fn list_stores(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<StoreView>>> {
     let (id, admin) = (caller.user.id, caller.user.admin);
     let list = state
         .pool
         .run(move |s| {
             let tenants = s.tenants()?;
             if admin {
-                return Ok(tenants.into_iter().map(|t| (t, auth::ALL_RIGHTS)).collect::<Vec<_>>());
+                return Ok(tenants
+                    .into_iter()
+                    .map(|t| (t, auth::ALL_RIGHTS))
+                    .collect::<Vec<_>>());
             }
             let mine = s.tenants_of(id)?;
             Ok(tenants
@@ -359,7 +404,9 @@ pub async fn create_store(
     let name = body.name;
     if name.is_empty()
         || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(ApiError::unprocessable(
             "invalid_name",
@@ -377,7 +424,10 @@ pub async fn create_store(
         })
         .await?
         .ok_or_else(|| ApiError::conflict("store_exists", format!("a store '{name}' exists")))?;
-    Ok((StatusCode::CREATED, Json(store_view(&tenant, auth::ALL_RIGHTS))))
+    Ok((
+        StatusCode::CREATED,
+        Json(store_view(&tenant, auth::ALL_RIGHTS)),
+    ))
 }
 
 /// One store, with the caller's rights there.
@@ -465,9 +515,15 @@ pub async fn remove_access(
     let scope = auth::scope(&state, caller, &store).await?;
     scope.caller.require_admin()?;
     let id = scope.tenant.id;
-    if state.pool.run(move |s| s.remove_access(id, UserId(user))).await? {
+    if state
+        .pool
+        .run(move |s| s.remove_access(id, UserId(user)))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("user {user} has no access to '{store}'")))
+        Err(ApiError::not_found(format!(
+            "user {user} has no access to '{store}'"
+        )))
     }
 }

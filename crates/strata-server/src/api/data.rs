@@ -57,7 +57,12 @@ impl Money {
         };
         Decimal::from_str_exact(&text)
             .or_else(|_| Decimal::from_scientific(&text))
-            .map_err(|_| ApiError::unprocessable("invalid_number", format!("{what}: '{text}' is not an exact decimal")))
+            .map_err(|_| {
+                ApiError::unprocessable(
+                    "invalid_number",
+                    format!("{what}: '{text}' is not an exact decimal"),
+                )
+            })
     }
 }
 
@@ -83,7 +88,10 @@ fn custom(map: BTreeMap<String, Option<String>>) -> ApiResult<Vec<(String, Optio
 
 fn need_id(id: &str, what: &str) -> ApiResult<()> {
     if id.trim().is_empty() || id.len() > 512 {
-        return Err(ApiError::unprocessable("invalid_id", format!("{what} must be 1 to 512 bytes")));
+        return Err(ApiError::unprocessable(
+            "invalid_id",
+            format!("{what} must be 1 to 512 bytes"),
+        ));
     }
     Ok(())
 }
@@ -215,8 +223,9 @@ impl OrderIn {
                 marketplace: self.marketplace.clone(),
                 seller_account: l.seller_account,
             };
-            row.checked_revenue()
-                .map_err(|e| ApiError::unprocessable("invalid_line", format!("{}: {e}", what("quantity"))))?;
+            row.checked_revenue().map_err(|e| {
+                ApiError::unprocessable("invalid_line", format!("{}: {e}", what("quantity")))
+            })?;
             lines.push(row);
         }
         Ok(Intent::Order {
@@ -247,10 +256,9 @@ pub struct DailyIn {
 
 impl DailyIn {
     fn row(self) -> ApiResult<DailyRow> {
-        let date = self
-            .date
-            .parse()
-            .map_err(|e| ApiError::unprocessable("invalid_date", format!("date: '{}': {e}", self.date)))?;
+        let date = self.date.parse().map_err(|e| {
+            ApiError::unprocessable("invalid_date", format!("date: '{}': {e}", self.date))
+        })?;
         Ok(DailyRow {
             rating: money(&self.rating, "rating")?,
             sku: self.sku,
@@ -278,7 +286,9 @@ pub struct ProductPatch {
     pub inventory: Option<Option<u64>>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -299,7 +309,10 @@ impl ProductPatch {
             out.push(set(ProductValue::Inventory(i)));
         }
         if out.is_empty() {
-            return Err(ApiError::unprocessable("empty_patch", "give price, cost and/or inventory"));
+            return Err(ApiError::unprocessable(
+                "empty_patch",
+                "give price, cost and/or inventory",
+            ));
         }
         Ok(out)
     }
@@ -333,7 +346,11 @@ pub async fn upsert_product(
 ) -> ApiResult<Json<Applied>> {
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Product, Right::Edit)?;
-    apply(&scope, vec![Intent::Change(Change::UpsertProduct(body.row()?), None)]).await
+    apply(
+        &scope,
+        vec![Intent::Change(Change::UpsertProduct(body.row()?), None)],
+    )
+    .await
 }
 
 /// A product with every field of the product table.
@@ -362,7 +379,11 @@ pub async fn delete_product(
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Product, Right::Edit)?;
     exists(&scope, Kind::Product, &sku).await?;
-    apply(&scope, vec![Intent::Change(Change::DeleteProduct(sku), None)]).await
+    apply(
+        &scope,
+        vec![Intent::Change(Change::DeleteProduct(sku), None)],
+    )
+    .await
 }
 
 /// Changes a product's price, cost and/or inventory.
@@ -378,14 +399,21 @@ pub async fn patch_product(
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Product, Right::Edit)?;
     exists(&scope, Kind::Product, &sku).await?;
-    let intents = body.changes(&sku)?.into_iter().map(|c| Intent::Change(c, None)).collect();
+    let intents = body
+        .changes(&sku)?
+        .into_iter()
+        .map(|c| Intent::Change(c, None))
+        .collect();
     apply(&scope, intents).await
 }
 
 async fn exists(scope: &Scope, kind: Kind, id: &str) -> ApiResult<()> {
     let engine = scope.engine().await?;
     let id2 = id.to_owned();
-    if engine.with(move |live| live.engine().has_entity(kind, &id2)).await? {
+    if engine
+        .with(move |live| live.engine().has_entity(kind, &id2))
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::not_found(format!("no {kind} '{id}'")))
@@ -404,7 +432,11 @@ pub async fn upsert_customer(
 ) -> ApiResult<Json<Applied>> {
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Customer, Right::Edit)?;
-    apply(&scope, vec![Intent::Change(Change::UpsertCustomer(body.row()?), None)]).await
+    apply(
+        &scope,
+        vec![Intent::Change(Change::UpsertCustomer(body.row()?), None)],
+    )
+    .await
 }
 
 /// A customer with every field, their current tier included.
@@ -433,7 +465,11 @@ pub async fn delete_customer(
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Customer, Right::Edit)?;
     exists(&scope, Kind::Customer, &id).await?;
-    apply(&scope, vec![Intent::Change(Change::DeleteCustomer(id), None)]).await
+    apply(
+        &scope,
+        vec![Intent::Change(Change::DeleteCustomer(id), None)],
+    )
+    .await
 }
 
 /// Adds an order with its lines (a repeated post adds nothing; a longer
@@ -471,12 +507,14 @@ pub async fn get_order(
     let d = snap.engine.data();
     let oi = o as usize;
     let customer = d.orders.customer[oi];
-    let customer_id =
-        (customer != strata_data::NO_CUSTOMER).then(|| snap.engine.id(Kind::Customer, customer).to_owned());
+    let customer_id = (customer != strata_data::NO_CUSTOMER)
+        .then(|| snap.engine.id(Kind::Customer, customer).to_owned());
     let tier = match &customer_id {
         Some(c) => {
             let c = c.clone();
-            engine.with(move |live| live.engine().tier(&c).map(str::to_owned)).await?
+            engine
+                .with(move |live| live.engine().tier(&c).map(str::to_owned))
+                .await?
         }
         None => None,
     };
@@ -521,7 +559,10 @@ pub async fn set_order_status(
     scope.need_order_writes()?;
     let engine = scope.engine().await?;
     let id = order_id.clone();
-    if !engine.with(move |live| live.engine().order_state(&id).is_some()).await? {
+    if !engine
+        .with(move |live| live.engine().order_state(&id).is_some())
+        .await?
+    {
         return Err(ApiError::not_found(format!("no order '{order_id}'")));
     }
     apply(
@@ -549,7 +590,11 @@ pub async fn put_daily(
 ) -> ApiResult<Json<Applied>> {
     let scope = scope(&state, caller, &store).await?;
     scope.need_module(Kind::Product, Right::Edit)?;
-    apply(&scope, vec![Intent::Change(Change::PutDaily(body.row()?), None)]).await
+    apply(
+        &scope,
+        vec![Intent::Change(Change::PutDaily(body.row()?), None)],
+    )
+    .await
 }
 
 /// One line of an NDJSON batch.
@@ -557,16 +602,23 @@ pub async fn put_daily(
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BatchItem {
     Product(ProductIn),
-    DeleteProduct { sku: String },
+    DeleteProduct {
+        sku: String,
+    },
     ProductValues {
         sku: String,
         #[serde(flatten)]
         patch: ProductPatch,
     },
     Customer(CustomerIn),
-    DeleteCustomer { customer_id: String },
+    DeleteCustomer {
+        customer_id: String,
+    },
     Order(OrderIn),
-    OrderStatus { order_id: String, status: String },
+    OrderStatus {
+        order_id: String,
+        status: String,
+    },
     Daily(DailyIn),
 }
 
@@ -605,15 +657,18 @@ pub async fn batch(
 ) -> ApiResult<Json<BatchResult>> {
     let scope = scope(&state, caller, &store).await?;
     let limits = &state.config.limits;
-    let bytes: Bytes = axum::body::to_bytes(body, limits.batch_bytes).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("a batch takes at most {} bytes", limits.batch_bytes),
-        )
+    let bytes: Bytes = axum::body::to_bytes(body, limits.batch_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a batch takes at most {} bytes", limits.batch_bytes),
+            )
+        })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        ApiError::bad_request("malformed_ndjson", format!("the body is not UTF-8: {e}"))
     })?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| ApiError::bad_request("malformed_ndjson", format!("the body is not UTF-8: {e}")))?;
     let mut intents = Vec::new();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -628,8 +683,9 @@ pub async fn batch(
             ));
         }
         let n = i + 1;
-        let item: BatchItem = serde_json::from_str(line)
-            .map_err(|e| ApiError::bad_request("malformed_ndjson", format!("line {n}: {e}")).at_line(n))?;
+        let item: BatchItem = serde_json::from_str(line).map_err(|e| {
+            ApiError::bad_request("malformed_ndjson", format!("line {n}: {e}")).at_line(n)
+        })?;
         let intent = item_intent(&scope, item).map_err(|e| e.at_line(n))?;
         intents.push(intent);
         lines.push(n);

@@ -94,14 +94,19 @@ enum Filter {
     /// One segment's.
     Segment(String),
     /// The store's: segments the caller can read, tiers if allowed.
-    Store { segments: Arc<HashSet<String>>, tiers: bool },
+    Store {
+        segments: Arc<HashSet<String>>,
+        tiers: bool,
+    },
 }
 
 impl Filter {
     fn pass(&self, e: &StoredEvent) -> bool {
         match (&e.event, self) {
             (Event::Member { segment, .. }, Filter::Segment(s)) => **segment == **s,
-            (Event::Member { segment, .. }, Filter::Store { segments, .. }) => segments.contains(&**segment),
+            (Event::Member { segment, .. }, Filter::Store { segments, .. }) => {
+                segments.contains(&**segment)
+            }
             (Event::Tier { .. }, Filter::Store { tiers, .. }) => *tiers,
             (Event::Tier { .. }, Filter::Segment(_)) => false,
         }
@@ -112,7 +117,12 @@ async fn store_filter(scope: &Scope) -> ApiResult<Filter> {
     let mut names = HashSet::new();
     let engine = scope.engine().await?;
     let all: Vec<String> = engine
-        .with(|live| live.engine().segments().map(|(n, _, _)| n.to_owned()).collect())
+        .with(|live| {
+            live.engine()
+                .segments()
+                .map(|(n, _, _)| n.to_owned())
+                .collect()
+        })
         .await?;
     for n in all {
         if visible(scope, &n).await.is_ok() {
@@ -178,7 +188,10 @@ fn limit(state: &AppState, l: Option<usize>) -> ApiResult<usize> {
     let cap = state.config.limits.page_size;
     match l.unwrap_or(100) {
         n if (1..=cap).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request("invalid_page_size", format!("limit is 1 to {cap}"))),
+        _ => Err(ApiError::bad_request(
+            "invalid_page_size",
+            format!("limit is 1 to {cap}"),
+        )),
     }
 }
 
@@ -211,7 +224,9 @@ pub async fn segment_log(
     let n = limit(&state, q.limit)?;
     let scope = scope(&state, caller, &store).await?;
     visible(&scope, &name).await?;
-    Ok(Json(page(&scope, Filter::Segment(name), q.after.unwrap_or(0), n).await?))
+    Ok(Json(
+        page(&scope, Filter::Segment(name), q.after.unwrap_or(0), n).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
@@ -271,7 +286,13 @@ async fn sse(
     let tenant = scope.tenant.id;
     let after = match after {
         Some(a) => a,
-        None => scope.state.pool.run(move |s| s.last_event_id(tenant)).await?,
+        None => {
+            scope
+                .state
+                .pool
+                .run(move |s| s.last_event_id(tenant))
+                .await?
+        }
     };
     let position = engine.position.clone();
     let stream = futures_util::stream::unfold(

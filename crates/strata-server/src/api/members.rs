@@ -110,7 +110,8 @@ struct Cursor {
 }
 
 fn encode(c: &Cursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
 }
 
 fn decode(s: &str) -> ApiResult<Cursor> {
@@ -118,17 +119,29 @@ fn decode(s: &str) -> ApiResult<Cursor> {
         .decode(s)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this server gave"))
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this server gave")
+        })
 }
 
-async fn table(state: &Arc<AppState>, caller: Caller, store: &str, name: &str, q: &MembersQuery) -> ApiResult<Table> {
+async fn table(
+    state: &Arc<AppState>,
+    caller: Caller,
+    store: &str,
+    name: &str,
+    q: &MembersQuery,
+) -> ApiResult<Table> {
     let scope = scope(state, caller, store).await?;
     let (seg, _) = visible(&scope, name).await?;
     let kind = parse_kind(&seg.kind)?;
     let engine = scope.engine().await?;
     let snap = engine.snapshot().await?;
     let columns = match &q.fields {
-        Some(f) => f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        Some(f) => f
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
         None => snap.engine.field_names(kind),
     };
     check_fields(&snap, kind, &columns)?;
@@ -138,7 +151,12 @@ async fn table(state: &Arc<AppState>, caller: Caller, store: &str, name: &str, q
     let desc = match q.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(o) => return Err(ApiError::bad_request("invalid_query", format!("order '{o}': asc or desc"))),
+        Some(o) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("order '{o}': asc or desc"),
+            ));
+        }
     };
     let (filter, sort, name) = (q.filter.clone(), q.sort.clone(), name.to_owned());
     let rule_limit = state.config.limits.rule_bytes;
@@ -148,7 +166,10 @@ async fn table(state: &Arc<AppState>, caller: Caller, store: &str, name: &str, q
             .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
         if let Some(f) = filter {
             if f.len() > rule_limit {
-                return Err(ApiError::unprocessable("rule_too_large", format!("a filter takes at most {rule_limit} bytes")));
+                return Err(ApiError::unprocessable(
+                    "rule_too_large",
+                    format!("a filter takes at most {rule_limit} bytes"),
+                ));
             }
             members &= evaluate(&snap, kind, f)?;
         }
@@ -156,8 +177,13 @@ async fn table(state: &Arc<AppState>, caller: Caller, store: &str, name: &str, q
             None => members.iter().collect(),
             Some(field) => {
                 let e = &snap.engine;
-                let mut keyed: Vec<(Key, u32)> = members.iter().map(|r| (key(&e.cell(kind, r, field)), r)).collect();
-                keyed.sort_by(|a, b| compare((&a.0, e.id(kind, a.1)), (&b.0, e.id(kind, b.1)), desc));
+                let mut keyed: Vec<(Key, u32)> = members
+                    .iter()
+                    .map(|r| (key(&e.cell(kind, r, field)), r))
+                    .collect();
+                keyed.sort_by(|a, b| {
+                    compare((&a.0, e.id(kind, a.1)), (&b.0, e.id(kind, b.1)), desc)
+                });
                 keyed.into_iter().map(|(_, r)| r).collect()
             }
         };
@@ -184,14 +210,18 @@ fn evaluate(snap: &Snapshot, kind: Kind, rule: String) -> ApiResult<RoaringBitma
         rule: strata_data::RuleSource::Text(rule),
         description: None,
     };
-    let (expr, source) = strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind)).map_err(|mut e| {
-        e.segment = None;
-        ApiError::rule(&e)
-    })?;
-    let compiled = snap.engine.compile_expr(kind, expr, &source).map_err(|e| match e {
-        strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
-        other => ApiError::internal(other),
-    })?;
+    let (expr, source) =
+        strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind)).map_err(|mut e| {
+            e.segment = None;
+            ApiError::rule(&e)
+        })?;
+    let compiled = snap
+        .engine
+        .compile_expr(kind, expr, &source)
+        .map_err(|e| match e {
+            strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
+            other => ApiError::internal(other),
+        })?;
     snap.engine.evaluate(&compiled).map_err(ApiError::internal)
 }
 
@@ -215,7 +245,8 @@ impl Table {
                 let at = cursor.key.clone().unwrap_or(Key::Null);
                 self.rows.partition_point(|&x| {
                     let k = key(&e.cell(self.kind, x, field));
-                    compare((&k, e.id(self.kind, x)), (&at, &cursor.id), self.desc) != Ordering::Greater
+                    compare((&k, e.id(self.kind, x)), (&at, &cursor.id), self.desc)
+                        != Ordering::Greater
                 })
             }
         })
@@ -235,7 +266,10 @@ pub async fn members(
     let cap = state.config.limits.page_size;
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > cap {
-        return Err(ApiError::bad_request("invalid_page_size", format!("limit is 1 to {cap}")));
+        return Err(ApiError::bad_request(
+            "invalid_page_size",
+            format!("limit is 1 to {cap}"),
+        ));
     }
     let cursor = q.cursor.as_deref().map(decode).transpose()?;
     let t = table(&state, caller, &store, &name, &q).await?;
@@ -244,12 +278,18 @@ pub async fn members(
         None => 0,
     };
     let page = &t.rows[start.min(t.rows.len())..(start + limit).min(t.rows.len())];
-    let members = page.iter().map(|&r| row(&t.snap, t.kind, r, &t.columns)).collect();
+    let members = page
+        .iter()
+        .map(|&r| row(&t.snap, t.kind, r, &t.columns))
+        .collect();
     let next_cursor = (start + limit < t.rows.len()).then(|| {
         let last = page[page.len() - 1];
         encode(&Cursor {
             id: t.snap.engine.id(t.kind, last).to_owned(),
-            key: t.sort.as_ref().map(|f| key(&t.snap.engine.cell(t.kind, last, f))),
+            key: t
+                .sort
+                .as_ref()
+                .map(|f| key(&t.snap.engine.cell(t.kind, last, f))),
         })
     });
     Ok(Json(MembersPage {
@@ -286,7 +326,11 @@ pub async fn members_csv(
         }
         for &r in &t.rows {
             record.clear();
-            record.extend(t.columns.iter().map(|f| t.snap.engine.cell(t.kind, r, f).to_text()));
+            record.extend(
+                t.columns
+                    .iter()
+                    .map(|f| t.snap.engine.cell(t.kind, r, f).to_text()),
+            );
             if w.write_record(&record).is_err() {
                 return;
             }
@@ -297,9 +341,14 @@ pub async fn members_csv(
     });
     let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut res = body.into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    let file = format!("attachment; filename=\"{}.csv\"", name.replace(['"', '\\', '\r', '\n'], "_"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let file = format!(
+        "attachment; filename=\"{}.csv\"",
+        name.replace(['"', '\\', '\r', '\n'], "_")
+    );
     if let Ok(v) = HeaderValue::from_str(&file) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }

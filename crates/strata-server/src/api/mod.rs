@@ -104,7 +104,9 @@ impl utoipa::Modify for Security {
         );
         components.add_security_scheme(
             "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
         );
     }
 }
@@ -123,7 +125,11 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::list_access))
         .routes(routes!(accounts::put_access, accounts::remove_access))
         .routes(routes!(data::upsert_product))
-        .routes(routes!(data::get_product, data::delete_product, data::patch_product))
+        .routes(routes!(
+            data::get_product,
+            data::delete_product,
+            data::patch_product
+        ))
         .routes(routes!(data::upsert_customer))
         .routes(routes!(data::get_customer, data::delete_customer))
         .routes(routes!(data::add_order))
@@ -158,7 +164,8 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 
 /// An instant as RFC 3339, UTC.
 pub fn instant(n: strata_data::Nanos) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(n)).map_or_else(|_| n.to_string(), |t| t.to_string())
+    jiff::Timestamp::from_nanosecond(i128::from(n))
+        .map_or_else(|_| n.to_string(), |t| t.to_string())
 }
 
 /// An instant from RFC 3339 (or a date, meaning its midnight UTC).
@@ -170,8 +177,9 @@ pub fn parse_instant(s: &str, what: &str) -> Result<strata_data::Nanos, ApiError
                 .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()))
         })
         .map_err(|e| ApiError::unprocessable("invalid_instant", format!("{what}: '{s}': {e}")))?;
-    i64::try_from(ts.as_nanosecond())
-        .map_err(|_| ApiError::unprocessable("invalid_instant", format!("{what}: '{s}' is out of range")))
+    i64::try_from(ts.as_nanosecond()).map_err(|_| {
+        ApiError::unprocessable("invalid_instant", format!("{what}: '{s}' is out of range"))
+    })
 }
 
 pub fn kind_name(kind: strata_lang::catalog::Kind) -> &'static str {

@@ -89,7 +89,9 @@ pub struct SegmentUpdate {
     pub rule: Option<Value>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -235,7 +237,13 @@ fn view(name: &str, live: &Live, facts: &Facts, rights: SegmentRights) -> Segmen
     }
 }
 
-fn rights_of(scope: &Scope, name: &str, live: &Live, facts: &Facts, now: Nanos) -> Option<SegmentRights> {
+fn rights_of(
+    scope: &Scope,
+    name: &str,
+    live: &Live,
+    facts: &Facts,
+    now: Nanos,
+) -> Option<SegmentRights> {
     let owner = facts.metas.get(name).and_then(|m| m.owner);
     scope.segment_rights(live.kind, owner, facts.shares.get(name), now)
 }
@@ -317,15 +325,28 @@ pub async fn create(
     let rule = rule_source(scope, rule)?;
     let engine = scope.engine().await?;
     let n = name.clone();
-    if engine.with(move |live| live.engine().count(&n).is_some()).await? {
-        return Err(ApiError::conflict("segment_exists", format!("a segment '{name}' exists")));
+    if engine
+        .with(move |live| live.engine().count(&n).is_some())
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "segment_exists",
+            format!("a segment '{name}' exists"),
+        ));
     }
     let info = SegmentInfo {
         description,
         owner: Some(scope.caller.user.id),
     };
     engine
-        .apply_one(Change::PutSegment { name: name.clone(), kind, rule }, Some(info))
+        .apply_one(
+            Change::PutSegment {
+                name: name.clone(),
+                kind,
+                rule,
+            },
+            Some(info),
+        )
         .await?;
     let (view, _) = visible(scope, &name).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -343,7 +364,10 @@ fn check_name(name: &str) -> ApiResult<()> {
 
 fn check_description(d: Option<&str>) -> ApiResult<()> {
     if d.is_some_and(|d| d.len() > 4000) {
-        return Err(ApiError::unprocessable("invalid_description", "a description takes at most 4000 bytes"));
+        return Err(ApiError::unprocessable(
+            "invalid_description",
+            "a description takes at most 4000 bytes",
+        ));
     }
     Ok(())
 }
@@ -394,7 +418,14 @@ pub async fn update_segment(
     scope
         .engine()
         .await?
-        .apply_one(Change::PutSegment { name: name.clone(), kind, rule }, Some(info))
+        .apply_one(
+            Change::PutSegment {
+                name: name.clone(),
+                kind,
+                rule,
+            },
+            Some(info),
+        )
         .await?;
     Ok(Json(visible(&scope, &name).await?.0))
 }
@@ -454,14 +485,19 @@ pub async fn delete_segment(
         let uses: Vec<String> = order[..order.len() - 1].to_vec();
         return Err(ApiError::conflict(
             "segment_in_use",
-            format!("segment '{name}' is used by {}; delete with force=true to delete those too", uses.join(", ")),
+            format!(
+                "segment '{name}' is used by {}; delete with force=true to delete those too",
+                uses.join(", ")
+            ),
         )
         .with_uses(uses));
     }
     for dependent in &order[..order.len() - 1] {
-        let (_, r) = visible(&scope, dependent)
-            .await
-            .map_err(|_| ApiError::forbidden(format!("segment '{dependent}' refers to '{name}' and you may not delete it")))?;
+        let (_, r) = visible(&scope, dependent).await.map_err(|_| {
+            ApiError::forbidden(format!(
+                "segment '{dependent}' refers to '{name}' and you may not delete it"
+            ))
+        })?;
         if !r.delete {
             return Err(ApiError::forbidden(format!(
                 "segment '{dependent}' refers to '{name}' and you may not delete it"
@@ -504,17 +540,41 @@ pub struct PreviewOut {
 
 pub fn default_fields(kind: Kind) -> Vec<String> {
     let names: &[&str] = match kind {
-        Kind::Customer => &["customer_id", "email", "first_name", "last_name", "number_of_orders", "amount_spent", "tier"],
-        Kind::Product => &["sku", "title", "brand", "category", "inventory", "units_30d", "sales_30d", "days_of_stock"],
+        Kind::Customer => &[
+            "customer_id",
+            "email",
+            "first_name",
+            "last_name",
+            "number_of_orders",
+            "amount_spent",
+            "tier",
+        ],
+        Kind::Product => &[
+            "sku",
+            "title",
+            "brand",
+            "category",
+            "inventory",
+            "units_30d",
+            "sales_30d",
+            "days_of_stock",
+        ],
     };
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-pub fn check_fields(snap: &crate::tenant::Snapshot, kind: Kind, fields: &[String]) -> ApiResult<()> {
+pub fn check_fields(
+    snap: &crate::tenant::Snapshot,
+    kind: Kind,
+    fields: &[String],
+) -> ApiResult<()> {
     let known = snap.engine.field_names(kind);
     for f in fields {
         if !known.contains(f) {
-            return Err(ApiError::unprocessable("unknown_field", format!("no {kind} field '{f}'")));
+            return Err(ApiError::unprocessable(
+                "unknown_field",
+                format!("no {kind} field '{f}'"),
+            ));
         }
     }
     Ok(())
@@ -550,17 +610,28 @@ pub async fn preview(
             rule,
             description: None,
         };
-        let (expr, source) = strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind)).map_err(|mut e| {
-            e.segment = None;
-            ApiError::rule(&e)
-        })?;
+        let (expr, source) = strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind))
+            .map_err(|mut e| {
+                e.segment = None;
+                ApiError::rule(&e)
+            })?;
         let text = strata_lang::to_text(&expr);
-        let compiled = snap.engine.compile_expr(kind, expr, &source).map_err(|e| match e {
-            strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
-            other => ApiError::internal(other),
-        })?;
-        let members = snap.engine.evaluate(&compiled).map_err(ApiError::internal)?;
-        let rows = members.iter().take(limit).map(|r| row(&snap, kind, r, &fields)).collect();
+        let compiled = snap
+            .engine
+            .compile_expr(kind, expr, &source)
+            .map_err(|e| match e {
+                strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
+                other => ApiError::internal(other),
+            })?;
+        let members = snap
+            .engine
+            .evaluate(&compiled)
+            .map_err(ApiError::internal)?;
+        let rows = members
+            .iter()
+            .take(limit)
+            .map(|r| row(&snap, kind, r, &fields))
+            .collect();
         Ok(Json(PreviewOut {
             count: members.len(),
             members: rows,
@@ -592,8 +663,15 @@ pub async fn uses(
     let scope = scope(&state, caller, &store).await?;
     visible(&scope, &name).await?;
     let n = name.clone();
-    let segments = scope.engine().await?.with(move |live| live.engine().uses(&n)).await?;
-    Ok(Json(UsesOut { segment: name, segments }))
+    let segments = scope
+        .engine()
+        .await?
+        .with(move |live| live.engine().uses(&n))
+        .await?;
+    Ok(Json(UsesOut {
+        segment: name,
+        segments,
+    }))
 }
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
@@ -645,7 +723,9 @@ pub async fn stats(
         .with(move |live| {
             let e = live.engine();
             let today = strata_engine::clock::date_of(e.now(), e.timezone());
-            let from = today.checked_sub((i64::from(days) - 1).days()).unwrap_or(today);
+            let from = today
+                .checked_sub((i64::from(days) - 1).days())
+                .unwrap_or(today);
             (e.count_history(&n, from, today).unwrap_or_default(), today)
         })
         .await?;
@@ -674,13 +754,20 @@ pub async fn stats(
     }))
 }
 
-fn daily_sales(snap: &crate::tenant::Snapshot, name: &str, today: jiff::civil::Date, days: u32) -> ApiResult<Vec<DaySales>> {
+fn daily_sales(
+    snap: &crate::tenant::Snapshot,
+    name: &str,
+    today: jiff::civil::Date,
+    days: u32,
+) -> ApiResult<Vec<DaySales>> {
     let (_, members) = snap
         .members_of(name)
         .ok_or_else(|| ApiError::not_found(format!("no segment '{name}' yet in the snapshot")))?;
     let d = snap.engine.data();
     let tz = &d.settings.timezone;
-    let from = today.checked_sub((i64::from(days) - 1).days()).unwrap_or(today);
+    let from = today
+        .checked_sub((i64::from(days) - 1).days())
+        .unwrap_or(today);
     let mut out: Vec<(u64, rust_decimal::Decimal)> = vec![Default::default(); days as usize];
     let now = snap.at.clock;
     for l in 0..d.lines.len() {
@@ -706,7 +793,10 @@ fn daily_sales(snap: &crate::tenant::Snapshot, name: &str, today: jiff::civil::D
         .into_iter()
         .enumerate()
         .map(|(i, (units, revenue))| DaySales {
-            date: from.checked_add((i as i64).days()).unwrap_or(from).to_string(),
+            date: from
+                .checked_add((i as i64).days())
+                .unwrap_or(from)
+                .to_string(),
             units,
             revenue: revenue.normalize().to_string(),
         })
@@ -771,7 +861,9 @@ pub async fn list_shares(
         .await?;
     let emails: HashMap<UserId, String> = users.into_iter().map(|u| (u.id, u.email)).collect();
     let now = state.now();
-    Ok(Json(shares.iter().map(|s| share_view(s, &emails, now)).collect()))
+    Ok(Json(
+        shares.iter().map(|s| share_view(s, &emails, now)).collect(),
+    ))
 }
 
 fn share_view(s: &SegmentShare, emails: &HashMap<UserId, String>, now: Nanos) -> ShareView {
@@ -802,7 +894,11 @@ pub async fn put_share(
 ) -> ApiResult<Json<ShareView>> {
     let scope = scope(&state, caller, &store).await?;
     manageable(&scope, &name).await?;
-    let expires_at = body.expires_at.as_deref().map(|t| parse_instant(t, "expires_at")).transpose()?;
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|t| parse_instant(t, "expires_at"))
+        .transpose()?;
     let share = SegmentShare {
         tenant: scope.tenant.id,
         segment: name.clone(),
@@ -815,7 +911,10 @@ pub async fn put_share(
         granted_at: state.now(),
     };
     if share.user == scope.caller.user.id {
-        return Err(ApiError::unprocessable("share_with_self", "you cannot share a segment with yourself"));
+        return Err(ApiError::unprocessable(
+            "share_with_self",
+            "you cannot share a segment with yourself",
+        ));
     }
     let s2 = share.clone();
     let users = state
@@ -846,10 +945,16 @@ pub async fn revoke_share(
     manageable(&scope, &name).await?;
     let tenant = scope.tenant.id;
     let n = name.clone();
-    if state.pool.run(move |s| s.revoke_share(tenant, &n, UserId(user))).await? {
+    if state
+        .pool
+        .run(move |s| s.revoke_share(tenant, &n, UserId(user)))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("user {user} has no share of '{name}'")))
+        Err(ApiError::not_found(format!(
+            "user {user} has no share of '{name}'"
+        )))
     }
 }
 
@@ -863,7 +968,9 @@ pub async fn list_templates(
     Path(store): Path<String>,
 ) -> ApiResult<Json<Vec<TemplateView>>> {
     scope(&state, caller, &store).await?;
-    Ok(Json(templates::all().iter().map(TemplateView::of).collect()))
+    Ok(Json(
+        templates::all().iter().map(TemplateView::of).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

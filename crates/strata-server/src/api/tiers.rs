@@ -91,7 +91,9 @@ pub async fn list_tiers(
     scope.need_tiers(Right::Read)?;
     let engine = scope.engine().await?;
     let snap = engine.snapshot().await?;
-    Ok(Json(snap.engine.data().tiers.iter().map(scheme_view).collect()))
+    Ok(Json(
+        snap.engine.data().tiers.iter().map(scheme_view).collect(),
+    ))
 }
 
 /// Creates or replaces the scheme of a marketplace (`_default`: the
@@ -122,7 +124,10 @@ pub async fn put_tier(
     let mut tiers = Vec::with_capacity(body.tiers.len());
     for (i, t) in body.tiers.into_iter().enumerate() {
         if t.name.trim().is_empty() {
-            return Err(ApiError::unprocessable("invalid_tier", format!("tiers[{i}].name is empty")));
+            return Err(ApiError::unprocessable(
+                "invalid_tier",
+                format!("tiers[{i}].name is empty"),
+            ));
         }
         tiers.push(Tier {
             threshold: money(&t.threshold, &format!("tiers[{i}].threshold"))?,
@@ -151,8 +156,12 @@ fn money(m: &Money, what: &str) -> ApiResult<rust_decimal::Decimal> {
         Money::Text(s) => s.clone(),
         Money::Number(n) => n.to_string(),
     };
-    rust_decimal::Decimal::from_str_exact(text.trim())
-        .map_err(|_| ApiError::unprocessable("invalid_number", format!("{what}: '{text}' is not a decimal")))
+    rust_decimal::Decimal::from_str_exact(text.trim()).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_number",
+            format!("{what}: '{text}' is not a decimal"),
+        )
+    })
 }
 
 /// Deletes the scheme of a marketplace; its customers fall back to the
@@ -171,7 +180,9 @@ pub async fn delete_tier(
     let m = marketplace(&market);
     let snap = engine.snapshot().await?;
     if !snap.engine.data().tiers.iter().any(|t| t.marketplace == m) {
-        return Err(ApiError::not_found(format!("no tier scheme for '{market}'")));
+        return Err(ApiError::not_found(format!(
+            "no tier scheme for '{market}'"
+        )));
     }
     engine.apply_one(Change::DeleteTierScheme(m), None).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -23,6 +23,12 @@
 //!   segment, until an optional expiry. Any share lets its holder read the
 //!   segment; an expired or revoked share is no share (the segment is 404
 //!   again). Edit and delete also need the module's `edit`.
+//! - What one cannot see, one cannot reach another way: a rule or members
+//!   filter naming a segment the caller cannot see is refused as naming an
+//!   unknown segment (a rule being changed keeps the names it had), lists
+//!   of uses and refusals to delete leave it out, and an open event stream
+//!   ends once the token, the session, the access or the share behind it
+//!   is gone.
 
 use std::sync::Arc;
 
@@ -85,6 +91,8 @@ pub struct Caller {
     pub user: User,
     /// The session's secret hash, when the caller came by cookie.
     pub session: Option<String>,
+    /// The API token's hash, when the caller came with one.
+    pub token: Option<String>,
 }
 
 fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
@@ -111,11 +119,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .map(str::trim);
         if let Some(token) = bearer {
             let hash = secret_hash(token);
-            let user = state.pool.run(move |s| s.token_user(&hash)).await?;
+            let h = hash.clone();
+            let user = state.pool.run(move |s| s.token_user(&h)).await?;
             return user
                 .map(|user| Caller {
                     user,
                     session: None,
+                    token: Some(hash),
                 })
                 .ok_or_else(ApiError::unauthenticated);
         }
@@ -128,6 +138,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 .map(|user| Caller {
                     user,
                     session: Some(hash),
+                    token: None,
                 })
                 .ok_or_else(ApiError::unauthenticated);
         }
@@ -136,6 +147,28 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 impl Caller {
+    /// The caller as the store has them now, or `None` once the token is
+    /// revoked, the session ended or the user gone: a long answer (an
+    /// event stream) asks again as it goes, so that taking rights away
+    /// takes effect at once there too.
+    pub async fn refreshed(&self, state: &Arc<AppState>) -> ApiResult<Option<Caller>> {
+        let (token, session) = (self.token.clone(), self.session.clone());
+        let (id, now) = (self.user.id, state.now());
+        let user = state
+            .pool
+            .run(move |s| match (&token, &session) {
+                (Some(h), _) => s.token_user(h),
+                (None, Some(h)) => s.session_user(h, now),
+                (None, None) => Ok(None),
+            })
+            .await?;
+        Ok(user.filter(|u| u.id == id).map(|user| Caller {
+            user,
+            session: self.session.clone(),
+            token: self.token.clone(),
+        }))
+    }
+
     pub fn require_admin(&self) -> ApiResult<()> {
         if self.user.admin {
             Ok(())

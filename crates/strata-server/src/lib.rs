@@ -52,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         // The NDJSON batch endpoint reads its body with its own, larger
         // limit; every other body is capped here.
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_response(error::problems_only))
         .with_state(state)
 }
 

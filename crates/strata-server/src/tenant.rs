@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use strata_data::Nanos;
 use strata_lang::catalog::Kind;
 use strata_live::{Change, Event, LiveError};
@@ -36,6 +36,9 @@ type Job = Box<dyn FnOnce(&mut Live) + Send>;
 pub type Applied = Vec<Result<Vec<Event>, LiveError>>;
 
 /// What a request asks of the engine.
+// An intent lives only on its way to the engine thread (moved, not copied):
+// the size of a `Change` inline costs nothing worth a box at every call.
+#[allow(clippy::large_enum_variant)]
 pub enum Intent {
     Change(Change, Option<SegmentInfo>),
     /// An order as a whole. Lines are identified by their position in the
@@ -133,6 +136,22 @@ struct SnapState {
     current: Option<Arc<Snapshot>>,
     building: bool,
     last_build: Duration,
+    /// When the last build ended: slow builds are spaced out, because
+    /// writing the dataset out holds the engine thread (and so ingestion).
+    finished: Option<Instant>,
+}
+
+impl SnapState {
+    /// A background rebuild may start: at most one at a time, and after a
+    /// pause of twice the last build's time (at least a second) since the
+    /// previous one, so that snapshots take at most about a third of the
+    /// engine thread however busy the readers are.
+    fn may_start(&self) -> bool {
+        !self.building
+            && self
+                .finished
+                .is_none_or(|f| f.elapsed() >= (self.last_build * 2).max(Duration::from_secs(1)))
+    }
 }
 
 pub struct TenantHandle {
@@ -144,6 +163,8 @@ pub struct TenantHandle {
     snap: Mutex<SnapState>,
     snap_done: tokio::sync::Notify,
     sync_budget: Duration,
+    /// The server clock, which the engine follows.
+    clock: Arc<dyn Clock>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -187,9 +208,11 @@ impl TenantHandle {
                 current: None,
                 building: false,
                 last_build: Duration::ZERO,
+                finished: None,
             }),
             snap_done: tokio::sync::Notify::new(),
             sync_budget: state.config.sync_snapshot_budget,
+            clock: Arc::clone(&state.clock),
             thread: Mutex::new(Some(thread)),
         }))
     }
@@ -246,6 +269,12 @@ impl TenantHandle {
     /// the previous snapshot answers while a new one builds in the
     /// background, and its `at` tells how old the answer is.
     pub async fn snapshot(self: &Arc<Self>) -> ApiResult<Arc<Snapshot>> {
+        // The engine follows the clock between requests (each tick) and
+        // before any request it runs: make it do so now if the clock moved
+        // since, so the answer is for the present.
+        if self.clock.now() > self.position.borrow().clock {
+            self.with(|_| ()).await?;
+        }
         loop {
             let now = *self.position.borrow();
             let (wait, start) = {
@@ -254,9 +283,8 @@ impl TenantHandle {
                     Some(cur) if cur.at == now => return Ok(Arc::clone(cur)),
                     Some(cur) if s.last_build > self.sync_budget => {
                         let cur = Arc::clone(cur);
-                        let start = !s.building;
-                        s.building = true;
-                        if start {
+                        if s.may_start() {
+                            s.building = true;
                             self.spawn_build();
                         }
                         return Ok(cur);
@@ -287,6 +315,7 @@ impl TenantHandle {
             let built = me.build().await;
             if let Ok(mut s) = me.snap.lock() {
                 s.building = false;
+                s.finished = Some(Instant::now());
                 match built {
                     Ok(snap) => {
                         s.last_build = snap.built_in;
@@ -396,88 +425,142 @@ fn run(
                 }
                 let _ = live.advance_to(clock.now());
                 let mut plan = Planner::default();
-                let mut all = Vec::new();
-                // Per request, per intent: the range of `all` it became, or
-                // its refusal before reaching the engine.
+                // Planned and not yet applied.
+                let mut planned = Vec::new();
+                // Per planned change, in order: its outcome (`None`: lost
+                // to a failed commit).
+                let mut results: Vec<Option<Result<Vec<Event>, LiveError>>> = Vec::new();
+                let mut failed: Option<String> = None;
+                // Per request, per intent: the range of `results` it became,
+                // or its refusal before reaching the engine.
                 let mut shapes: Vec<Vec<Result<std::ops::Range<usize>, LiveError>>> = Vec::new();
                 for (items, _) in &mut batch {
                     let mut mine = Vec::new();
                     for intent in items.drain(..) {
-                        let start = all.len();
+                        // An order planned on what the engine holds must see
+                        // what came before it applied (or refused).
+                        if plan.must_apply_first(&intent) {
+                            flush(&mut live, &mut planned, &mut results, &mut failed);
+                            plan = Planner::default();
+                        }
+                        let start = results.len() + planned.len();
                         match plan.changes(live.engine(), intent) {
                             Ok(changes) => {
-                                all.extend(changes);
-                                mine.push(Ok(start..all.len()));
+                                planned.extend(changes);
+                                mine.push(Ok(start..results.len() + planned.len()));
                             }
                             Err(e) => mine.push(Err(e)),
                         }
                     }
                     shapes.push(mine);
                 }
-                match live.apply_batch(all) {
-                    Ok(results) => {
-                        let results: Vec<Option<Result<Vec<Event>, LiveError>>> =
-                            results.into_iter().map(Some).collect();
-                        let mut results = results;
-                        for ((_, reply), shape) in batch.into_iter().zip(shapes) {
-                            let mine: Applied = shape
-                                .into_iter()
-                                .map(|r| {
-                                    let range = r?;
-                                    let mut events = Vec::new();
-                                    for slot in &mut results[range] {
-                                        match slot.take() {
-                                            Some(Ok(e)) => events.extend(e),
-                                            Some(Err(e)) => return Err(e),
-                                            None => {}
-                                        }
-                                    }
-                                    Ok(events)
-                                })
-                                .collect();
-                            let _ = reply.send(Ok(mine));
-                        }
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        for (_, reply) in batch {
-                            let _ = reply.send(Err(ApiError::from(
-                                strata_store::live::LiveStoreError::Broken(msg.clone()),
-                            )));
-                        }
-                    }
-                }
+                flush(&mut live, &mut planned, &mut results, &mut failed);
+                // Published before anyone hears back, so that a request
+                // made after the reply sees the change (snapshots compare
+                // this position to theirs).
                 publish(&live);
+                for ((_, reply), shape) in batch.into_iter().zip(shapes) {
+                    let lost = shape.iter().any(|r| {
+                        r.as_ref()
+                            .is_ok_and(|range| results[range.clone()].iter().any(Option::is_none))
+                    });
+                    if lost {
+                        let msg = failed.clone().unwrap_or_default();
+                        let _ = reply.send(Err(ApiError::from(
+                            strata_store::live::LiveStoreError::Broken(msg),
+                        )));
+                        continue;
+                    }
+                    let mine: Applied = shape
+                        .into_iter()
+                        .map(|r| {
+                            let range = r?;
+                            let mut events = Vec::new();
+                            for slot in &mut results[range] {
+                                match slot.take() {
+                                    Some(Ok(e)) => events.extend(e),
+                                    Some(Err(e)) => return Err(e),
+                                    None => {}
+                                }
+                            }
+                            Ok(events)
+                        })
+                        .collect();
+                    let _ = reply.send(Ok(mine));
+                }
             }
         }
     }
 }
 
-/// Turns intents into changes against the engine's state, remembering
-/// what earlier intents of the same batch will have done.
+/// Applies and commits the planned changes (one transaction); their
+/// outcomes join `results`. After a failed commit nothing more is applied
+/// and the outcomes are `None`.
+fn flush(
+    live: &mut Live,
+    planned: &mut Vec<(Change, Option<SegmentInfo>)>,
+    results: &mut Vec<Option<Result<Vec<Event>, LiveError>>>,
+    failed: &mut Option<String>,
+) {
+    let items = std::mem::take(planned);
+    if items.is_empty() {
+        return;
+    }
+    let n = items.len();
+    if failed.is_none() {
+        match live.apply_batch(items) {
+            Ok(done) => {
+                results.extend(done.into_iter().map(Some));
+                return;
+            }
+            Err(e) => *failed = Some(e.to_string()),
+        }
+    }
+    results.extend((0..n).map(|_| None));
+}
+
+/// Turns intents into changes against the engine's state. An order is
+/// planned on what the engine holds of it, so an order that changes (or
+/// may change) an order planned before must wait until that one has been
+/// applied: [`Planner::must_apply_first`].
 #[derive(Default)]
 struct Planner {
-    orders: FxHashMap<String, (String, usize)>,
+    /// Orders the changes planned so far touch.
+    orders: FxHashSet<String>,
 }
 
 impl Planner {
+    fn must_apply_first(&self, intent: &Intent) -> bool {
+        matches!(intent, Intent::Order { order_id, .. } if self.orders.contains(order_id))
+    }
+
     fn changes(
         &mut self,
         engine: &strata_live::LiveEngine,
         intent: Intent,
     ) -> Result<Vec<(Change, Option<SegmentInfo>)>, LiveError> {
         match intent {
-            Intent::Change(c, info) => Ok(vec![(c, info)]),
+            Intent::Change(c, info) => {
+                match &c {
+                    Change::SetOrderStatus { order_id, .. } => {
+                        self.orders.insert(order_id.clone());
+                    }
+                    Change::AddLines(lines) => {
+                        self.orders.extend(lines.iter().map(|l| l.order_id.clone()));
+                    }
+                    _ => {}
+                }
+                Ok(vec![(c, info)])
+            }
             Intent::Order {
                 order_id,
                 mut lines,
                 status,
             } => {
-                let stored = self.orders.get(&order_id).cloned().or_else(|| {
-                    engine
-                        .order_state(&order_id)
-                        .map(|(s, n)| (s.to_owned(), n))
-                });
+                self.orders.insert(order_id.clone());
+                let stored = engine
+                    .order_state(&order_id)
+                    .map(|(s, n)| (s.to_owned(), n));
                 let mut out = Vec::new();
                 match stored {
                     None => {
@@ -486,7 +569,6 @@ impl Planner {
                                 "order '{order_id}' has no lines"
                             )));
                         }
-                        self.orders.insert(order_id, (status, lines.len()));
                         out.push((Change::AddLines(lines), None));
                     }
                     Some((old_status, n)) => {
@@ -503,20 +585,12 @@ impl Planner {
                                 l
                             })
                             .collect();
-                        let total = n + new.len();
                         if !new.is_empty() {
                             out.push((Change::AddLines(new), None));
                         }
                         if status != old_status {
-                            out.push((
-                                Change::SetOrderStatus {
-                                    order_id: order_id.clone(),
-                                    status: status.clone(),
-                                },
-                                None,
-                            ));
+                            out.push((Change::SetOrderStatus { order_id, status }, None));
                         }
-                        self.orders.insert(order_id, (status, total));
                     }
                 }
                 Ok(out)

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Login {
     pub email: String,
     pub password: String,
@@ -120,6 +121,7 @@ pub async fn me(caller: Caller) -> Json<UserView> {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for ("nightly sync").
     pub name: String,
@@ -222,6 +224,7 @@ pub async fn revoke_token(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
     pub password: String,
@@ -304,6 +307,7 @@ pub async fn create_user_now(
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
 pub struct RightsView {
     /// `none`, `read` or `edit`.
     pub product_segments: String,
@@ -387,6 +391,7 @@ pub async fn list_stores(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewStore {
     /// Letters, digits, `-` and `_`.
     pub name: String,

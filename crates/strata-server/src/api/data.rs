@@ -599,16 +599,25 @@ pub async fn put_daily(
 
 /// One line of an NDJSON batch.
 #[derive(Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BatchItem {
     Product(ProductIn),
     DeleteProduct {
         sku: String,
     },
+    /// The fields of [`ProductPatch`], written out: a flattened struct
+    /// would take unknown fields silently.
     ProductValues {
         sku: String,
-        #[serde(flatten)]
-        patch: ProductPatch,
+        #[serde(default, deserialize_with = "present")]
+        #[schema(value_type = Option<String>)]
+        price: Option<Option<Money>>,
+        #[serde(default, deserialize_with = "present")]
+        #[schema(value_type = Option<String>)]
+        cost: Option<Option<Money>>,
+        #[serde(default, deserialize_with = "present")]
+        #[schema(value_type = Option<u64>)]
+        inventory: Option<Option<u64>>,
     },
     Customer(CustomerIn),
     DeleteCustomer {
@@ -723,8 +732,18 @@ fn item_intent(scope: &Scope, item: BatchItem) -> ApiResult<Intent> {
             scope.need_module(Kind::Product, Right::Edit)?;
             change(Change::DeleteProduct(sku))
         }
-        BatchItem::ProductValues { sku, patch } => {
+        BatchItem::ProductValues {
+            sku,
+            price,
+            cost,
+            inventory,
+        } => {
             scope.need_module(Kind::Product, Right::Edit)?;
+            let patch = ProductPatch {
+                price,
+                cost,
+                inventory,
+            };
             let mut changes = patch.changes(&sku)?;
             if changes.len() != 1 {
                 return Err(ApiError::unprocessable(

@@ -19,9 +19,9 @@ use strata_live::{Cause, Event};
 use strata_store::{Right, StoredEvent};
 use utoipa::ToSchema;
 
-use super::segments::visible;
+use super::segments::{visible, visible_names};
 use super::{Params, instant, kind_name};
-use crate::auth::{Caller, Scope, scope};
+use crate::auth::{self, Caller, Scope, scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -114,25 +114,36 @@ impl Filter {
 }
 
 async fn store_filter(scope: &Scope) -> ApiResult<Filter> {
-    let mut names = HashSet::new();
-    let engine = scope.engine().await?;
-    let all: Vec<String> = engine
-        .with(|live| {
-            live.engine()
-                .segments()
-                .map(|(n, _, _)| n.to_owned())
-                .collect()
-        })
-        .await?;
-    for n in all {
-        if visible(scope, &n).await.is_ok() {
-            names.insert(n);
-        }
-    }
+    let names: HashSet<String> = visible_names(scope).await?.into_iter().collect();
     Ok(Filter::Store {
         segments: Arc::new(names),
         tiers: scope.rights.tiers >= Right::Read,
     })
+}
+
+/// The caller's scope and filter as they stand now, or `None` if the
+/// caller may no longer read the stream: token revoked or session ended,
+/// access to the store taken away, the segment's share expired or revoked
+/// (or the segment deleted). Rights that changed narrow or widen the
+/// store's filter.
+async fn recheck(scope: &Scope, filter: &Filter) -> ApiResult<Option<(Scope, Filter)>> {
+    let Some(caller) = scope.caller.refreshed(&scope.state).await? else {
+        return Ok(None);
+    };
+    let fresh = match auth::scope(&scope.state, caller, &scope.tenant.name).await {
+        Ok(s) => s,
+        Err(e) if e.status().is_client_error() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let filter = match filter {
+        Filter::Segment(name) => match visible(&fresh, name).await {
+            Ok(_) => Filter::Segment(name.clone()),
+            Err(e) if e.status().is_client_error() => return Ok(None),
+            Err(e) => return Err(e),
+        },
+        Filter::Store { .. } => store_filter(&fresh).await?,
+    };
+    Ok(Some((fresh, filter)))
 }
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
@@ -296,8 +307,15 @@ async fn sse(
     };
     let position = engine.position.clone();
     let stream = futures_util::stream::unfold(
-        (scope, filter, after, position, Vec::<EventView>::new()),
-        |(scope, filter, mut after, mut position, mut pending)| async move {
+        (
+            scope,
+            filter,
+            after,
+            position,
+            Vec::<EventView>::new(),
+            false,
+        ),
+        |(mut scope, mut filter, mut after, mut position, mut pending, mut woken)| async move {
             loop {
                 if !pending.is_empty() {
                     let e = pending.remove(0);
@@ -306,11 +324,25 @@ async fn sse(
                         .event(e.kind.clone())
                         .json_data(&e)
                         .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
-                    return Some((Ok(sse), (scope, filter, after, position, pending)));
+                    return Some((Ok(sse), (scope, filter, after, position, pending, woken)));
                 }
                 // Mark the position seen before reading, so a commit that
                 // lands during the read wakes the next wait.
                 position.borrow_and_update();
+                // Rights are as they were when the stream opened until
+                // something happens; then they are asked for again, so
+                // that what was taken away is not streamed on.
+                if woken {
+                    match recheck(&scope, &filter).await {
+                        Ok(Some((s, f))) => (scope, filter) = (s, f),
+                        Ok(None) => return None,
+                        Err(e) => {
+                            tracing::warn!("event stream: {e}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    }
+                }
                 match page(&scope, filter.clone(), after, 500).await {
                     Ok(p) => {
                         after = p.next_after;
@@ -328,6 +360,7 @@ async fn sse(
                 if position.changed().await.is_err() {
                     return None;
                 }
+                woken = true;
             }
         },
     );

@@ -21,7 +21,7 @@ use strata_engine::Cell;
 use strata_lang::catalog::Kind;
 use utoipa::ToSchema;
 
-use super::segments::{check_fields, parse_kind, visible};
+use super::segments::{check_fields, check_named, parse_kind, visible};
 use super::{Params, instant};
 use crate::auth::{Caller, scope};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -158,19 +158,22 @@ async fn table(
             ));
         }
     };
+    if let Some(f) = &q.filter {
+        let rule_limit = state.config.limits.rule_bytes;
+        if f.len() > rule_limit {
+            return Err(ApiError::unprocessable(
+                "rule_too_large",
+                format!("a filter takes at most {rule_limit} bytes"),
+            ));
+        }
+        check_named(&scope, kind, &strata_data::RuleSource::Text(f.clone()), &[]).await?;
+    }
     let (filter, sort, name) = (q.filter.clone(), q.sort.clone(), name.to_owned());
-    let rule_limit = state.config.limits.rule_bytes;
     tokio::task::spawn_blocking(move || {
         let (_, mut members) = snap
             .members_of(&name)
             .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
         if let Some(f) = filter {
-            if f.len() > rule_limit {
-                return Err(ApiError::unprocessable(
-                    "rule_too_large",
-                    format!("a filter takes at most {rule_limit} bytes"),
-                ));
-            }
             members &= evaluate(&snap, kind, f)?;
         }
         let rows: Vec<u32> = match &sort {

@@ -248,6 +248,87 @@ fn rights_of(
     scope.segment_rights(live.kind, owner, facts.shares.get(name), now)
 }
 
+/// The segments the caller can see, with their kinds.
+async fn visible_kinds(scope: &Scope) -> ApiResult<BTreeMap<String, Kind>> {
+    let all = live_segments(scope).await?;
+    let facts = facts(scope).await?;
+    let now = scope.state.now();
+    Ok(all
+        .iter()
+        .filter(|(name, live)| rights_of(scope, name, live, &facts, now).is_some())
+        .map(|(name, live)| (name.clone(), live.kind))
+        .collect())
+}
+
+/// The names of the segments the caller can see.
+pub async fn visible_names(scope: &Scope) -> ApiResult<BTreeSet<String>> {
+    Ok(visible_kinds(scope).await?.into_keys().collect())
+}
+
+/// The segments a rule of `kind` names, with the text their spans point
+/// into; none if it does not parse (the engine then says why).
+fn named_segments(kind: Kind, rule: &RuleSource) -> (Vec<strata_lang::SegmentRef>, String) {
+    let parsed = match rule {
+        RuleSource::Text(text) => strata_lang::parse(text).map(|e| (e, text.clone())).ok(),
+        RuleSource::Json(v) => strata_lang::from_json(v).ok().and_then(|e| {
+            // Spans into the printed text, as the engine's messages have.
+            let text = strata_lang::to_text(&e);
+            strata_lang::parse(&text).ok().map(|e| (e, text))
+        }),
+    };
+    match parsed {
+        Some((expr, text)) => (strata_lang::segment_refs(&expr, kind), text),
+        None => (Vec::new(), String::new()),
+    }
+}
+
+/// Refuses a rule that names a segment the caller cannot see exactly as
+/// one naming no segment (422, the engine's message, suggestions only
+/// among the segments the caller sees): a preview, a members filter or a
+/// segment of one's own made of `in_segment('x')` would otherwise show the
+/// members of a segment not shared with the caller, or whose share
+/// expired or was revoked, and a suggestion would tell its name. Names in
+/// `known` (the rule being replaced names them already) pass.
+pub async fn check_named(
+    scope: &Scope,
+    kind: Kind,
+    rule: &RuleSource,
+    known: &[String],
+) -> ApiResult<()> {
+    let (refs, text) = named_segments(kind, rule);
+    if refs.iter().all(|r| known.contains(&r.name)) {
+        return Ok(());
+    }
+    let seen = visible_kinds(scope).await?;
+    let Some(r) = refs
+        .into_iter()
+        .find(|r| !seen.contains_key(&r.name) && !known.contains(&r.name))
+    else {
+        return Ok(());
+    };
+    // As the engine words it (strata_engine's segment directory).
+    let suggestion = seen
+        .iter()
+        .filter(|(_, k)| **k == r.kind)
+        .map(|(n, _)| (strsim::jaro_winkler(n, &r.name), n))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| format!("did you mean '{n}'?"));
+    let message = match suggestion {
+        Some(s) => format!("unknown {} segment '{}'; {s}", r.kind, r.name),
+        None => format!("unknown {} segment '{}'", r.kind, r.name),
+    };
+    Err(ApiError::rule(&strata_engine::RuleError {
+        diagnostic: strata_lang::Diagnostic {
+            span: r.span,
+            message,
+            help: None,
+        },
+        source: text,
+        segment: None,
+    }))
+}
+
 /// A segment the caller can see, with their rights: 404 if it does not
 /// exist or is not visible, 403 if the caller lacks the module right.
 pub async fn visible(scope: &Scope, name: &str) -> ApiResult<(SegmentView, SegmentRights)> {
@@ -323,6 +404,7 @@ pub async fn create(
     check_name(&name)?;
     check_description(description.as_deref())?;
     let rule = rule_source(scope, rule)?;
+    check_named(scope, kind, &rule, &[]).await?;
     let engine = scope.engine().await?;
     let n = name.clone();
     if engine
@@ -408,7 +490,16 @@ pub async fn update_segment(
     };
     check_description(description.as_deref())?;
     let rule = match body.rule {
-        Some(r) => rule_source(&scope, r)?,
+        Some(r) => {
+            let rule = rule_source(&scope, r)?;
+            // What the rule names already stays nameable: the segment is
+            // the caller's to change, whoever can see those.
+            let current_rule = RuleSource::Text(current.rule.clone());
+            let (known, _) = named_segments(kind, &current_rule);
+            let known: Vec<String> = known.into_iter().map(|r| r.name).collect();
+            check_named(&scope, kind, &rule, &known).await?;
+            rule
+        }
         None => RuleSource::Text(current.rule.clone()),
     };
     let info = SegmentInfo {
@@ -481,18 +572,44 @@ pub async fn delete_segment(
             order
         })
         .await?;
-    if order.len() > 1 && !q.force {
-        let uses: Vec<String> = order[..order.len() - 1].to_vec();
+    let dependents = &order[..order.len() - 1];
+    // Dependents the caller cannot see are counted, not named.
+    let seen = if dependents.is_empty() {
+        BTreeSet::new()
+    } else {
+        visible_names(&scope).await?
+    };
+    let hidden = dependents.iter().filter(|d| !seen.contains(*d)).count();
+    let hidden_text = match hidden {
+        0 => String::new(),
+        1 => "a segment you cannot see".to_owned(),
+        n => format!("{n} segments you cannot see"),
+    };
+    if !dependents.is_empty() && !q.force {
+        let uses: Vec<String> = dependents
+            .iter()
+            .filter(|d| seen.contains(*d))
+            .cloned()
+            .collect();
+        let mut by = uses.clone();
+        if hidden > 0 {
+            by.push(hidden_text);
+        }
         return Err(ApiError::conflict(
             "segment_in_use",
             format!(
                 "segment '{name}' is used by {}; delete with force=true to delete those too",
-                uses.join(", ")
+                by.join(", ")
             ),
         )
         .with_uses(uses));
     }
-    for dependent in &order[..order.len() - 1] {
+    if hidden > 0 {
+        return Err(ApiError::forbidden(format!(
+            "{hidden_text} refers to '{name}' and you may not delete it"
+        )));
+    }
+    for dependent in dependents {
         let (_, r) = visible(&scope, dependent).await.map_err(|_| {
             ApiError::forbidden(format!(
                 "segment '{dependent}' refers to '{name}' and you may not delete it"
@@ -595,6 +712,7 @@ pub async fn preview(
     scope.need_module(kind, Right::Read)?;
     let limit = body.limit.unwrap_or(20).min(100);
     let rule = rule_source(&scope, body.rule)?;
+    check_named(&scope, kind, &rule, &[]).await?;
     let engine = scope.engine().await?;
     let snap = engine.snapshot().await?;
     let fields = body.fields.unwrap_or_else(|| default_fields(kind));
@@ -663,11 +781,14 @@ pub async fn uses(
     let scope = scope(&state, caller, &store).await?;
     visible(&scope, &name).await?;
     let n = name.clone();
-    let segments = scope
+    let all = scope
         .engine()
         .await?
         .with(move |live| live.engine().uses(&n))
         .await?;
+    // Segments the caller cannot see are not theirs to know of.
+    let seen = visible_names(&scope).await?;
+    let segments = all.into_iter().filter(|s| seen.contains(s)).collect();
     Ok(Json(UsesOut {
         segment: name,
         segments,
@@ -719,21 +840,47 @@ pub async fn stats(
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let engine = scope.engine().await?;
     let n = name.clone();
-    let (counts, today) = engine
+    let (history, today) = engine
         .with(move |live| {
             let e = live.engine();
             let today = strata_engine::clock::date_of(e.now(), e.timezone());
-            let from = today
-                .checked_sub((i64::from(days) - 1).days())
-                .unwrap_or(today);
+            // From the day before the first shown, to tell whether the
+            // engine's count changed on that one.
+            let from = today.checked_sub(i64::from(days).days()).unwrap_or(today);
             (e.count_history(&n, from, today).unwrap_or_default(), today)
         })
         .await?;
-    let counts = counts
+    // The engine's history starts when it was restored: a restart forgets
+    // the days before. The store's holds the last count of every day a
+    // commit changed it, and a stored count holds until the next one. The
+    // engine's count wins where it changed without a commit (restored
+    // after an import, say); days before either knew anything are 0.
+    let (tenant, n) = (scope.tenant.id, name.clone());
+    let stored: BTreeMap<jiff::civil::Date, u64> = state
+        .pool
+        .run(move |s| s.count_history(tenant, &n))
+        .await?
         .into_iter()
-        .map(|(d, c)| DayCount {
-            date: d.to_string(),
-            count: c,
+        .collect();
+    let first = history.len().saturating_sub(days as usize);
+    let mut held = history
+        .get(first)
+        .and_then(|(from, _)| stored.range(..from).next_back())
+        .map(|(_, &c)| c);
+    let mut previous = first.checked_sub(1).map(|i| history[i].1);
+    let counts = history[first..]
+        .iter()
+        .map(|&(d, c)| {
+            if let Some(&s) = stored.get(&d) {
+                held = Some(s);
+            } else if previous.is_some_and(|p| p != c) {
+                held = Some(c);
+            }
+            previous = Some(c);
+            DayCount {
+                date: d.to_string(),
+                count: held.unwrap_or(c),
+            }
         })
         .collect();
     let sales = if seg.kind == "product" {
@@ -914,6 +1061,14 @@ pub async fn put_share(
         return Err(ApiError::unprocessable(
             "share_with_self",
             "you cannot share a segment with yourself",
+        ));
+    }
+    // Any share lets its holder read: one that would show as granting
+    // nothing would still do that.
+    if !share.read {
+        return Err(ApiError::unprocessable(
+            "empty_share",
+            "a share gives read, edit and/or delete; to take it away, revoke it",
         ));
     }
     let s2 = share.clone();

@@ -1,5 +1,8 @@
 //! The server, started for real on a loopback port, spoken to over HTTP.
 
+mod authz;
+mod flows;
+mod limits;
 mod support;
 
 mod smoke {

@@ -31,7 +31,7 @@ pub struct Server {
     pub admin_id: i64,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub struct Options {
@@ -57,8 +57,7 @@ impl Server {
     pub async fn start_with(opts: Options) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let location = Location::DataDir(dir.path().to_path_buf());
-        let clock = Arc::new(ManualClock::new(nanos(START)));
-        let admin_id = {
+        {
             let mut store = strata_store::open(&location).unwrap();
             let tenant = store.tenant("shop").unwrap();
             if opts.handmade {
@@ -68,13 +67,38 @@ impl Server {
             let hash = strata_server::auth::hash_password(PASSWORD).unwrap();
             store
                 .create_user("admin@example.com", &hash, true, nanos(START))
+                .unwrap();
+        }
+        Server::launch(dir, opts.config).await
+    }
+
+    /// A server on the data directory of one stopped before (see
+    /// [`Server::stop_keeping_data`]): nothing is imported or created; the
+    /// administrator logs in again.
+    #[allow(dead_code)]
+    pub async fn start_in(dir: tempfile::TempDir, opts: Options) -> Server {
+        Server::launch(dir, opts.config).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        configure: Box<dyn FnOnce(&mut Config) + Send>,
+    ) -> Server {
+        let location = Location::DataDir(dir.path().to_path_buf());
+        let admin_id = {
+            let mut store = strata_store::open(&location).unwrap();
+            store
+                .user_by_email("admin@example.com")
                 .unwrap()
+                .unwrap()
+                .0
                 .id
                 .0
         };
+        let clock = Arc::new(ManualClock::new(nanos(START)));
         let mut config = Config::new(location);
         config.tick = std::time::Duration::from_millis(20);
-        (opts.config)(&mut config);
+        configure(&mut config);
         let state = AppState::new(config, clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -98,7 +122,7 @@ impl Server {
             admin_id,
             shutdown: Some(tx),
             task: Some(task),
-            _dir: dir,
+            _dir: Some(dir),
         }
     }
 
@@ -129,6 +153,33 @@ impl Server {
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         send(self.req(Method::DELETE, path, Some(token))).await
+    }
+
+    #[allow(dead_code)]
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        send(self.req(Method::PATCH, path, Some(token)).json(&body)).await
+    }
+
+    /// A GET whose body is returned as text (CSV and the like).
+    #[allow(dead_code)]
+    pub async fn get_text(&self, path: &str, token: &str) -> (StatusCode, String) {
+        let res = self
+            .req(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.text().await.unwrap())
+    }
+
+    /// Opens a Server-Sent Events stream (`last_event_id`: resume after it).
+    #[allow(dead_code)]
+    pub async fn sse(&self, path: &str, token: &str, last_event_id: Option<i64>) -> SseStream {
+        let mut r = self.req(Method::GET, path, Some(token));
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id.to_string());
+        }
+        sse_with(r).await
     }
 
     /// Creates a user (through the API, as the admin) and returns its id
@@ -173,6 +224,18 @@ impl Server {
     }
 
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the server and hands back its data directory, for
+    /// [`Server::start_in`].
+    #[allow(dead_code)]
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        self.halt().await;
+        self._dir.take().unwrap()
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -225,9 +288,179 @@ pub async fn send(r: RequestBuilder) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// A whole answer: status, content type and body (JSON if it parses,
+/// else the text as a JSON string; `Null` when empty).
+#[allow(dead_code)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+#[allow(dead_code)]
+impl Reply {
+    /// Why this is not a proper problem document, if it is not one.
+    pub fn not_a_problem(&self) -> Option<String> {
+        if self.content_type != "application/problem+json" {
+            return Some(format!(
+                "content type '{}', not application/problem+json",
+                self.content_type
+            ));
+        }
+        if !self.body["code"].is_string() {
+            return Some("no 'code'".to_owned());
+        }
+        if self.body["status"].as_u64() != Some(u64::from(self.status.as_u16())) {
+            return Some(format!("'status' is {}", self.body["status"]));
+        }
+        None
+    }
+
+    /// Asserts a problem document with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        if let Some(why) = self.not_a_problem() {
+            panic!("{why}: {}", self.body);
+        }
+        assert_eq!(self.body["code"], code, "{}", self.body);
+    }
+}
+
+pub async fn send_full(r: RequestBuilder) -> Reply {
+    let res: Response = r.send().await.unwrap();
+    let status = res.status();
+    let content_type = content_type(&res);
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+#[allow(dead_code)]
+pub fn content_type(res: &Response) -> String {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[allow(dead_code)]
+impl Server {
+    /// Any request: a bearer token (none: anonymous) and a body with its
+    /// content type (none: no body).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut r = self.req(method, path, token);
+        if let Some((content_type, bytes)) = body {
+            r = r.header("content-type", content_type).body(bytes);
+        }
+        send_full(r).await
+    }
+
+    /// The id of store `shop`, for reading the store directly.
+    pub fn shop(&self) -> strata_store::TenantId {
+        self.store()
+            .tenants()
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "shop")
+            .unwrap()
+            .id
+    }
+}
+
 #[allow(dead_code)]
 pub const ALL_EDIT: ModuleRights = ModuleRights {
     product_segments: Right::Edit,
     customer_segments: Right::Edit,
     tiers: Right::Edit,
 };
+
+/// Sends a request for a Server-Sent Events stream and checks it is one.
+#[allow(dead_code)]
+pub async fn sse_with(r: RequestBuilder) -> SseStream {
+    let res = r.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    SseStream {
+        res,
+        buf: String::new(),
+    }
+}
+
+/// One Server-Sent Event.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<i64>,
+    pub event: Option<String>,
+    pub data: Value,
+}
+
+/// An SSE response read as a byte stream, event by event.
+#[allow(dead_code)]
+pub struct SseStream {
+    res: Response,
+    buf: String,
+}
+
+#[allow(dead_code)]
+impl SseStream {
+    /// The next event (comments and keep-alives skipped), or `None` if
+    /// none came within `wait`.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut ev = SseEvent {
+                    id: None,
+                    event: None,
+                    data: Value::Null,
+                };
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        ev.id = Some(v.trim().parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        ev.event = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if ev.event.is_some() || !data.is_empty() {
+                    ev.data = serde_json::from_str(&data).unwrap();
+                    return Some(ev);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(
+                    &String::from_utf8(bytes.to_vec())
+                        .unwrap()
+                        .replace("\r\n", "\n"),
+                ),
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+}

@@ -121,6 +121,41 @@ impl Snapshot {
         all.get(order as usize).map_or(&[], Vec::as_slice)
     }
 
+    /// The members of an unsaved rule, and its normalised text.
+    pub fn evaluate(
+        &self,
+        kind: Kind,
+        rule: strata_data::RuleSource,
+    ) -> ApiResult<(RoaringBitmap, String)> {
+        let seg = strata_data::SavedSegment {
+            name: String::new(),
+            kind: match kind {
+                Kind::Customer => strata_data::SegmentKind::Customer,
+                Kind::Product => strata_data::SegmentKind::Product,
+            },
+            rule,
+            description: None,
+        };
+        let (expr, source) = strata_engine::parse_saved_rule(&seg, &self.engine.schema(kind))
+            .map_err(|mut e| {
+                e.segment = None;
+                ApiError::rule(&e)
+            })?;
+        let text = strata_lang::to_text(&expr);
+        let compiled = self
+            .engine
+            .compile_expr(kind, expr, &source)
+            .map_err(|e| match e {
+                strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
+                other => ApiError::internal(other),
+            })?;
+        let members = self
+            .engine
+            .evaluate(&compiled)
+            .map_err(ApiError::internal)?;
+        Ok((members, text))
+    }
+
     pub fn members_of(&self, name: &str) -> Option<(Kind, RoaringBitmap)> {
         let (i, (_, kind)) = self
             .engine

@@ -50,7 +50,7 @@ impl utoipa::PartialSchema for Money {
 impl utoipa::ToSchema for Money {}
 
 impl Money {
-    fn decimal(&self, what: &str) -> ApiResult<Decimal> {
+    pub(crate) fn decimal(&self, what: &str) -> ApiResult<Decimal> {
         let text = match self {
             Money::Text(s) => s.trim().to_owned(),
             Money::Number(n) => n.to_string(),

@@ -14,9 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
-use strata_data::SegmentKind;
 use strata_engine::Cell;
 use strata_lang::catalog::Kind;
 use utoipa::ToSchema;
@@ -174,7 +172,7 @@ async fn table(
             .members_of(&name)
             .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
         if let Some(f) = filter {
-            members &= evaluate(&snap, kind, f)?;
+            members &= snap.evaluate(kind, strata_data::RuleSource::Text(f))?.0;
         }
         let rows: Vec<u32> = match &sort {
             None => members.iter().collect(),
@@ -201,31 +199,6 @@ async fn table(
     })
     .await
     .map_err(ApiError::internal)?
-}
-
-fn evaluate(snap: &Snapshot, kind: Kind, rule: String) -> ApiResult<RoaringBitmap> {
-    let seg = strata_data::SavedSegment {
-        name: String::new(),
-        kind: match kind {
-            Kind::Customer => SegmentKind::Customer,
-            Kind::Product => SegmentKind::Product,
-        },
-        rule: strata_data::RuleSource::Text(rule),
-        description: None,
-    };
-    let (expr, source) =
-        strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind)).map_err(|mut e| {
-            e.segment = None;
-            ApiError::rule(&e)
-        })?;
-    let compiled = snap
-        .engine
-        .compile_expr(kind, expr, &source)
-        .map_err(|e| match e {
-            strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
-            other => ApiError::internal(other),
-        })?;
-    snap.engine.evaluate(&compiled).map_err(ApiError::internal)
 }
 
 impl Table {

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_data::{Nanos, RuleSource, SegmentKind};
+use strata_data::{Nanos, RuleSource};
 use strata_lang::catalog::Kind;
 use strata_live::Change;
 use strata_store::{Right, SegmentInfo, SegmentMeta, SegmentShare, UserId};
@@ -719,32 +719,7 @@ pub async fn preview(
     check_fields(&snap, kind, &fields)?;
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        let seg = strata_data::SavedSegment {
-            name: String::new(),
-            kind: match kind {
-                Kind::Customer => SegmentKind::Customer,
-                Kind::Product => SegmentKind::Product,
-            },
-            rule,
-            description: None,
-        };
-        let (expr, source) = strata_engine::parse_saved_rule(&seg, &snap.engine.schema(kind))
-            .map_err(|mut e| {
-                e.segment = None;
-                ApiError::rule(&e)
-            })?;
-        let text = strata_lang::to_text(&expr);
-        let compiled = snap
-            .engine
-            .compile_expr(kind, expr, &source)
-            .map_err(|e| match e {
-                strata_engine::EngineError::Rule(r) => ApiError::rule(&r),
-                other => ApiError::internal(other),
-            })?;
-        let members = snap
-            .engine
-            .evaluate(&compiled)
-            .map_err(ApiError::internal)?;
+        let (members, text) = snap.evaluate(kind, rule)?;
         let rows = members
             .iter()
             .take(limit)

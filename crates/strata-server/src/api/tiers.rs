@@ -130,7 +130,7 @@ pub async fn put_tier(
             ));
         }
         tiers.push(Tier {
-            threshold: money(&t.threshold, &format!("tiers[{i}].threshold"))?,
+            threshold: t.threshold.decimal(&format!("tiers[{i}].threshold"))?,
             name: t.name,
         });
     }
@@ -149,19 +149,6 @@ pub async fn put_tier(
         .pop()
         .ok_or_else(|| ApiError::internal("no result"))??;
     Ok(Json(view))
-}
-
-fn money(m: &Money, what: &str) -> ApiResult<rust_decimal::Decimal> {
-    let text = match m {
-        Money::Text(s) => s.clone(),
-        Money::Number(n) => n.to_string(),
-    };
-    rust_decimal::Decimal::from_str_exact(text.trim()).map_err(|_| {
-        ApiError::unprocessable(
-            "invalid_number",
-            format!("{what}: '{text}' is not a decimal"),
-        )
-    })
 }
 
 /// Deletes the scheme of a marketplace; its customers fall back to the

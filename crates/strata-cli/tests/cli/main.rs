@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod serve;
 mod store;
 
 const NOW: &str = "2024-06-30T12:00:00Z";

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use strata_data::{Dataset, LoadError};
-use strata_engine::{Cell, Engine, EngineError, Rule};
+use strata_engine::{Engine, EngineError, Rule};
 use strata_lang::catalog::{Kind, Schema};
 
 mod serve;
@@ -789,10 +789,7 @@ fn nanos(ts: jiff::Timestamp) -> i64 {
 }
 
 /// An instant as RFC 3339 (UTC).
-fn instant_text(n: strata_data::Nanos) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(n))
-        .map_or_else(|_| n.to_string(), |t| t.to_string())
-}
+use strata_engine::cell::format_instant as instant_text;
 
 fn count_file(engine: &mut Engine, kind: Kind, file: &Path, timings: Option<u32>) -> Result<()> {
     let texts = read_rules(file)?;
@@ -857,7 +854,7 @@ fn write_members(
             for (i, row) in members.iter().enumerate() {
                 let mut obj = serde_json::Map::with_capacity(fields.len());
                 for f in &fields {
-                    obj.insert(f.clone(), cell_json(&engine.cell(kind, row, f)));
+                    obj.insert(f.clone(), engine.cell(kind, row, f).to_json());
                 }
                 if i > 0 {
                     out.write_all(b",")?;
@@ -870,19 +867,6 @@ fn write_members(
     }
     out.flush()?;
     Ok(())
-}
-
-fn cell_json(cell: &Cell<'_>) -> serde_json::Value {
-    use serde_json::Value;
-    match cell {
-        Cell::Null => Value::Null,
-        Cell::Text(s) => Value::String((*s).to_owned()),
-        Cell::Tags(t) => Value::Array(t.iter().map(|s| Value::String((*s).to_owned())).collect()),
-        Cell::Bool(b) => Value::Bool(*b),
-        // Exact: serde_json keeps the number's text (arbitrary_precision).
-        Cell::Number(d) => serde_json::from_str(&d.to_string()).unwrap_or(Value::Null),
-        Cell::Instant(_) => Value::String(cell.to_text()),
-    }
 }
 
 fn explain(kind: Kind, text: &str) -> Result<()> {

@@ -46,6 +46,25 @@ impl<'a> Cell<'a> {
     }
 }
 
+impl Cell<'_> {
+    /// The JSON form of `strata members --format json` and the API: money
+    /// and other numbers exact (serde_json keeps the number's text),
+    /// instants as RFC 3339, tags as an array.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Text(s) => Value::String((*s).to_owned()),
+            Cell::Tags(t) => {
+                Value::Array(t.iter().map(|s| Value::String((*s).to_owned())).collect())
+            }
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Number(d) => serde_json::from_str(&d.to_string()).unwrap_or(Value::Null),
+            Cell::Instant(_) => Value::String(self.to_text()),
+        }
+    }
+}
+
 pub fn format_instant(n: Nanos) -> String {
     match jiff::Timestamp::from_nanosecond(i128::from(n)) {
         Ok(ts) => ts.to_string(),

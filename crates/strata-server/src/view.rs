@@ -2,7 +2,6 @@
 //! member table and the entity endpoints show them.
 
 use serde_json::{Map, Value};
-use strata_engine::Cell;
 use strata_lang::catalog::Kind;
 
 use crate::auth::Scope;
@@ -11,23 +10,11 @@ use crate::tenant::Snapshot;
 
 pub type Row = Map<String, Value>;
 
-pub fn cell_json(cell: &Cell<'_>) -> Value {
-    match cell {
-        Cell::Null => Value::Null,
-        Cell::Text(s) => Value::String((*s).to_owned()),
-        Cell::Tags(t) => Value::Array(t.iter().map(|s| Value::String((*s).to_owned())).collect()),
-        Cell::Bool(b) => Value::Bool(*b),
-        // Exact: serde_json keeps the number's text (arbitrary_precision).
-        Cell::Number(d) => serde_json::from_str(&d.to_string()).unwrap_or(Value::Null),
-        Cell::Instant(_) => Value::String(cell.to_text()),
-    }
-}
-
 /// One entity's row; `fields` selects columns (all when empty).
 pub fn row(snap: &Snapshot, kind: Kind, r: u32, fields: &[String]) -> Row {
     let mut out = Map::with_capacity(fields.len());
     for f in fields {
-        out.insert(f.clone(), cell_json(&snap.engine.cell(kind, r, f)));
+        out.insert(f.clone(), snap.engine.cell(kind, r, f).to_json());
     }
     out
 }

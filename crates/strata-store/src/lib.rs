@@ -253,7 +253,9 @@ pub trait Store: Accounts + Send {
     fn load(&mut self, tenant: TenantId) -> Result<Dataset, StoreError>;
 
     /// Writes one live change, its events and the clock, atomically.
-    fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError>;
+    fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.commit_batch(tenant, std::slice::from_ref(commit))
+    }
 
     /// Writes several commits, in order, in one transaction (group commit:
     /// one disk flush for a batch of changes). All or nothing.

@@ -269,10 +269,6 @@ impl Store for SqliteStore {
         load::load(&mut self.conn, tenant)
     }
 
-    fn commit(&mut self, tenant: TenantId, commit: &Commit<'_>) -> Result<(), StoreError> {
-        commit::commit_batch(&mut self.conn, tenant, std::slice::from_ref(commit))
-    }
-
     fn commit_batch(&mut self, tenant: TenantId, commits: &[Commit<'_>]) -> Result<(), StoreError> {
         commit::commit_batch(&mut self.conn, tenant, commits)
     }

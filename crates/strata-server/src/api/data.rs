@@ -275,21 +275,15 @@ impl DailyIn {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>)]
     pub price: Option<Option<Money>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>)]
     pub cost: Option<Option<Money>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<u64>)]
     pub inventory: Option<Option<u64>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl ProductPatch {
@@ -609,13 +603,13 @@ pub enum BatchItem {
     /// would take unknown fields silently.
     ProductValues {
         sku: String,
-        #[serde(default, deserialize_with = "present")]
+        #[serde(default, deserialize_with = "super::present")]
         #[schema(value_type = Option<String>)]
         price: Option<Option<Money>>,
-        #[serde(default, deserialize_with = "present")]
+        #[serde(default, deserialize_with = "super::present")]
         #[schema(value_type = Option<String>)]
         cost: Option<Option<Money>>,
-        #[serde(default, deserialize_with = "present")]
+        #[serde(default, deserialize_with = "super::present")]
         #[schema(value_type = Option<u64>)]
         inventory: Option<Option<u64>>,
     },

@@ -162,10 +162,15 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// An instant as RFC 3339, UTC.
-pub fn instant(n: strata_data::Nanos) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(n))
-        .map_or_else(|_| n.to_string(), |t| t.to_string())
+/// An instant as RFC 3339, UTC (as member tables print it).
+pub use strata_engine::cell::format_instant as instant;
+
+/// For `Option<Option<T>>` fields: a key absent is `None`, a key with
+/// `null` is `Some(None)` (clear the value).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// An instant from RFC 3339 (or a date, meaning its midnight UTC).

@@ -82,17 +82,11 @@ pub struct SegmentIn {
 #[serde(deny_unknown_fields)]
 pub struct SegmentUpdate {
     /// A new description (`null` clears it; absent keeps it).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub rule: Option<Value>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -160,12 +154,16 @@ fn seller_accounts(json: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
-async fn live_segments(scope: &Scope) -> ApiResult<BTreeMap<String, Live>> {
+/// The engine's segments (`only`: that one, if it exists), with their
+/// rules in both forms and member counts.
+async fn live_segments(scope: &Scope, only: Option<&str>) -> ApiResult<BTreeMap<String, Live>> {
+    let only = only.map(str::to_owned);
     let engine = scope.engine().await?;
     engine
-        .with(|live| {
+        .with(move |live| {
             let e = live.engine();
             e.segments()
+                .filter(|(name, _, _)| only.as_deref().is_none_or(|o| o == *name))
                 .map(|(name, kind, text)| {
                     let json = e
                         .segment_rule(name)
@@ -240,23 +238,32 @@ fn view(name: &str, live: &Live, facts: &Facts, rights: SegmentRights) -> Segmen
 fn rights_of(
     scope: &Scope,
     name: &str,
-    live: &Live,
+    kind: Kind,
     facts: &Facts,
     now: Nanos,
 ) -> Option<SegmentRights> {
     let owner = facts.metas.get(name).and_then(|m| m.owner);
-    scope.segment_rights(live.kind, owner, facts.shares.get(name), now)
+    scope.segment_rights(kind, owner, facts.shares.get(name), now)
 }
 
 /// The segments the caller can see, with their kinds.
 async fn visible_kinds(scope: &Scope) -> ApiResult<BTreeMap<String, Kind>> {
-    let all = live_segments(scope).await?;
+    // Names and kinds only: no rule needs printing here.
+    let all: Vec<(String, Kind)> = scope
+        .engine()
+        .await?
+        .with(|live| {
+            let e = live.engine();
+            e.segments()
+                .map(|(name, kind, _)| (name.to_owned(), kind))
+                .collect()
+        })
+        .await?;
     let facts = facts(scope).await?;
     let now = scope.state.now();
     Ok(all
-        .iter()
-        .filter(|(name, live)| rights_of(scope, name, live, &facts, now).is_some())
-        .map(|(name, live)| (name.clone(), live.kind))
+        .into_iter()
+        .filter(|(name, kind)| rights_of(scope, name, *kind, &facts, now).is_some())
         .collect())
 }
 
@@ -332,13 +339,13 @@ pub async fn check_named(
 /// A segment the caller can see, with their rights: 404 if it does not
 /// exist or is not visible, 403 if the caller lacks the module right.
 pub async fn visible(scope: &Scope, name: &str) -> ApiResult<(SegmentView, SegmentRights)> {
-    let mut all = live_segments(scope).await?;
+    let mut all = live_segments(scope, Some(name)).await?;
     let live = all
         .remove(name)
         .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
     scope.need_module(live.kind, Right::Read)?;
     let facts = facts(scope).await?;
-    let rights = rights_of(scope, name, &live, &facts, scope.state.now())
+    let rights = rights_of(scope, name, live.kind, &facts, scope.state.now())
         .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
     Ok((view(name, &live, &facts, rights), rights))
 }
@@ -364,14 +371,14 @@ pub async fn list_segments(
     if let Some(k) = want {
         scope.need_module(k, Right::Read)?;
     }
-    let all = live_segments(&scope).await?;
+    let all = live_segments(&scope, None).await?;
     let facts = facts(&scope).await?;
     let now = state.now();
     Ok(Json(
         all.iter()
             .filter(|(_, l)| want.is_none_or(|k| k == l.kind))
             .filter_map(|(name, l)| {
-                let rights = rights_of(&scope, name, l, &facts, now)?;
+                let rights = rights_of(&scope, name, l.kind, &facts, now)?;
                 Some(view(name, l, &facts, rights))
             })
             .collect(),

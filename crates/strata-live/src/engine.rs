@@ -484,6 +484,7 @@ impl LiveEngine {
                 self.store.products.push(fresh);
                 self.store.product_ids.insert(input.sku.as_str().into(), p);
                 self.store.groups[group as usize].products.push(p);
+                self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
                 self.ids[1].push(Arc::from(input.sku.as_str()));
                 if self.store.track_sales {
@@ -530,6 +531,7 @@ impl LiveEngine {
                 }
                 self.touch(Kind::Product, p, bits);
                 if filter_moved {
+                    self.store.refresh_filters(p);
                     for c in self.store.buyers(p) {
                         self.touch(Kind::Customer, c, input::FILTER);
                     }
@@ -794,6 +796,8 @@ impl LiveEngine {
                         status: status.into(),
                         marketplace: text(input.marketplace.as_deref()),
                         lines: Vec::new(),
+                        units: 0,
+                        revenue: Decimal::ZERO,
                         active: input.ordered_at <= now,
                     });
                     self.store
@@ -822,6 +826,8 @@ impl LiveEngine {
             let order = &mut self.store.orders[o as usize];
             let first = order.lines.is_empty();
             order.lines.push(l);
+            order.units += u64::from(input.quantity);
+            order.revenue += revenue;
             if order.contributes() {
                 if first {
                     self.store.list_order(o, true);
@@ -973,8 +979,14 @@ impl LiveEngine {
             }
         }
         let names = SegNames { engine: self };
-        let rule = rule::compile(kind, &expr, &self.clock.cal.tz, &names)
+        let mut rule = rule::compile(kind, &expr, &self.clock.cal.tz, &names)
             .map_err(|e| strata_engine::Internal::new(e.to_string()))?;
+        let store = &mut self.store;
+        rule.node.filters_mut(&mut |f| {
+            if f.sku.is_some() || f.category.is_some() || f.brand.is_some() {
+                f.products = Some(store.filter_slot(&f.sku, &f.category, &f.brand));
+            }
+        });
         // A segment reaching itself through its references is refused.
         if let Some(s) = existing {
             let mut stack: Vec<u32> = rule.refs.iter().map(|r| r.0).collect();

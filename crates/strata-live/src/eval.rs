@@ -290,6 +290,8 @@ impl Evaluator<'_> {
         let a = cust.orders.partition_point(|&(at, _)| at < lo);
         let b = cust.orders.partition_point(|&(at, _)| at <= hi);
         let plain = filter.is_empty();
+        // With no product part, an order passes or fails as a whole.
+        let whole = !filter.reads_product();
         if plain {
             // Whole orders pass: nothing to look at per line for a count.
             match f {
@@ -306,6 +308,18 @@ impl Evaluator<'_> {
             if let Some(markets) = &filter.marketplace
                 && !any_of(markets, order.marketplace.as_deref())
             {
+                continue;
+            }
+            if whole {
+                if order.lines.is_empty() {
+                    continue;
+                }
+                if f == CFn::Purchased {
+                    return V::Bool(true);
+                }
+                orders += 1;
+                units += order.units;
+                spent += order.revenue;
                 continue;
             }
             let mut any = false;
@@ -334,6 +348,14 @@ impl Evaluator<'_> {
     }
 
     fn line_passes(&self, p: u32, filter: &LineFilter) -> bool {
+        if let Some(slot) = filter.products {
+            if !self.store.filters[slot as usize].contains(p) {
+                return false;
+            }
+            return filter
+                .segment
+                .is_none_or(|s| self.members[s as usize].contains(p));
+        }
         let product = &self.store.products[p as usize];
         if let Some(skus) = &filter.sku
             && !any_of(skus, Some(&product.sku))
@@ -589,7 +611,7 @@ fn cmp_folded(s: &str, folded: &str) -> Ordering {
     }
 }
 
-fn any_of(folded: &[String], value: Option<&str>) -> bool {
+pub(crate) fn any_of(folded: &[String], value: Option<&str>) -> bool {
     let Some(value) = value else { return false };
     folded
         .iter()

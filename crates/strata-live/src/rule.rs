@@ -147,6 +147,10 @@ pub struct LineFilter {
     pub marketplace: Option<Vec<String>>,
     /// A product segment slot.
     pub segment: Option<u32>,
+    /// The slot in [`crate::store::Store::filters`] of the `sku`,
+    /// `category` and `brand` parts, once the engine attached one: a bit
+    /// test per line instead of case-folded string comparisons.
+    pub products: Option<u32>,
 }
 
 impl LineFilter {
@@ -156,6 +160,26 @@ impl LineFilter {
             && self.brand.is_none()
             && self.marketplace.is_none()
             && self.segment.is_none()
+    }
+
+    /// Whether the filter reads the line's product (not just its order).
+    pub fn reads_product(&self) -> bool {
+        self.sku.is_some()
+            || self.category.is_some()
+            || self.brand.is_some()
+            || self.segment.is_some()
+    }
+}
+
+impl LNode {
+    /// Every line filter of the rule, to attach product slots to.
+    pub fn filters_mut(&mut self, f: &mut dyn FnMut(&mut LineFilter)) {
+        match self {
+            LNode::And(xs) | LNode::Or(xs) => xs.iter_mut().for_each(|x| x.filters_mut(f)),
+            LNode::Not(x) => x.filters_mut(f),
+            LNode::Cond(LOperand::CCall { filter, .. }, _, _) => f(filter),
+            LNode::Cond(..) => {}
+        }
     }
 }
 

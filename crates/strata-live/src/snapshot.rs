@@ -77,6 +77,8 @@ impl LiveEngine {
                 counting: d.orders.counting[o],
                 marketplace: text(d.orders.marketplace.get(o)),
                 lines: Vec::new(),
+                units: 0,
+                revenue: Decimal::ZERO,
                 active: at <= now,
             });
             if customer != NO_CUSTOMER {
@@ -98,6 +100,8 @@ impl LiveEngine {
             };
             let order = &mut s.orders[o as usize];
             order.lines.push(l as u32);
+            order.units += u64::from(line.qty);
+            order.revenue += line.revenue;
             let product = &mut s.products[p as usize];
             product.line_refs += 1;
             if order.contributes() {

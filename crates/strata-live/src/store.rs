@@ -218,6 +218,10 @@ pub struct Order {
     pub counting: bool,
     pub marketplace: Text,
     pub lines: Vec<u32>,
+    /// Σ quantity and Σ revenue over `lines`: a customer's windowed sums
+    /// with no product filter read these, not every line.
+    pub units: u64,
+    pub revenue: Decimal,
     /// `at <= now`: the clock has reached it.
     pub active: bool,
 }
@@ -276,6 +280,57 @@ pub struct Store {
     pub track_sales: bool,
     /// The key each product has in `by_sales`.
     pub sales_key: Vec<Decimal>,
+    /// The product parts of the rules' line filters, one per distinct
+    /// (sku, category, brand) lists.
+    pub filters: Vec<ProductFilter>,
+}
+
+/// The products one line filter's `sku`, `category` and `brand` let
+/// through, as a bit vector kept as products change: testing a line is one
+/// bit, where comparing case-folded names costs a product fetch (a cache
+/// miss in a large catalogue) and string comparisons.
+#[derive(Clone, Debug)]
+pub struct ProductFilter {
+    pub sku: Option<Vec<String>>,
+    pub category: Option<Vec<String>>,
+    pub brand: Option<Vec<String>>,
+    bits: Vec<u64>,
+}
+
+impl ProductFilter {
+    /// The reference test, by name.
+    pub fn passes(&self, product: &Product) -> bool {
+        use crate::eval::any_of;
+        self.sku
+            .as_ref()
+            .is_none_or(|x| any_of(x, Some(&product.sku)))
+            && self
+                .category
+                .as_ref()
+                .is_none_or(|x| any_of(x, product.category.as_deref()))
+            && self
+                .brand
+                .as_ref()
+                .is_none_or(|x| any_of(x, product.brand.as_deref()))
+    }
+
+    pub fn contains(&self, p: u32) -> bool {
+        self.bits
+            .get(p as usize / 64)
+            .is_some_and(|w| w & (1 << (p % 64)) != 0)
+    }
+
+    fn set(&mut self, p: u32, on: bool) {
+        let i = p as usize / 64;
+        if i >= self.bits.len() {
+            self.bits.resize(i + 1, 0);
+        }
+        if on {
+            self.bits[i] |= 1 << (p % 64);
+        } else {
+            self.bits[i] &= !(1 << (p % 64));
+        }
+    }
 }
 
 /// What one line's contribution changed, for the engine to mark dirty.
@@ -287,6 +342,46 @@ pub struct Touched {
 }
 
 impl Store {
+    /// The slot of the filter with these parts, made (over every product)
+    /// if no rule had it yet.
+    pub fn filter_slot(
+        &mut self,
+        sku: &Option<Vec<String>>,
+        category: &Option<Vec<String>>,
+        brand: &Option<Vec<String>>,
+    ) -> u32 {
+        if let Some(i) = self
+            .filters
+            .iter()
+            .position(|f| &f.sku == sku && &f.category == category && &f.brand == brand)
+        {
+            return i as u32;
+        }
+        let mut f = ProductFilter {
+            sku: sku.clone(),
+            category: category.clone(),
+            brand: brand.clone(),
+            bits: Vec::new(),
+        };
+        for (p, product) in self.products.iter().enumerate() {
+            if f.passes(product) {
+                f.set(p as u32, true);
+            }
+        }
+        self.filters.push(f);
+        (self.filters.len() - 1) as u32
+    }
+
+    /// Brings every filter's bit for product `p` up to date with its
+    /// names.
+    pub fn refresh_filters(&mut self, p: u32) {
+        let product = &self.products[p as usize];
+        for f in &mut self.filters {
+            let on = f.passes(product);
+            f.set(p, on);
+        }
+    }
+
     pub fn group_of(&mut self, seller_account: &Text, marketplace: &Text) -> u32 {
         let key = (seller_account.clone(), marketplace.clone());
         if let Some(&g) = self.group_ids.get(&key) {

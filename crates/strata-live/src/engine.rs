@@ -1715,6 +1715,18 @@ impl LiveEngine {
         Some((&order.status, order.lines.len()))
     }
 
+    /// The ids of every order a customer placed (none for an unknown one).
+    pub fn customer_order_ids(&self, customer_id: &str) -> Vec<String> {
+        let Some(&c) = self.store.customer_ids.get(customer_id) else {
+            return Vec::new();
+        };
+        self.store.customers[c as usize]
+            .all_orders
+            .iter()
+            .map(|&o| self.store.orders[o as usize].id.to_string())
+            .collect()
+    }
+
     /// Whether a live product or customer of that id exists.
     pub fn has_entity(&self, kind: Kind, id: &str) -> bool {
         match kind {

@@ -167,6 +167,11 @@ pub struct Commit<'a> {
     /// one) and the owner to record if the segment is new. `None` keeps
     /// both as stored.
     pub info: Option<&'a SegmentInfo>,
+    /// With a `DeleteCustomer`: every order of the customer, which stays
+    /// as an anonymous buyer's. The engine keeps each customer's orders;
+    /// the store keeps no index from customers to orders, because keeping
+    /// one costs a random index write for every order committed.
+    pub anonymised_orders: &'a [String],
 }
 
 /// What a `PutSegment` carries besides its rule, from the API.

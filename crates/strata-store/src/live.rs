@@ -160,8 +160,10 @@ impl Live {
         info: Option<SegmentInfo>,
     ) -> Result<Vec<Event>, LiveStoreError> {
         self.usable()?;
+        let anonymised = self.anonymised(&change);
         let events = self.engine.apply(change.clone())?;
-        let pending = self.pending(Some(change), info, events);
+        let mut pending = self.pending(Some(change), info, events);
+        pending.anonymised = anonymised;
         self.persist(std::slice::from_ref(&pending))?;
         Ok(pending.events)
     }
@@ -181,9 +183,12 @@ impl Live {
         let mut accepted = Vec::new();
         let mut outcomes = Vec::with_capacity(items.len());
         for (change, info) in items {
+            let anonymised = self.anonymised(&change);
             match self.engine.apply(change.clone()) {
                 Ok(events) => {
-                    accepted.push(self.pending(Some(change), info, events));
+                    let mut pending = self.pending(Some(change), info, events);
+                    pending.anonymised = anonymised;
+                    accepted.push(pending);
                     outcomes.push(Ok(()));
                 }
                 Err(refused) => outcomes.push(Err(refused)),
@@ -208,6 +213,15 @@ impl Live {
         let pending = self.pending(None, None, events);
         self.persist(std::slice::from_ref(&pending))?;
         Ok(pending.events)
+    }
+
+    /// The orders a change makes anonymous (a deleted customer's), read
+    /// before the engine forgets whose they were.
+    fn anonymised(&self, change: &Change) -> Vec<String> {
+        match change {
+            Change::DeleteCustomer(id) => self.engine.customer_order_ids(id),
+            _ => Vec::new(),
+        }
     }
 
     fn usable(&self) -> Result<(), LiveStoreError> {
@@ -245,6 +259,7 @@ impl Live {
             day: date_of(clock, self.engine.timezone()),
             counts,
             events,
+            anonymised: Vec::new(),
         }
     }
 
@@ -263,6 +278,7 @@ impl Live {
                 counts: &p.counts,
                 day: p.day,
                 info: p.info.as_ref(),
+                anonymised_orders: &p.anonymised,
             })
             .collect();
         match self.store.commit_batch(self.tenant.id, &commits) {
@@ -287,6 +303,7 @@ struct Pending {
     clock: Nanos,
     counts: Vec<(String, u64)>,
     day: Date,
+    anonymised: Vec<String>,
 }
 
 /// The engine's memberships and tiers in the store's form.

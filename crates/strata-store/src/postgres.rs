@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("../migrations/postgres/0002_accounts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "ingest",
+        sql: include_str!("../migrations/postgres/0003_ingest.sql"),
+    },
 ];
 
 /// Advisory lock (one bigint key) serialising migrations database-wide.

@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("../migrations/sqlite/0002_accounts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "ingest",
+        sql: include_str!("../migrations/sqlite/0003_ingest.sql"),
+    },
 ];
 
 /// Page cache per connection, in KiB; an import's merge takes more (see

@@ -153,7 +153,7 @@ impl Writer<'_, '_> {
     /// caller's: one update for a whole batch).
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError> {
         if let Some(change) = commit.change {
-            self.apply(change, commit.clock, commit.info)?;
+            self.apply(change, commit.clock, commit.info, commit.anonymised_orders)?;
         }
         self.events(commit.events)?;
         if !commit.counts.is_empty() {
@@ -197,21 +197,22 @@ impl Writer<'_, '_> {
         change: &Change,
         clock: Nanos,
         info: Option<&SegmentInfo>,
+        anonymised: &[String],
     ) -> Result<(), StoreError> {
         let t = self.tenant.0;
         match change {
             Change::UpsertProduct(p) => self.upsert_product(p)?,
             Change::DeleteProduct(sku) => {
-                let lines: i64 = self
+                let named: bool = self
                     .tx
-                    .query_one(
-                        "SELECT COUNT(*) FROM order_lines WHERE tenant_id = $1 AND sku = $2",
+                    .query_opt(
+                        "SELECT has_lines FROM products WHERE tenant_id = $1 AND sku = $2",
                         &[&t, sku],
                     )?
-                    .get(0);
-                if lines > 0 {
+                    .is_some_and(|r| r.get(0));
+                if named {
                     return Err(invalid(format!(
-                        "product '{sku}' cannot be deleted: {lines} order lines name it"
+                        "product '{sku}' cannot be deleted: order lines name it"
                     )));
                 }
                 let deleted = self.execute(
@@ -236,10 +237,13 @@ impl Writer<'_, '_> {
                     return Err(invalid(format!("unknown customer '{id}'")));
                 }
                 // As in the engine: the orders stay, as an anonymous buyer's.
-                self.execute(
-                    "UPDATE orders SET customer_id = NULL WHERE tenant_id = $1 AND customer_id = $2",
-                    &[&t, id],
-                )?;
+                if !anonymised.is_empty() {
+                    self.execute(
+                        "UPDATE orders SET customer_id = NULL
+                         WHERE tenant_id = $1 AND order_id = ANY($2) AND customer_id = $3",
+                        &[&t, &anonymised, id],
+                    )?;
+                }
             }
             Change::AddLines(lines) => {
                 for (i, line) in lines.iter().enumerate() {
@@ -486,6 +490,13 @@ impl Writer<'_, '_> {
         if !self.product_exists(&l.sku)? {
             return Err(invalid(format!("unknown sku '{}'", l.sku)));
         }
+        // Only a product's first line writes its row: a write for every
+        // line would put a random page in the log for each.
+        self.execute(
+            "UPDATE products SET has_lines = true
+             WHERE tenant_id = $1 AND sku = $2 AND NOT has_lines",
+            &[&t, &l.sku],
+        )?;
         let customer = text(l.customer_id.as_deref());
         if let Some(id) = customer
             && !self.exists(

@@ -629,6 +629,9 @@ fn merge(
     step(data.customers.len());
     report.orders = ORDERS.run(&mut tx, tenant, import_id, data.orders.len())?;
     report.lines = LINES.run(&mut tx, tenant, import_id, data.lines.len())?;
+    if report.lines.inserted + report.lines.updated > 0 {
+        mark_named_products(&mut tx, tenant)?;
+    }
     step(data.lines.len());
     report.daily = DAILY.run(&mut tx, tenant, import_id, data.daily.len())?;
     report.segments = merge_segments(&mut tx, tenant, data)?;
@@ -684,6 +687,20 @@ fn count_one(counts: &mut Counts, returned: Option<bool>) {
         Some(false) => counts.updated += 1,
         None => counts.unchanged += 1,
     }
+}
+
+/// Marks the products lines name (`products.has_lines`, which a product
+/// delete checks) after lines came in or moved.
+fn mark_named_products(tx: &mut Transaction<'_>, tenant: TenantId) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE products p SET has_lines = (n.sku IS NOT NULL)
+         FROM products q
+         LEFT JOIN (SELECT DISTINCT sku FROM order_lines WHERE tenant_id = $1) n ON n.sku = q.sku
+         WHERE q.tenant_id = $1 AND p.tenant_id = $1 AND p.id = q.id
+           AND p.has_lines <> (n.sku IS NOT NULL)",
+        &[&tenant.0],
+    )?;
+    Ok(())
 }
 
 fn merge_segments(

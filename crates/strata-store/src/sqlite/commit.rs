@@ -122,7 +122,7 @@ impl Writer<'_> {
     /// caller's: one update for a whole batch).
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         if let Some(change) = commit.change {
-            self.apply(change, commit.clock, commit.info)?;
+            self.apply(change, commit.clock, commit.info, commit.anonymised_orders)?;
         }
         for event in commit.events {
             self.event(event)?;
@@ -164,19 +164,22 @@ impl Writer<'_> {
         change: &Change,
         clock: Nanos,
         info: Option<&SegmentInfo>,
+        anonymised: &[String],
     ) -> Result<(), StoreError> {
         let t = self.tenant.0;
         match change {
             Change::UpsertProduct(p) => self.upsert_product(p)?,
             Change::DeleteProduct(sku) => {
-                let lines: i64 = self.tx.query_row(
-                    "SELECT COUNT(*) FROM order_lines WHERE tenant_id = ?1 AND sku = ?2",
-                    params![t, sku],
-                    |r| r.get(0),
-                )?;
-                if lines > 0 {
+                let named: Option<bool> = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT has_lines FROM products WHERE tenant_id = ?1 AND sku = ?2",
+                    )?
+                    .query_row(params![t, sku], |r| r.get(0))
+                    .optional()?;
+                if named == Some(true) {
                     return Err(invalid(format!(
-                        "product '{sku}' cannot be deleted: {lines} order lines name it"
+                        "product '{sku}' cannot be deleted: order lines name it"
                     )));
                 }
                 let deleted = self.execute(
@@ -201,10 +204,13 @@ impl Writer<'_> {
                     return Err(invalid(format!("unknown customer '{id}'")));
                 }
                 // As in the engine: the orders stay, as an anonymous buyer's.
-                self.execute(
-                    "UPDATE orders SET customer_id = NULL WHERE tenant_id = ?1 AND customer_id = ?2",
-                    params![t, id],
-                )?;
+                for order in anonymised {
+                    self.execute(
+                        "UPDATE orders SET customer_id = NULL
+                         WHERE tenant_id = ?1 AND order_id = ?2 AND customer_id = ?3",
+                        params![t, order, id],
+                    )?;
+                }
             }
             Change::AddLines(lines) => {
                 for (i, line) in lines.iter().enumerate() {
@@ -441,6 +447,12 @@ impl Writer<'_> {
         if !self.product_exists(&l.sku)? {
             return Err(invalid(format!("unknown sku '{}'", l.sku)));
         }
+        // Only a product's first line writes its row: a write for every
+        // line would put a random page in the log for each.
+        self.execute(
+            "UPDATE products SET has_lines = 1 WHERE tenant_id = ?1 AND sku = ?2 AND has_lines = 0",
+            params![t, l.sku],
+        )?;
         let customer = text(l.customer_id.as_deref());
         if let Some(id) = customer
             && !self.exists(

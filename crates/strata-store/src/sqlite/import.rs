@@ -513,6 +513,9 @@ fn merge(
     step(data.customers.len());
     report.orders = ORDERS.run(&tx, tenant, import_id)?;
     report.lines = LINES.run(&tx, tenant, import_id)?;
+    if report.lines.inserted + report.lines.updated > 0 {
+        mark_named_products(&tx, tenant)?;
+    }
     step(data.lines.len());
     report.daily = DAILY.run(&tx, tenant, import_id)?;
     report.segments = merge_segments(&tx, tenant, data)?;
@@ -550,6 +553,18 @@ fn merge(
     tx.commit()?;
     step(data.daily.len());
     Ok(report)
+}
+
+/// Marks the products lines name (`products.has_lines`, which a product
+/// delete checks) after lines came in or moved.
+fn mark_named_products(tx: &Transaction<'_>, tenant: TenantId) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE products SET has_lines = (sku IN (SELECT sku FROM order_lines WHERE tenant_id = ?1))
+         WHERE tenant_id = ?1
+           AND has_lines <> (sku IN (SELECT sku FROM order_lines WHERE tenant_id = ?1))",
+        [tenant.0],
+    )?;
+    Ok(())
 }
 
 fn merge_segments(

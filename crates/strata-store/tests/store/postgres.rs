@@ -206,9 +206,9 @@ fn concurrent_first_connections_migrate_once() {
     raw.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
     for version in versions {
-        assert_eq!(version.unwrap(), 2);
+        assert_eq!(version.unwrap(), 3);
     }
-    assert_eq!(applied.unwrap(), 2);
+    assert_eq!(applied.unwrap(), 3);
 }
 
 /// A URL may choose the schema itself.

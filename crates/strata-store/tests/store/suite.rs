@@ -74,7 +74,7 @@ macro_rules! store_suite {
             a_newer_schema_is_refused,
             an_unknown_tenant_is_refused,
             a_restart_restores_the_live_engine_exactly,
-            a_version_1_database_migrates_to_2,
+            a_version_1_database_migrates_to_the_current_version,
             users_are_unique_by_lower_cased_email,
             sessions_expire_at_their_instant,
             tokens_are_revoked_by_their_owner_only,
@@ -500,7 +500,10 @@ pub fn tenants_do_not_see_each_other(f: &mut dyn Fixture) {
 
     // A live change and its events in one tenant only.
     let mut engine = LiveEngine::new(&a_data, demo_end()).unwrap();
-    let change = Change::DeleteCustomer(a_data.customer_row(0).customer_id);
+    let customer = a_data.customer_row(0).customer_id;
+    let anonymised = engine.customer_order_ids(&customer);
+    assert!(!anonymised.is_empty(), "the deleted customer had orders");
+    let change = Change::DeleteCustomer(customer);
     let events = engine.apply(change.clone()).unwrap();
     f.store()
         .reset_memberships(a.id, &memberships_of(&engine), engine.now(), 1)
@@ -516,6 +519,7 @@ pub fn tenants_do_not_see_each_other(f: &mut dyn Fixture) {
                 counts: &[("vip".into(), 3)],
                 day: day("2026-11-01"),
                 info: None,
+                anonymised_orders: &anonymised,
             },
         )
         .unwrap();
@@ -578,6 +582,7 @@ impl Live {
 
     fn commit(&mut self, store: &mut dyn Store, change: Option<Change>, to: Option<Nanos>) {
         let before = self.counts();
+        let anonymised = self.anonymised(change.as_ref());
         let events = match (&change, to) {
             (Some(change), None) => self.engine.apply(change.clone()).unwrap(),
             (None, Some(to)) => self.engine.advance_to(to).unwrap(),
@@ -600,6 +605,7 @@ impl Live {
                     counts: &counts,
                     day: strata_engine::clock::date_of(self.engine.now(), &tz),
                     info: None,
+                    anonymised_orders: &anonymised,
                 },
             )
             .unwrap_or_else(|e| panic!("committing {change:?}: {e}"));
@@ -607,6 +613,15 @@ impl Live {
             self.model.apply(change);
         }
         self.events.extend(events);
+    }
+
+    /// The orders a deleted customer leaves, as `strata_store::live::Live`
+    /// names them.
+    fn anonymised(&self, change: Option<&Change>) -> Vec<String> {
+        match change {
+            Some(Change::DeleteCustomer(id)) => self.engine.customer_order_ids(id),
+            _ => Vec::new(),
+        }
     }
 
     /// [`Live::commit`] for several changes, committed in one batch.
@@ -618,11 +633,13 @@ impl Live {
             clock: Nanos,
             counts: Vec<(String, u64)>,
             day: Date,
+            anonymised: Vec<String>,
         }
         let tz = self.engine.timezone().clone();
         let mut taken = Vec::new();
         for change in changes {
             let before = self.counts();
+            let anonymised = self.anonymised(Some(&change));
             let events = self.engine.apply(change.clone()).unwrap();
             let counts = self
                 .counts()
@@ -636,6 +653,7 @@ impl Live {
                 clock: self.engine.now(),
                 counts,
                 day: strata_engine::clock::date_of(self.engine.now(), &tz),
+                anonymised,
             });
         }
         let commits: Vec<Commit<'_>> = taken
@@ -648,6 +666,7 @@ impl Live {
                 counts: &t.counts,
                 day: t.day,
                 info: None,
+                anonymised_orders: &t.anonymised,
             })
             .collect();
         store
@@ -918,6 +937,7 @@ pub fn a_refused_commit_leaves_nothing(f: &mut dyn Fixture) {
                 counts: &[("vip".into(), 1)],
                 day: day("2026-01-01"),
                 info: None,
+                anonymised_orders: &[],
             },
         );
         assert!(
@@ -971,6 +991,7 @@ fn commit_events(f: &mut dyn Fixture, tenant: TenantId, seq: u64, events: &[Even
                 counts: &[],
                 day: day("2026-01-01"),
                 info: None,
+                anonymised_orders: &[],
             },
         )
         .unwrap();
@@ -1058,6 +1079,7 @@ pub fn count_history_keeps_the_last_count_of_each_day(f: &mut dyn Fixture) {
                     counts: &counts,
                     day: day(d),
                     info: None,
+                    anonymised_orders: &[],
                 },
             )
             .unwrap();
@@ -1115,13 +1137,13 @@ pub fn reset_memberships_replaces_them_wholesale(f: &mut dyn Fixture) {
 
 pub fn reopening_does_not_migrate_again(f: &mut dyn Fixture) {
     let migrations = "SELECT COUNT(*) FROM strata_migrations";
-    assert_eq!(f.store().schema_version().unwrap(), 2);
-    assert_eq!(f.query(migrations), Some(2));
+    assert_eq!(f.store().schema_version().unwrap(), 3);
+    assert_eq!(f.query(migrations), Some(3));
     let t = f.store().tenant("shop").unwrap();
     for _ in 0..2 {
         f.reopen();
-        assert_eq!(f.store().schema_version().unwrap(), 2);
-        assert_eq!(f.query(migrations), Some(2));
+        assert_eq!(f.store().schema_version().unwrap(), 3);
+        assert_eq!(f.query(migrations), Some(3));
         assert_eq!(f.store().tenant("shop").unwrap(), t);
     }
 }
@@ -1235,13 +1257,13 @@ pub fn a_running_import_is_not_abandoned(f: &mut dyn Fixture) {
 pub fn a_newer_schema_is_refused(f: &mut dyn Fixture) {
     let t = f.store().tenant("shop").unwrap();
     f.execute(
-        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (3, 'from the future', 0)",
+        "INSERT INTO strata_migrations (version, name, applied_at) VALUES (4, 'from the future', 0)",
     );
     match f.try_reopen() {
-        Err(StoreError::TooNew { found: 3, known: 2 }) => {}
+        Err(StoreError::TooNew { found: 4, known: 3 }) => {}
         other => panic!("opened a newer schema: {other:?}"),
     }
-    f.execute("DELETE FROM strata_migrations WHERE version = 3");
+    f.execute("DELETE FROM strata_migrations WHERE version = 4");
     f.reopen();
     assert_eq!(f.store().tenant("shop").unwrap(), t);
 }
@@ -1270,6 +1292,7 @@ pub fn an_unknown_tenant_is_refused(f: &mut dyn Fixture) {
                     counts: &[],
                     day: day("2026-01-01"),
                     info: None,
+                    anonymised_orders: &[],
                 },
             ),
         ),
@@ -1458,7 +1481,7 @@ pub fn a_restart_restores_the_live_engine_exactly(f: &mut dyn Fixture) {
 
 /// A database a version-1 program left, with a tenant and a segment in it,
 /// is migrated when opened: the rows stay, the accounts tables work.
-pub fn a_version_1_database_migrates_to_2(f: &mut dyn Fixture) {
+pub fn a_version_1_database_migrates_to_the_current_version(f: &mut dyn Fixture) {
     f.recreate_at_version_1();
     assert_eq!(
         f.query("SELECT MAX(version) FROM strata_migrations"),
@@ -1473,9 +1496,28 @@ pub fn a_version_1_database_migrates_to_2(f: &mut dyn Fixture) {
              NULL, 5, 6
          FROM tenants",
     );
+    // A product named by two lines: version 3 marks it.
+    f.execute(
+        "INSERT INTO products (tenant_id, sku) SELECT id, 'SKU-1' FROM tenants;
+         INSERT INTO products (tenant_id, sku) SELECT id, 'SKU-2' FROM tenants;
+         INSERT INTO orders (tenant_id, order_id, ordered_at, status)
+             SELECT id, 'O-1', 1, 'shipped' FROM tenants;
+         INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price,
+                 discount, fees)
+             SELECT id, 'O-1', n, 'SKU-1', 1, '1', '0', '0'
+             FROM tenants, (SELECT 1 AS n UNION ALL SELECT 2) AS lines",
+    );
     f.reopen();
-    assert_eq!(f.store().schema_version().unwrap(), 2);
-    assert_eq!(f.query("SELECT COUNT(*) FROM strata_migrations"), Some(2));
+    assert_eq!(f.store().schema_version().unwrap(), 3);
+    assert_eq!(f.query("SELECT COUNT(*) FROM strata_migrations"), Some(3));
+    assert_eq!(
+        f.query("SELECT COUNT(*) FROM products WHERE sku = 'SKU-1' AND has_lines"),
+        Some(1)
+    );
+    assert_eq!(
+        f.query("SELECT COUNT(*) FROM products WHERE sku = 'SKU-2' AND has_lines"),
+        Some(0)
+    );
     let t = f.store().tenant("shop").unwrap();
     let vip = SegmentMeta {
         name: "vip".into(),
@@ -1509,7 +1551,7 @@ pub fn a_version_1_database_migrates_to_2(f: &mut dyn Fixture) {
         .put_share(&share(t.id, "vip", ann.id, ann.id, 8))
         .unwrap();
     f.reopen();
-    assert_eq!(f.store().schema_version().unwrap(), 2);
+    assert_eq!(f.store().schema_version().unwrap(), 3);
     assert_eq!(f.store().users().unwrap(), [ann]);
     assert_eq!(f.store().shares(t.id, "vip").unwrap().len(), 1);
     assert_eq!(f.store().segment_metas(t.id).unwrap(), [vip]);
@@ -1755,6 +1797,7 @@ fn commit_change(
             counts: &[],
             day: day("2026-01-01"),
             info,
+            anonymised_orders: &[],
         },
     )
 }
@@ -1987,6 +2030,7 @@ pub fn a_batch_with_a_refused_commit_leaves_nothing(f: &mut dyn Fixture) {
             counts: &[],
             day: day("2026-01-01"),
             info,
+            anonymised_orders: &[],
         };
         let batch = [
             commit(1, &product, None),

@@ -152,6 +152,28 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a PostgreSQL connection blocks on the client's own runtime,
+    /// which tokio forbids on an async thread, and the last `AppState` is
+    /// dropped on one (at the end of `serve`): the idle connections are
+    /// closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(idle) => std::mem::take(idle),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if idle.is_empty() {
+            return;
+        }
+        if let Ok(closer) = std::thread::Builder::new()
+            .name("close-connections".to_owned())
+            .spawn(move || drop(idle))
+        {
+            let _ = closer.join();
+        }
+    }
+}
+
 pub struct AppState {
     pub config: Config,
     pub clock: Arc<dyn Clock>,

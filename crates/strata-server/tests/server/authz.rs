@@ -31,6 +31,12 @@ use serde_json::{Value, json};
 
 use super::support::*;
 
+both!(workers = 4; every_route_for_every_kind_of_caller, a_revoked_share_ends_an_open_event_stream);
+both!(
+    names_of_segments_one_cannot_see_do_not_leak,
+    a_share_that_grants_nothing_is_refused
+);
+
 const ROLES: [&str; 10] = [
     "anon", "noaccess", "nomodule", "reader", "editor", "deleter", "expired", "revoked", "owner",
     "admin",
@@ -573,8 +579,8 @@ fn col(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).unwrap()
 }
 
-async fn world() -> World {
-    let s = Server::start().await;
+async fn world(backend: Backend) -> World {
+    let s = Server::start_on(backend).await;
     let mut tokens = vec![None; ROLES.len()];
     let mut ids = vec![0; ROLES.len()];
     tokens[col("admin")] = Some(s.admin.clone());
@@ -698,9 +704,8 @@ fn fits(template: &str, path: &str) -> bool {
             .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_route_for_every_kind_of_caller() {
-    let w = world().await;
+async fn every_route_for_every_kind_of_caller(backend: Backend) {
+    let w = world(backend).await;
 
     // The table covers the router.
     let routes = routes(&w.s).await;
@@ -795,9 +800,8 @@ async fn stream_shows<B: AsRef<[u8]>>(
 }
 
 /// A revoked share is no share at once, for a stream already open too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_revoked_share_ends_an_open_event_stream() {
-    let s = Server::start().await;
+async fn a_revoked_share_ends_an_open_event_stream(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "none", "edit", "none").await;
     let (reader, reader_token) = s.user("reader@example.com").await;
@@ -966,9 +970,8 @@ async fn uses(s: &Server, token: &str) -> Value {
 
 /// A rule, a members filter and the list of uses name only segments the
 /// caller can see; a segment one cannot see is as one that does not exist.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_of_segments_one_cannot_see_do_not_leak() {
-    let s = Server::start().await;
+async fn names_of_segments_one_cannot_see_do_not_leak(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "edit", "edit", "none").await;
     let (editor, t) = s.user("editor@example.com").await;
@@ -1072,9 +1075,8 @@ async fn names_of_segments_one_cannot_see_do_not_leak() {
 
 /// A share is read at least: one granting nothing is refused, since any
 /// share lets its holder read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_share_that_grants_nothing_is_refused() {
-    let s = Server::start().await;
+async fn a_share_that_grants_nothing_is_refused(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "none", "edit", "none").await;
     let (other, other_token) = s.user("other@example.com").await;

@@ -11,6 +11,9 @@
 //!
 //! Saved segments: `socks` = {P1, P2}; `sock-buyers` = {C1, C2};
 //! `loyal-sock-buyers` = {C1}.
+//!
+//! Every flow runs on SQLite and on PostgreSQL (`flow::sqlite`,
+//! `flow::postgres`): the answers must not depend on the backend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -19,6 +22,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::*;
+
+both!(
+    newcomer_flow,
+    data_in,
+    segments,
+    members,
+    tiers,
+    events,
+    expiry,
+    restart
+);
 
 const STORE: &str = "/api/v1/stores/shop";
 
@@ -96,9 +110,8 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// Login with a password, the cookie, a segment from a text rule, its live
 /// stream, an order that makes a customer enter, sharing and revoking.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newcomer_flow() {
-    let s = Server::start().await;
+async fn newcomer_flow(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (ann, _) = s.user("ann@example.com").await;
     s.grant(ann, "read", "edit", "read").await;
     let (bob, bob_token) = s.user("bob@example.com").await;
@@ -285,9 +298,8 @@ async fn newcomer_flow() {
 
 /// Products, customers, orders (idempotent, growing, refunded), daily
 /// rows, deletes and an NDJSON batch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_in() {
-    let s = Server::start().await;
+async fn data_in(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
 
     // A new sock: enters `socks`.
@@ -570,9 +582,8 @@ async fn data_in() {
 
 /// JSON-tree rules, rule changes with events, uses, deleting with and
 /// without force, templates.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments() {
-    let s = Server::start().await;
+async fn segments(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
 
     // The JSON form of `amount_spent > 20 AND country = 'US'` (`strata
@@ -722,13 +733,12 @@ async fn segments() {
 }
 
 /// The member table: cursor paging, sorting, filters, columns, CSV; stats.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members() {
+async fn members(backend: Backend) {
     // The engine's clock follows only before requests here (no ticks), so
     // every answer after `set_clock` shows that a request moved it.
     let s = Server::start_with(Options {
         config: Box::new(|c| c.tick = Duration::from_secs(3600)),
-        ..Options::default()
+        ..Options::on(backend)
     })
     .await;
     let t = &s.admin;
@@ -976,9 +986,8 @@ C4,,,Dana,,,,,,,,0,0,0.00,0.00,,,,Any,
 }
 
 /// Tier schemes, the distribution, and a scheme change moving a customer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tiers() {
-    let s = Server::start().await;
+async fn tiers(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     let (status, list) = s.get(&p("/tiers"), t).await;
     assert_eq!(status, 200, "{list}");
@@ -1067,9 +1076,8 @@ async fn tiers() {
 }
 
 /// The event log pages by cursor; the stream resumes after an id.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events() {
-    let s = Server::start().await;
+async fn events(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     // 2 enters (C1, C2) ...
     let (status, _) = s
@@ -1208,9 +1216,8 @@ async fn events() {
 
 /// A window ends while nobody writes: the member exits at the true
 /// instant, caused by time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry() {
-    let s = Server::start().await;
+async fn expiry(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     let (status, seg) = s
         .post(
@@ -1255,10 +1262,9 @@ async fn expiry() {
     s.stop().await;
 }
 
-/// Everything a user made survives a restart on the same data directory.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart() {
-    let s = Server::start().await;
+/// Everything a user made survives a restart on the same database.
+async fn restart(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (ann, ann_token) = s.user("ann@example.com").await;
     s.grant(ann, "read", "edit", "read").await;
     let (bob, bob_token) = s.user("bob@example.com").await;
@@ -1319,9 +1325,9 @@ async fn restart() {
         json!([{"date": "2024-06-30", "count": 3}, {"date": "2024-07-01", "count": 3}])
     );
     let admin = s.admin.clone();
-    let dir = s.stop_keeping_data().await;
+    let db = s.stop_keeping_data().await;
 
-    let s = Server::start_in(dir, Options::default()).await;
+    let s = Server::start_in(db, Options::on(backend)).await;
     s.set_clock("2024-07-01T12:00:00Z");
     // Old tokens work.
     for (token, email) in [

@@ -8,6 +8,16 @@ use serde_json::{Value, json};
 
 use super::support::*;
 
+both!(
+    a_body_over_the_limit_is_refused_and_nothing_stored,
+    malformed_json_wrong_content_types_and_unknown_fields,
+    rules_too_deep_or_too_big_are_refused,
+    page_sizes_are_capped,
+    a_bad_batch_line_refuses_the_whole_batch,
+    batches_over_their_limits_are_refused,
+    every_error_is_a_problem_document
+);
+
 const SEGMENTS: &str = "/api/v1/stores/shop/segments";
 const PREVIEW: &str = "/api/v1/stores/shop/segments/preview";
 const BATCH: &str = "/api/v1/stores/shop/batch";
@@ -32,14 +42,16 @@ async fn ndjson(s: &Server, text: String) -> Reply {
 
 /// The skus stored in `shop`, read from the store.
 fn stored_skus(s: &Server) -> Vec<String> {
-    let d = s.store().load(s.shop()).unwrap();
+    let shop = s.shop();
+    let d = s.with_store(|st| st.load(shop).unwrap());
     (0..d.products.sku.len())
         .filter_map(|i| d.products.sku.get(i).map(str::to_owned))
         .collect()
 }
 
 fn stored_customers(s: &Server) -> Vec<String> {
-    let d = s.store().load(s.shop()).unwrap();
+    let shop = s.shop();
+    let d = s.with_store(|st| st.load(shop).unwrap());
     (0..d.customers.customer_id.len())
         .filter_map(|i| d.customers.customer_id.get(i).map(str::to_owned))
         .collect()
@@ -48,13 +60,14 @@ fn stored_customers(s: &Server) -> Vec<String> {
 /// Segment `name` is neither stored in `shop` (as the store has it) nor
 /// listed or shown by the API.
 async fn assert_no_segment(s: &Server, name: &str) {
-    let stored: Vec<String> = s
-        .store()
-        .segment_metas(s.shop())
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let shop = s.shop();
+    let stored: Vec<String> = s.with_store(|st| {
+        st.segment_metas(shop)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    });
     assert!(
         !stored.iter().any(|n| n == name),
         "{name} stored: {stored:?}"
@@ -69,9 +82,8 @@ async fn assert_no_segment(s: &Server, name: &str) {
     assert_eq!(status, 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_the_limit_is_refused_and_nothing_stored() {
-    let s = Server::start().await;
+async fn a_body_over_the_limit_is_refused_and_nothing_stored(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let huge = "x".repeat((1 << 20) + 1);
     let r = as_admin(&s, Method::POST,
             SEGMENTS,
@@ -104,9 +116,8 @@ async fn a_body_over_the_limit_is_refused_and_nothing_stored() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_wrong_content_types_and_unknown_fields() {
-    let s = Server::start().await;
+async fn malformed_json_wrong_content_types_and_unknown_fields(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let create = |content_type: Option<&'static str>, text: &str| {
         let r = s.req(Method::POST, SEGMENTS, Some(&s.admin));
         let r = match content_type {
@@ -283,9 +294,8 @@ fn wide_text(n: usize) -> String {
         .join(" OR ")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rules_too_deep_or_too_big_are_refused() {
-    let s = Server::start().await;
+async fn rules_too_deep_or_too_big_are_refused(backend: Backend) {
+    let s = Server::start_on(backend).await;
     // The JSON form's shape, checked on a small rule.
     let r = as_admin(
         &s,
@@ -409,9 +419,8 @@ async fn rules_too_deep_or_too_big_are_refused() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_sizes_are_capped() {
-    let s = Server::start().await;
+async fn page_sizes_are_capped(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let paths = [
         format!("{SEGMENTS}/sock-buyers/members"),
         format!("{SEGMENTS}/sock-buyers/events"),
@@ -451,7 +460,7 @@ async fn page_sizes_are_capped() {
     // The cap is the server's setting.
     let s2 = Server::start_with(Options {
         config: Box::new(|c| c.limits.page_size = 2),
-        ..Default::default()
+        ..Options::on(backend)
     })
     .await;
     let r = s2
@@ -476,10 +485,10 @@ fn product_line(sku: &str) -> String {
     json!({"type": "product", "sku": sku, "category": "Home > Batch"}).to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_batch_line_refuses_the_whole_batch() {
-    let s = Server::start().await;
-    let before_events = s.store().last_event_id(s.shop()).unwrap();
+async fn a_bad_batch_line_refuses_the_whole_batch(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let shop = s.shop();
+    let before_events = s.with_store(|st| st.last_event_id(shop).unwrap());
     let lines = |third: &str| {
         [
             product_line("PB1"),
@@ -539,7 +548,10 @@ async fn a_bad_batch_line_refuses_the_whole_batch() {
         assert!(!skus.contains(&"PB1".to_owned()), "{third}: {skus:?}");
         assert!(!stored_customers(&s).contains(&"CB1".to_owned()));
     }
-    assert_eq!(s.store().last_event_id(s.shop()).unwrap(), before_events);
+    assert_eq!(
+        s.with_store(|st| st.last_event_id(shop).unwrap()),
+        before_events
+    );
 
     // The same lines, all valid, are applied (blank lines skipped).
     let r = ndjson(&s, format!("{}\n\n", lines(&product_line("PB3")))).await;
@@ -549,14 +561,13 @@ async fn a_bad_batch_line_refuses_the_whole_batch() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_over_their_limits_are_refused() {
+async fn batches_over_their_limits_are_refused(backend: Backend) {
     let s = Server::start_with(Options {
         config: Box::new(|c| {
             c.limits.batch_lines = 5;
             c.limits.batch_bytes = 4000;
         }),
-        ..Default::default()
+        ..Options::on(backend)
     })
     .await;
     let lines = |n: usize| {
@@ -590,9 +601,8 @@ async fn batches_over_their_limits_are_refused() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_error_is_a_problem_document() {
-    let s = Server::start().await;
+async fn every_error_is_a_problem_document(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let cases: Vec<(Method, &str, Option<&str>, u16, &str)> = vec![
         (
             Method::GET,

@@ -19,7 +19,7 @@ use strata_engine::Cell;
 use strata_lang::catalog::Kind;
 use utoipa::ToSchema;
 
-use super::segments::{check_fields, check_named, parse_kind, visible};
+use super::segments::{check_fields, check_named, parse_kind, too_large, visible};
 use super::{Params, instant};
 use crate::auth::{Caller, scope};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -37,7 +37,8 @@ pub struct MembersQuery {
     pub sort: Option<String>,
     /// `asc` (default) or `desc`.
     pub order: Option<String>,
-    /// A rule of the segment's kind the rows must also satisfy.
+    /// A rule of the segment's kind the rows must also satisfy (at most
+    /// the server's rule size, 64 KiB: 413 beyond).
     pub filter: Option<String>,
     /// Comma-separated columns (default: every field of the kind).
     pub fields: Option<String>,
@@ -159,10 +160,7 @@ async fn table(
     if let Some(f) = &q.filter {
         let rule_limit = state.config.limits.rule_bytes;
         if f.len() > rule_limit {
-            return Err(ApiError::unprocessable(
-                "rule_too_large",
-                format!("a filter takes at most {rule_limit} bytes"),
-            ));
+            return Err(too_large(rule_limit));
         }
         check_named(&scope, kind, &strata_data::RuleSource::Text(f.clone()), &[]).await?;
     }
@@ -232,7 +230,7 @@ impl Table {
 /// A page of a segment's members.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/segments/{name}/members", tag = "segments",
     params(("store" = String, Path), ("name" = String, Path), MembersQuery),
-    responses((status = 200, body = MembersPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MembersPage), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn members(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -281,7 +279,7 @@ pub async fn members(
 /// table.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/segments/{name}/members.csv", tag = "segments",
     params(("store" = String, Path), ("name" = String, Path), MembersQuery),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn members_csv(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -26,6 +26,7 @@ use super::support::*;
 both!(
     newcomer_flow,
     data_in,
+    an_order_post_is_all_or_nothing,
     segments,
     members,
     tiers,
@@ -293,6 +294,108 @@ async fn newcomer_flow(backend: Backend) {
             .iter()
             .any(|v| v["name"] == "spenders")
     );
+    s.stop().await;
+}
+
+/// An order as the store holds it: its status and number of lines.
+fn stored_order(s: &Server, id: &str) -> Option<(String, usize)> {
+    let shop = s.shop();
+    let d = s.with_store(|st| st.load(shop).unwrap());
+    let o = (0..d.orders.len()).find(|&o| d.orders.order_id.get(o) == id)?;
+    let lines = d.lines.order.iter().filter(|&&l| l as usize == o).count();
+    Some((d.orders.status.get(o).unwrap_or("").to_owned(), lines))
+}
+
+/// An order post that becomes new lines and a status change is applied
+/// whole or not at all, in the engine and in the store, however either
+/// part is refused.
+async fn an_order_post_is_all_or_nothing(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let t = &s.admin;
+    // C3 buys socks: enters sock-buyers, tier none → Silver.
+    let (status, applied) = s
+        .post(
+            &p("/orders"),
+            t,
+            order("O30", "2024-06-29T10:00:00Z", "C3", &[("P1", 3, "10.00")]),
+        )
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["events"], 2);
+    let events_before = all_events(&s).await;
+    let unchanged = |what: &str, got: &Value| {
+        assert_eq!(got["status"], "shipped", "{what}: {got}");
+        assert_eq!(got["lines"].as_array().unwrap().len(), 1, "{what}: {got}");
+    };
+
+    // A new line the engine refuses (unknown sku), and a new status.
+    let mut bad_line = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("NOPE", 1, "5.00")],
+    );
+    bad_line["status"] = json!("refunded");
+    let (status, body) = s.post(&p("/orders"), t, bad_line.clone()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_change");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused line", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+
+    // A good new line, and a status the engine refuses.
+    let mut bad_status = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("P2", 1, "12.50")],
+    );
+    bad_status["status"] = json!("");
+    let (status, body) = s.post(&p("/orders"), t, bad_status).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_change");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused status", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+
+    // The same in a batch, beside a line that stands.
+    let body = [
+        format!("{{\"type\": \"order\", {}", &bad_line.to_string()[1..]),
+        r#"{"type": "product_values", "sku": "P1", "inventory": 5}"#.to_owned(),
+    ]
+    .join("\n");
+    let (status, res) = send(
+        s.req(Method::POST, &p("/batch"), Some(t))
+            .header("content-type", "application/x-ndjson")
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["accepted"], 1, "{res}");
+    assert_eq!(res["refused"][0]["line"], 1, "{res}");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused batch line", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+    let (_, c3) = s.get(&p("/customers/C3"), t).await;
+    assert_eq!(c3["tier"], "Silver");
+    assert_eq!(c3["units_purchased"], 3);
+    assert_eq!(all_events(&s).await, events_before);
+
+    // Both parts good: both applied (C3 leaves sock-buyers and Silver).
+    let mut good = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("P2", 1, "12.50")],
+    );
+    good["status"] = json!("refunded");
+    let (status, applied) = s.post(&p("/orders"), t, good).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["events"], 2);
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    assert_eq!(got["status"], "refunded", "{got}");
+    assert_eq!(got["lines"].as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(stored_order(&s, "O30"), Some(("refunded".to_owned(), 2)));
     s.stop().await;
 }
 

@@ -15,7 +15,8 @@
 //!   segments, tiers, each `none`, `read` or `edit`. A module right
 //!   missing is 403. Data writes need `edit` on the module they feed
 //!   (products and daily rows: product segments; customers: customer
-//!   segments; orders: either).
+//!   segments; orders: either), reads `read` (an order: either, and its
+//!   customer and their tier are shown only with customer segments).
 //! - A **segment** is private to its owner unless shared. Imported
 //!   segments (no owner) belong to the store: everyone with the module
 //!   right reads them, and `edit` changes or deletes them.
@@ -274,6 +275,20 @@ impl Scope {
         } else {
             Err(ApiError::forbidden(
                 "you need the 'edit' right on customer or product segments in this store",
+            ))
+        }
+    }
+
+    /// Orders belong to both modules: reading either lets one read them
+    /// (their customer, only with customer segments: see `get_order`).
+    pub fn need_order_reads(&self) -> ApiResult<()> {
+        if self.rights.customer_segments >= Right::Read
+            || self.rights.product_segments >= Right::Read
+        {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "you need the 'read' right on customer or product segments in this store",
             ))
         }
     }

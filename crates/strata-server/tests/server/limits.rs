@@ -16,7 +16,8 @@ both!(
     page_sizes_are_capped,
     a_bad_batch_line_refuses_the_whole_batch,
     batches_over_their_limits_are_refused,
-    every_error_is_a_problem_document
+    every_error_is_a_problem_document,
+    failed_logins_are_limited_per_email,
 );
 
 const SEGMENTS: &str = "/api/v1/stores/shop/segments";
@@ -749,5 +750,79 @@ async fn every_error_is_a_problem_document(backend: Backend) {
         "not problem documents:\n{}",
         wrong.join("\n")
     );
+    s.stop().await;
+}
+
+/// A login attempt: status, `Retry-After` (if any), problem code.
+async fn login(s: &Server, email: &str, password: &str) -> (u16, Option<u64>, Value) {
+    let res = s
+        .req(Method::POST, "/api/v1/auth/login", None)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let content_type = content_type(&res);
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status >= 400 {
+        assert_eq!(content_type, "application/problem+json", "{body}");
+    }
+    (status, retry, body["code"].clone())
+}
+
+/// Five failed logins for an e-mail within 15 minutes (server clock)
+/// refuse the next ones, right password or not, until the first of them
+/// is 15 minutes old; a successful login starts the count again.
+async fn failed_logins_are_limited_per_email(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    s.user("ann@example.com").await;
+    s.user("bob@example.com").await;
+    let refused = (401, None, json!("bad_credentials"));
+    // The count is per e-mail, whatever its case.
+    for email in [
+        "ann@example.com",
+        "Ann@Example.com",
+        "ANN@example.com",
+        "ann@example.com",
+    ] {
+        assert_eq!(login(&s, email, "wrong password").await, refused);
+    }
+    // A success resets it ...
+    assert_eq!(login(&s, "ann@example.com", PASSWORD).await.0, 200);
+    // ... so five more failures are each checked ...
+    for _ in 0..5 {
+        assert_eq!(
+            login(&s, "Ann@example.com", "wrong password").await,
+            refused
+        );
+    }
+    // ... and then even the right password is not.
+    let locked = |wait: u64| (429, Some(wait), json!("too_many_attempts"));
+    assert_eq!(login(&s, "ann@example.com", PASSWORD).await, locked(900));
+    assert_eq!(login(&s, "ann@example.com", "wrong").await, locked(900));
+    // Another e-mail is not concerned, nor an unknown one.
+    assert_eq!(
+        login(&s, "bob@example.com", "wrong password").await,
+        refused
+    );
+    assert_eq!(login(&s, "bob@example.com", PASSWORD).await.0, 200);
+    assert_eq!(login(&s, "nobody@example.com", "x").await, refused);
+    // Within the window, the wait shrinks with the server clock.
+    s.set_clock("2024-06-30T12:14:00Z");
+    assert_eq!(login(&s, "ann@example.com", PASSWORD).await, locked(60));
+    s.set_clock("2024-06-30T12:14:59.5Z");
+    assert_eq!(login(&s, "ann@example.com", PASSWORD).await, locked(1));
+    // Once the failures are 15 minutes old, the password is checked again.
+    s.set_clock("2024-06-30T12:15:00Z");
+    assert_eq!(login(&s, "ann@example.com", PASSWORD).await.0, 200);
+    // Unknown e-mails are refused alike after five failures.
+    for _ in 0..5 {
+        assert_eq!(login(&s, "nobody@example.com", "x").await, refused);
+    }
+    assert_eq!(login(&s, "nobody@example.com", "x").await, locked(900));
     s.stop().await;
 }

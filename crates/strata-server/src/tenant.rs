@@ -17,6 +17,7 @@
 //! see [`TenantHandle::snapshot`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -78,9 +79,62 @@ pub struct Snapshot {
     ids: [OnceLock<FxHashMap<Box<str>, u32>>; 2],
     orders: OnceLock<FxHashMap<Box<str>, u32>>,
     order_lines: OnceLock<Vec<Vec<u32>>>,
+    /// Member tables (rows in page order), most recently used first: a
+    /// table is paged through one request at a time, and sorting or
+    /// filtering every member again for each page would cost a sort per
+    /// page. Being the snapshot's, they go when it is replaced.
+    tables: Mutex<VecDeque<(TableKey, Arc<Vec<u32>>)>>,
+    tables_built: AtomicU64,
 }
 
+/// What a member table is: a segment's members, filtered by a rule,
+/// sorted by a field (the snapshot they come from is the one holding it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableKey {
+    pub segment: String,
+    pub filter: Option<String>,
+    pub sort: Option<String>,
+    pub desc: bool,
+}
+
+/// How many member tables a snapshot keeps.
+const TABLES: usize = 16;
+
 impl Snapshot {
+    /// The rows of the table `key`, made by `build` unless kept from an
+    /// earlier request. Two requests missing at once both build it.
+    pub fn table(
+        &self,
+        key: &TableKey,
+        build: impl FnOnce() -> ApiResult<Vec<u32>>,
+    ) -> ApiResult<Arc<Vec<u32>>> {
+        {
+            let mut tables = self.tables.lock().map_err(ApiError::internal)?;
+            if let Some(i) = tables.iter().position(|(k, _)| k == key) {
+                let hit = tables
+                    .remove(i)
+                    .ok_or_else(|| ApiError::internal("lost a table"))?;
+                let rows = Arc::clone(&hit.1);
+                tables.push_front(hit);
+                return Ok(rows);
+            }
+        }
+        let rows = Arc::new(build()?);
+        self.tables_built.fetch_add(1, Ordering::Relaxed);
+        let mut tables = self.tables.lock().map_err(ApiError::internal)?;
+        if !tables.iter().any(|(k, _)| k == key) {
+            tables.push_front((key.clone(), Arc::clone(&rows)));
+            tables.truncate(TABLES);
+        }
+        Ok(rows)
+    }
+
+    /// How many member tables were built (not found kept) on this
+    /// snapshot.
+    pub fn tables_built(&self) -> u64 {
+        self.tables_built.load(Ordering::Relaxed)
+    }
+
     /// The row of an entity id.
     pub fn row(&self, kind: Kind, id: &str) -> Option<u32> {
         let slot = match kind {
@@ -393,6 +447,8 @@ impl TenantHandle {
             ids: [OnceLock::new(), OnceLock::new()],
             orders: OnceLock::new(),
             order_lines: OnceLock::new(),
+            tables: Mutex::new(VecDeque::new()),
+            tables_built: AtomicU64::new(0),
         })
     }
 

@@ -15,7 +15,8 @@
 //!   segments, tiers, each `none`, `read` or `edit`. A module right
 //!   missing is 403. Data writes need `edit` on the module they feed
 //!   (products and daily rows: product segments; customers: customer
-//!   segments; orders: either).
+//!   segments; orders: either), reads `read` (an order: either, and its
+//!   customer and their tier are shown only with customer segments).
 //! - A **segment** is private to its owner unless shared. Imported
 //!   segments (no owner) belong to the store: everyone with the module
 //!   right reads them, and `edit` changes or deletes them.
@@ -30,7 +31,9 @@
 //!   ends once the token, the session, the access or the share behind it
 //!   is gone.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -40,6 +43,7 @@ use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use strata_data::Nanos;
 use strata_lang::catalog::Kind;
 use strata_store::{ModuleRights, Right, SegmentShare, Tenant, User};
 
@@ -83,6 +87,92 @@ pub fn secret_hash(secret: &str) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// How many e-mails [`LoginThrottle`] keeps failures of: beyond, the one
+/// that failed longest ago is forgotten first.
+pub const LOGIN_ENTRIES: usize = 10_000;
+
+/// Failed logins per e-mail (trimmed, lower-cased), to make guessing a
+/// password slow: after `limit` failures within `window` of the server
+/// clock, the e-mail's logins are refused until the oldest of those
+/// failures is `window` old. A login counts as failed from the moment it
+/// is let through until its password proves right, so that concurrent
+/// guesses cannot all pass the check before the first fails; a successful
+/// login forgets the e-mail's failures. Unknown e-mails are counted alike,
+/// so a refusal tells nothing of which e-mails have accounts.
+pub struct LoginThrottle {
+    limit: usize,
+    window: Nanos,
+    capacity: usize,
+    /// Per e-mail, its last `limit` failures, oldest first.
+    failures: Mutex<HashMap<String, VecDeque<Nanos>>>,
+}
+
+impl LoginThrottle {
+    pub fn new(limit: usize, window: Duration, capacity: usize) -> LoginThrottle {
+        LoginThrottle {
+            limit: limit.max(1),
+            window: i64::try_from(window.as_nanos()).unwrap_or(i64::MAX),
+            capacity: capacity.max(1),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(email: &str) -> String {
+        email.trim().to_lowercase()
+    }
+
+    /// Lets a login for `email` through at `now`, counting it as failed
+    /// until [`LoginThrottle::succeeded`]; or, while the e-mail is refused,
+    /// how long until it may try again.
+    pub fn attempt(&self, email: &str, now: Nanos) -> Result<(), Duration> {
+        let key = LoginThrottle::key(email);
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let since = now.saturating_sub(self.window);
+        if let Some(times) = map.get_mut(&key) {
+            times.retain(|&t| t > since);
+            if times.len() >= self.limit {
+                let until = times[0].saturating_add(self.window);
+                let wait = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+                return Err(Duration::from_nanos(wait));
+            }
+        } else if map.len() >= self.capacity {
+            map.retain(|_, times| times.back().is_some_and(|&t| t > since));
+            if map.len() >= self.capacity
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, times)| times.back().copied())
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        let times = map.entry(key).or_default();
+        times.push_back(now);
+        while times.len() > self.limit {
+            times.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The password was right: the e-mail's failures are forgotten.
+    pub fn succeeded(&self, email: &str) {
+        let key = LoginThrottle::key(email);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+
+    /// How many e-mails have failures kept.
+    pub fn len(&self) -> usize {
+        self.failures.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The authenticated user of a request.
@@ -278,6 +368,20 @@ impl Scope {
         }
     }
 
+    /// Orders belong to both modules: reading either lets one read them
+    /// (their customer, only with customer segments: see `get_order`).
+    pub fn need_order_reads(&self) -> ApiResult<()> {
+        if self.rights.customer_segments >= Right::Read
+            || self.rights.product_segments >= Right::Read
+        {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "you need the 'read' right on customer or product segments in this store",
+            ))
+        }
+    }
+
     pub async fn engine(&self) -> ApiResult<Arc<TenantHandle>> {
         self.state.tenant(&self.tenant).await
     }
@@ -332,4 +436,60 @@ pub fn lacking(what: &str) -> ApiError {
         "forbidden",
         format!("you may not {what} this segment"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::LoginThrottle;
+
+    const MINUTE: i64 = 60_000_000_000;
+
+    #[test]
+    fn failures_within_the_window_refuse_until_the_oldest_leaves_it() {
+        let t = LoginThrottle::new(3, Duration::from_secs(15 * 60), 100);
+        for i in 0..3 {
+            assert_eq!(t.attempt("Ann@Example.com ", i * MINUTE), Ok(()));
+        }
+        assert_eq!(
+            t.attempt("ann@example.com", 3 * MINUTE),
+            Err(Duration::from_secs(12 * 60))
+        );
+        assert_eq!(t.attempt("bob@example.com", 3 * MINUTE), Ok(()));
+        // The first failure leaves the window at 15 minutes: one more try.
+        assert_eq!(
+            t.attempt("ann@example.com", 15 * MINUTE - 1),
+            Err(Duration::from_nanos(1))
+        );
+        assert_eq!(t.attempt("ann@example.com", 15 * MINUTE), Ok(()));
+        assert_eq!(
+            t.attempt("ann@example.com", 15 * MINUTE),
+            Err(Duration::from_secs(60))
+        );
+        t.succeeded("ANN@example.com");
+        assert_eq!(t.attempt("ann@example.com", 15 * MINUTE), Ok(()));
+    }
+
+    #[test]
+    fn the_e_mail_that_failed_longest_ago_is_forgotten_first() {
+        let t = LoginThrottle::new(1, Duration::from_secs(15 * 60), 3);
+        for (i, email) in ["a@x", "b@x", "c@x"].iter().enumerate() {
+            assert_eq!(t.attempt(email, i as i64), Ok(()));
+        }
+        assert_eq!(t.len(), 3);
+        // A fourth e-mail pushes out a@x, the oldest, and no other.
+        assert_eq!(t.attempt("d@x", 10), Ok(()));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.attempt("a@x", 11), Ok(()));
+        assert_eq!(t.len(), 3);
+        assert!(t.attempt("c@x", 12).is_err());
+        assert!(t.attempt("d@x", 12).is_err());
+        // Failures out of the window go before any in it.
+        let late = 16 * MINUTE;
+        assert_eq!(t.attempt("e@x", late), Ok(()));
+        assert_eq!(t.attempt("f@x", late), Ok(()));
+        assert_eq!(t.len(), 2);
+        assert!(t.attempt("e@x", late).is_err());
+    }
 }

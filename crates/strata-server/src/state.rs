@@ -8,6 +8,7 @@ use std::time::Duration;
 use strata_data::Nanos;
 use strata_store::{Location, Store, StoreError, TenantId};
 
+use crate::auth::{LOGIN_ENTRIES, LoginThrottle};
 use crate::error::{ApiError, ApiResult};
 use crate::tenant::TenantHandle;
 
@@ -59,6 +60,11 @@ pub struct Limits {
     pub rule_bytes: usize,
     /// The largest page of members or events.
     pub page_size: usize,
+    /// Failed logins for one e-mail within `login_window` (server clock)
+    /// after which its logins are refused, without checking the password,
+    /// until the oldest of them is that old.
+    pub login_failures: usize,
+    pub login_window: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +75,8 @@ impl Default for Limits {
             batch_lines: 100_000,
             rule_bytes: 64 << 10,
             page_size: 1000,
+            login_failures: 5,
+            login_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -152,10 +160,34 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a PostgreSQL connection blocks on the client's own runtime,
+    /// which tokio forbids on an async thread, and the last `AppState` is
+    /// dropped on one (at the end of `serve`): the idle connections are
+    /// closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(idle) => std::mem::take(idle),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if idle.is_empty() {
+            return;
+        }
+        if let Ok(closer) = std::thread::Builder::new()
+            .name("close-connections".to_owned())
+            .spawn(move || drop(idle))
+        {
+            let _ = closer.join();
+        }
+    }
+}
+
 pub struct AppState {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub pool: Arc<Pool>,
+    /// Failed logins, per e-mail, in memory: a restart forgets them.
+    pub logins: LoginThrottle,
     tenants: Mutex<HashMap<TenantId, Arc<TenantHandle>>>,
 }
 
@@ -163,6 +195,11 @@ impl AppState {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Arc<AppState> {
         Arc::new(AppState {
             pool: Arc::new(Pool::new(config.location.clone())),
+            logins: LoginThrottle::new(
+                config.limits.login_failures,
+                config.limits.login_window,
+                LOGIN_ENTRIES,
+            ),
             config,
             clock,
             tenants: Mutex::new(HashMap::new()),

@@ -4,7 +4,9 @@
 //! reach it through a channel. Changes that queue up while a commit runs
 //! are applied one by one and committed together (group commit: one disk
 //! flush for the lot), so a busy ingest costs one flush per batch, not per
-//! change. Between requests the thread moves the engine's clock to the
+//! change. An intent the server turns into several changes (an order post:
+//! new lines and a status) is all or nothing, in the engine and in the
+//! store ([`Live::apply_groups`]). Between requests the thread moves the engine's clock to the
 //! server clock, so windows expire on time without any request.
 //!
 //! Questions about every entity (an unsaved rule's members, member tables
@@ -15,6 +17,7 @@
 //! see [`TenantHandle::snapshot`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -43,7 +46,8 @@ pub enum Intent {
     Change(Change, Option<SegmentInfo>),
     /// An order as a whole. Lines are identified by their position in the
     /// order (as imports do), so a repeated post adds nothing, a longer one
-    /// adds the lines past those stored, and a different status changes it.
+    /// adds the lines past those stored, and a different status changes it;
+    /// both or neither.
     Order {
         order_id: String,
         lines: Vec<strata_live::LineRow>,
@@ -75,9 +79,62 @@ pub struct Snapshot {
     ids: [OnceLock<FxHashMap<Box<str>, u32>>; 2],
     orders: OnceLock<FxHashMap<Box<str>, u32>>,
     order_lines: OnceLock<Vec<Vec<u32>>>,
+    /// Member tables (rows in page order), most recently used first: a
+    /// table is paged through one request at a time, and sorting or
+    /// filtering every member again for each page would cost a sort per
+    /// page. Being the snapshot's, they go when it is replaced.
+    tables: Mutex<VecDeque<(TableKey, Arc<Vec<u32>>)>>,
+    tables_built: AtomicU64,
 }
 
+/// What a member table is: a segment's members, filtered by a rule,
+/// sorted by a field (the snapshot they come from is the one holding it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableKey {
+    pub segment: String,
+    pub filter: Option<String>,
+    pub sort: Option<String>,
+    pub desc: bool,
+}
+
+/// How many member tables a snapshot keeps.
+const TABLES: usize = 16;
+
 impl Snapshot {
+    /// The rows of the table `key`, made by `build` unless kept from an
+    /// earlier request. Two requests missing at once both build it.
+    pub fn table(
+        &self,
+        key: &TableKey,
+        build: impl FnOnce() -> ApiResult<Vec<u32>>,
+    ) -> ApiResult<Arc<Vec<u32>>> {
+        {
+            let mut tables = self.tables.lock().map_err(ApiError::internal)?;
+            if let Some(i) = tables.iter().position(|(k, _)| k == key) {
+                let hit = tables
+                    .remove(i)
+                    .ok_or_else(|| ApiError::internal("lost a table"))?;
+                let rows = Arc::clone(&hit.1);
+                tables.push_front(hit);
+                return Ok(rows);
+            }
+        }
+        let rows = Arc::new(build()?);
+        self.tables_built.fetch_add(1, Ordering::Relaxed);
+        let mut tables = self.tables.lock().map_err(ApiError::internal)?;
+        if !tables.iter().any(|(k, _)| k == key) {
+            tables.push_front((key.clone(), Arc::clone(&rows)));
+            tables.truncate(TABLES);
+        }
+        Ok(rows)
+    }
+
+    /// How many member tables were built (not found kept) on this
+    /// snapshot.
+    pub fn tables_built(&self) -> u64 {
+        self.tables_built.load(Ordering::Relaxed)
+    }
+
     /// The row of an entity id.
     pub fn row(&self, kind: Kind, id: &str) -> Option<u32> {
         let slot = match kind {
@@ -260,8 +317,9 @@ impl TenantHandle {
             .map_err(|_| ApiError::internal("the tenant's engine thread stopped"))
     }
 
-    /// Applies changes in order and commits the accepted ones; a refused
-    /// change gets its error and leaves no trace.
+    /// Applies intents in order and commits the accepted ones; a refused
+    /// intent gets its error and leaves no trace, whatever number of
+    /// changes it became.
     pub async fn apply(&self, items: Vec<Intent>) -> ApiResult<Applied> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Apply { items, reply })?;
@@ -389,6 +447,8 @@ impl TenantHandle {
             ids: [OnceLock::new(), OnceLock::new()],
             orders: OnceLock::new(),
             order_lines: OnceLock::new(),
+            tables: Mutex::new(VecDeque::new()),
+            tables_built: AtomicU64::new(0),
         })
     }
 
@@ -460,15 +520,16 @@ fn run(
                 }
                 let _ = live.advance_to(clock.now());
                 let mut plan = Planner::default();
-                // Planned and not yet applied.
-                let mut planned = Vec::new();
-                // Per planned change, in order: its outcome (`None`: lost
+                // Planned and not yet applied: one group of changes per
+                // intent, applied all or nothing.
+                let mut planned: Vec<Group> = Vec::new();
+                // Per planned group, in order: its outcome (`None`: lost
                 // to a failed commit).
                 let mut results: Vec<Option<Result<Vec<Event>, LiveError>>> = Vec::new();
                 let mut failed: Option<String> = None;
-                // Per request, per intent: the range of `results` it became,
-                // or its refusal before reaching the engine.
-                let mut shapes: Vec<Vec<Result<std::ops::Range<usize>, LiveError>>> = Vec::new();
+                // Per request, per intent: the index in `results` of its
+                // group, or its refusal before reaching the engine.
+                let mut shapes: Vec<Vec<Result<usize, LiveError>>> = Vec::new();
                 for (items, _) in &mut batch {
                     let mut mine = Vec::new();
                     for intent in items.drain(..) {
@@ -478,11 +539,10 @@ fn run(
                             flush(&mut live, &mut planned, &mut results, &mut failed);
                             plan = Planner::default();
                         }
-                        let start = results.len() + planned.len();
                         match plan.changes(live.engine(), intent) {
-                            Ok(changes) => {
-                                planned.extend(changes);
-                                mine.push(Ok(start..results.len() + planned.len()));
+                            Ok(group) => {
+                                mine.push(Ok(results.len() + planned.len()));
+                                planned.push(group);
                             }
                             Err(e) => mine.push(Err(e)),
                         }
@@ -495,10 +555,9 @@ fn run(
                 // this position to theirs).
                 publish(&live);
                 for ((_, reply), shape) in batch.into_iter().zip(shapes) {
-                    let lost = shape.iter().any(|r| {
-                        r.as_ref()
-                            .is_ok_and(|range| results[range.clone()].iter().any(Option::is_none))
-                    });
+                    let lost = shape
+                        .iter()
+                        .any(|r| r.as_ref().is_ok_and(|&i| results[i].is_none()));
                     if lost {
                         let msg = failed.clone().unwrap_or_default();
                         let _ = reply.send(Err(ApiError::from(
@@ -509,16 +568,9 @@ fn run(
                     let mine: Applied = shape
                         .into_iter()
                         .map(|r| {
-                            let range = r?;
-                            let mut events = Vec::new();
-                            for slot in &mut results[range] {
-                                match slot.take() {
-                                    Some(Ok(e)) => events.extend(e),
-                                    Some(Err(e)) => return Err(e),
-                                    None => {}
-                                }
-                            }
-                            Ok(events)
+                            results[r?]
+                                .take()
+                                .unwrap_or_else(|| Err(LiveError::Invalid("no result".into())))
                         })
                         .collect();
                     let _ = reply.send(Ok(mine));
@@ -528,22 +580,25 @@ fn run(
     }
 }
 
-/// Applies and commits the planned changes (one transaction); their
+/// The changes one intent became, applied all or nothing.
+type Group = Vec<(Change, Option<SegmentInfo>)>;
+
+/// Applies and commits the planned groups (one transaction); their
 /// outcomes join `results`. After a failed commit nothing more is applied
 /// and the outcomes are `None`.
 fn flush(
     live: &mut Live,
-    planned: &mut Vec<(Change, Option<SegmentInfo>)>,
+    planned: &mut Vec<Group>,
     results: &mut Vec<Option<Result<Vec<Event>, LiveError>>>,
     failed: &mut Option<String>,
 ) {
-    let items = std::mem::take(planned);
-    if items.is_empty() {
+    let groups = std::mem::take(planned);
+    if groups.is_empty() {
         return;
     }
-    let n = items.len();
+    let n = groups.len();
     if failed.is_none() {
-        match live.apply_batch(items) {
+        match live.apply_groups(groups) {
             Ok(done) => {
                 results.extend(done.into_iter().map(Some));
                 return;
@@ -569,11 +624,15 @@ impl Planner {
         matches!(intent, Intent::Order { order_id, .. } if self.orders.contains(order_id))
     }
 
+    /// The changes an intent becomes, in an order where only the first
+    /// can be refused once the checks here pass: a group refused after
+    /// its first change costs a rebuild of the engine
+    /// ([`Live::apply_groups`]).
     fn changes(
         &mut self,
         engine: &strata_live::LiveEngine,
         intent: Intent,
-    ) -> Result<Vec<(Change, Option<SegmentInfo>)>, LiveError> {
+    ) -> Result<Group, LiveError> {
         match intent {
             Intent::Change(c, info) => {
                 match &c {
@@ -607,6 +666,11 @@ impl Planner {
                         out.push((Change::AddLines(lines), None));
                     }
                     Some((old_status, n)) => {
+                        // The engine's one refusal of a status change of an
+                        // order it holds, which would come second.
+                        if status.is_empty() {
+                            return Err(LiveError::Invalid("status is empty".into()));
+                        }
                         if lines.len() < n {
                             return Err(LiveError::Invalid(format!(
                                 "order '{order_id}' has {n} lines stored and this post has {}: lines can be added, not removed",

@@ -179,28 +179,97 @@ impl Live {
         &mut self,
         items: Vec<(Change, Option<SegmentInfo>)>,
     ) -> Result<Vec<Result<Vec<Event>, LiveError>>, LiveStoreError> {
+        self.apply_groups(items.into_iter().map(|item| vec![item]).collect())
+    }
+
+    /// [`Live::apply_batch`] for groups of changes, each all or nothing: a
+    /// group is refused (its first refusal is its result) unless the
+    /// engine takes every change of it, and then nothing of it is applied
+    /// or stored. An accepted group's result is the events of its changes,
+    /// in order.
+    ///
+    /// The engine cannot take a change back. A group refused after the
+    /// engine took a part of it makes `Live` commit the groups before it
+    /// (a transaction of their own), and rebuild the engine from the store
+    /// as a restart does: costly, so callers order a group's changes so
+    /// that the first is the one likely to be refused, and check what they
+    /// can beforehand.
+    pub fn apply_groups(
+        &mut self,
+        groups: Vec<Vec<(Change, Option<SegmentInfo>)>>,
+    ) -> Result<Vec<Result<Vec<Event>, LiveError>>, LiveStoreError> {
         self.usable()?;
-        let mut accepted = Vec::new();
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (change, info) in items {
-            let anonymised = self.anonymised(&change);
-            match self.engine.apply(change.clone()) {
-                Ok(events) => {
-                    let mut pending = self.pending(Some(change), info, events);
-                    pending.anonymised = anonymised;
-                    accepted.push(pending);
-                    outcomes.push(Ok(()));
+        let mut accepted: Vec<Pending> = Vec::new();
+        // `accepted[..stored]` are committed already.
+        let mut stored = 0;
+        // Per group: the range of `accepted` it became, or its refusal.
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for group in groups {
+            let start = accepted.len();
+            let mut refused = None;
+            for (change, info) in group {
+                let anonymised = self.anonymised(&change);
+                match self.engine.apply(change.clone()) {
+                    Ok(events) => {
+                        let mut pending = self.pending(Some(change), info, events);
+                        pending.anonymised = anonymised;
+                        accepted.push(pending);
+                    }
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
                 }
-                Err(refused) => outcomes.push(Err(refused)),
+            }
+            match refused {
+                None => outcomes.push(Ok(start..accepted.len())),
+                Some(e) => {
+                    if accepted.len() > start {
+                        accepted.truncate(start);
+                        self.persist(&accepted[stored..])?;
+                        stored = accepted.len();
+                        self.reload()?;
+                    }
+                    outcomes.push(Err(e));
+                }
             }
         }
-        self.persist(&accepted)?;
-        // The accepted changes' events, in the order of their outcomes.
-        let mut events = accepted.into_iter().map(|p| p.events);
+        self.persist(&accepted[stored..])?;
+        let mut events: Vec<Vec<Event>> = accepted.into_iter().map(|p| p.events).collect();
         Ok(outcomes
             .into_iter()
-            .map(|outcome| outcome.map(|()| events.next().unwrap_or_default()))
+            .map(|outcome| {
+                outcome.map(|range| events[range].iter_mut().flat_map(std::mem::take).collect())
+            })
             .collect())
+    }
+
+    /// Rebuilds the engine from what the store holds, at the stored clock
+    /// (which is the engine's: every clock move is committed). On failure
+    /// `Live` is broken: the engine holds what the store does not.
+    fn reload(&mut self) -> Result<(), LiveStoreError> {
+        let rebuilt = (|| -> Result<(Tenant, LiveEngine), LiveStoreError> {
+            let tenant = self.store.tenant_by_id(self.tenant.id)?;
+            let clock = tenant.clock.unwrap_or_else(|| self.engine.now());
+            let at = jiff::Timestamp::from_nanosecond(i128::from(clock))
+                .map_err(|e| StoreError::Corrupt(format!("stored clock {clock}: {e}")))?;
+            let data = self.store.load(tenant.id)?;
+            let mut engine = LiveEngine::new(&data, at)?;
+            engine.resume_sequence(tenant.last_change);
+            Ok((tenant, engine))
+        })();
+        match rebuilt {
+            Ok((tenant, engine)) => {
+                self.tenant = tenant;
+                self.engine = engine;
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("rebuilding the engine after a refused group: {e}");
+                self.broken = Some(why.clone());
+                Err(LiveStoreError::Broken(why))
+            }
+        }
     }
 
     /// Moves the clock, committing the events time caused.

@@ -41,13 +41,19 @@ impl From<&User> for UserView {
     }
 }
 
-/// Logs in: sets an HttpOnly session cookie and returns the user.
+/// Logs in: sets an HttpOnly session cookie and returns the user. After
+/// 5 failed logins for an e-mail within 15 minutes, its logins are
+/// refused (429, with `Retry-After`) until the first of them is 15
+/// minutes old.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Login,
-    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Body(body): Body<Login>,
 ) -> ApiResult<Response> {
+    if let Err(wait) = state.logins.attempt(&body.email, state.now()) {
+        return Ok(too_many_attempts(wait));
+    }
     let email = body.email.clone();
     let found = state.pool.run(move |s| s.user_by_email(&email)).await?;
     let password = body.password;
@@ -60,6 +66,9 @@ pub async fn login(
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
         .map_err(ApiError::internal)?;
+    if ok {
+        state.logins.succeeded(&body.email);
+    }
     let Some(user) = user.filter(|_| ok) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -92,6 +101,21 @@ pub async fn login(
         HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
     );
     Ok(res)
+}
+
+/// 429 for an e-mail with too many failed logins; `Retry-After` in whole
+/// seconds, rounded up.
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut res = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed logins for this e-mail; try again in {secs} s"),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    res
 }
 
 /// An argon2 hash of nothing anyone types, verified against when the

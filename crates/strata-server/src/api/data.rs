@@ -482,17 +482,20 @@ pub async fn add_order(
     apply(&scope, vec![body.intent()?]).await
 }
 
-/// An order with its lines and its customer's current tier.
+/// An order with its lines and, for a caller who may read customer
+/// segments, its customer and their current tier.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/orders/{order_id}", tag = "data",
     params(("store" = String, Path), ("order_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_order(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((store, id)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = scope(&state, caller, &store).await?;
-    scope.need_module(Kind::Customer, Right::Read)?;
+    scope.need_order_reads()?;
+    // Who bought is customer data: a product reader sees what was sold.
+    let customers = scope.module(Kind::Customer) >= Right::Read;
     let engine = scope.engine().await?;
     let snap = engine.snapshot().await?;
     let o = snap
@@ -500,18 +503,6 @@ pub async fn get_order(
         .ok_or_else(|| ApiError::not_found(format!("no order '{id}'")))?;
     let d = snap.engine.data();
     let oi = o as usize;
-    let customer = d.orders.customer[oi];
-    let customer_id = (customer != strata_data::NO_CUSTOMER)
-        .then(|| snap.engine.id(Kind::Customer, customer).to_owned());
-    let tier = match &customer_id {
-        Some(c) => {
-            let c = c.clone();
-            engine
-                .with(move |live| live.engine().tier(&c).map(str::to_owned))
-                .await?
-        }
-        None => None,
-    };
     let lines: Vec<serde_json::Value> = snap
         .lines_of(o)
         .iter()
@@ -528,15 +519,30 @@ pub async fn get_order(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({
+    let mut out = serde_json::json!({
         "order_id": id,
         "ordered_at": instant(d.orders.ordered_at[oi]),
-        "customer_id": customer_id,
-        "customer_tier": tier,
         "status": d.orders.status.get(oi),
         "marketplace": d.orders.marketplace.get(oi),
         "lines": lines,
-    })))
+    });
+    if customers {
+        let customer = d.orders.customer[oi];
+        let customer_id = (customer != strata_data::NO_CUSTOMER)
+            .then(|| snap.engine.id(Kind::Customer, customer).to_owned());
+        let tier = match &customer_id {
+            Some(c) => {
+                let c = c.clone();
+                engine
+                    .with(move |live| live.engine().tier(&c).map(str::to_owned))
+                    .await?
+            }
+            None => None,
+        };
+        out["customer_id"] = serde_json::json!(customer_id);
+        out["customer_tier"] = serde_json::json!(tier);
+    }
+    Ok(Json(out))
 }
 
 /// Changes an order's status (`cancelled` and `refunded` stop it counting).

@@ -111,6 +111,16 @@ impl Filter {
             (Event::Tier { .. }, Filter::Segment(_)) => false,
         }
     }
+
+    /// [`Filter::pass`], for an event already read.
+    fn shows(&self, e: &EventView) -> bool {
+        match (&e.segment, self) {
+            (Some(segment), Filter::Segment(s)) => segment == s,
+            (Some(segment), Filter::Store { segments, .. }) => segments.contains(segment),
+            (None, Filter::Store { tiers, .. }) => *tiers,
+            (None, Filter::Segment(_)) => false,
+        }
+    }
 }
 
 async fn store_filter(scope: &Scope) -> ApiResult<Filter> {
@@ -345,8 +355,25 @@ async fn sse(
                 }
                 match page(&scope, filter.clone(), after, 500).await {
                     Ok(p) => {
+                        let mut events = p.events;
+                        // Rights taken away after the check above, and
+                        // events committed after that, may both precede
+                        // the read: asking again now means that whatever
+                        // was committed after the rights went is not shown.
+                        if !events.is_empty() {
+                            match recheck(&scope, &filter).await {
+                                Ok(Some((s, f))) => (scope, filter) = (s, f),
+                                Ok(None) => return None,
+                                Err(e) => {
+                                    tracing::warn!("event stream: {e}");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    continue;
+                                }
+                            }
+                            events.retain(|e| filter.shows(e));
+                        }
                         after = p.next_after;
-                        pending = p.events;
+                        pending = events;
                         if !pending.is_empty() {
                             continue;
                         }

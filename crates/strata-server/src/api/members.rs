@@ -5,6 +5,10 @@
 //! Cursors are keys, not offsets: the last row's sort value and id. A
 //! page after a change continues after that key, so no member is skipped
 //! or repeated because rows came or went before it.
+//!
+//! A table's rows (filtered and sorted) are kept by the snapshot they
+//! come from ([`Snapshot::table`]), so walking the pages of a big segment
+//! sorts it once, not once per page.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -19,12 +23,12 @@ use strata_engine::Cell;
 use strata_lang::catalog::Kind;
 use utoipa::ToSchema;
 
-use super::segments::{check_fields, check_named, parse_kind, visible};
+use super::segments::{check_fields, check_named, parse_kind, too_large, visible};
 use super::{Params, instant};
 use crate::auth::{Caller, scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
-use crate::tenant::Snapshot;
+use crate::tenant::{Snapshot, TableKey};
 use crate::view::{Row, row};
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
@@ -37,7 +41,8 @@ pub struct MembersQuery {
     pub sort: Option<String>,
     /// `asc` (default) or `desc`.
     pub order: Option<String>,
-    /// A rule of the segment's kind the rows must also satisfy.
+    /// A rule of the segment's kind the rows must also satisfy (at most
+    /// the server's rule size, 64 KiB: 413 beyond).
     pub filter: Option<String>,
     /// Comma-separated columns (default: every field of the kind).
     pub fields: Option<String>,
@@ -59,8 +64,8 @@ pub struct MembersPage {
 struct Table {
     snap: Arc<Snapshot>,
     kind: Kind,
-    /// Rows in page order.
-    rows: Vec<u32>,
+    /// Rows in page order (kept by the snapshot for the next page).
+    rows: Arc<Vec<u32>>,
     columns: Vec<String>,
     sort: Option<String>,
     desc: bool,
@@ -159,35 +164,43 @@ async fn table(
     if let Some(f) = &q.filter {
         let rule_limit = state.config.limits.rule_bytes;
         if f.len() > rule_limit {
-            return Err(ApiError::unprocessable(
-                "rule_too_large",
-                format!("a filter takes at most {rule_limit} bytes"),
-            ));
+            return Err(too_large(rule_limit));
         }
         check_named(&scope, kind, &strata_data::RuleSource::Text(f.clone()), &[]).await?;
     }
-    let (filter, sort, name) = (q.filter.clone(), q.sort.clone(), name.to_owned());
+    let table = TableKey {
+        segment: name.to_owned(),
+        filter: q.filter.clone(),
+        sort: q.sort.clone(),
+        desc,
+    };
     tokio::task::spawn_blocking(move || {
-        let (_, mut members) = snap
-            .members_of(&name)
-            .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
-        if let Some(f) = filter {
-            members &= snap.evaluate(kind, strata_data::RuleSource::Text(f))?.0;
-        }
-        let rows: Vec<u32> = match &sort {
-            None => members.iter().collect(),
-            Some(field) => {
-                let e = &snap.engine;
-                let mut keyed: Vec<(Key, u32)> = members
-                    .iter()
-                    .map(|r| (key(&e.cell(kind, r, field)), r))
-                    .collect();
-                keyed.sort_by(|a, b| {
-                    compare((&a.0, e.id(kind, a.1)), (&b.0, e.id(kind, b.1)), desc)
-                });
-                keyed.into_iter().map(|(_, r)| r).collect()
+        let rows = snap.table(&table, || {
+            let name = &table.segment;
+            let (_, mut members) = snap
+                .members_of(name)
+                .ok_or_else(|| ApiError::not_found(format!("no segment '{name}'")))?;
+            if let Some(f) = &table.filter {
+                members &= snap
+                    .evaluate(kind, strata_data::RuleSource::Text(f.clone()))?
+                    .0;
             }
-        };
+            Ok(match &table.sort {
+                None => members.iter().collect(),
+                Some(field) => {
+                    let e = &snap.engine;
+                    let mut keyed: Vec<(Key, u32)> = members
+                        .iter()
+                        .map(|r| (key(&e.cell(kind, r, field)), r))
+                        .collect();
+                    keyed.sort_by(|a, b| {
+                        compare((&a.0, e.id(kind, a.1)), (&b.0, e.id(kind, b.1)), desc)
+                    });
+                    keyed.into_iter().map(|(_, r)| r).collect()
+                }
+            })
+        })?;
+        let sort = table.sort;
         Ok(Table {
             snap,
             kind,
@@ -232,7 +245,7 @@ impl Table {
 /// A page of a segment's members.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/segments/{name}/members", tag = "segments",
     params(("store" = String, Path), ("name" = String, Path), MembersQuery),
-    responses((status = 200, body = MembersPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MembersPage), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn members(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -281,7 +294,7 @@ pub async fn members(
 /// table.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/segments/{name}/members.csv", tag = "segments",
     params(("store" = String, Path), ("name" = String, Path), MembersQuery),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn members_csv(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -300,7 +313,7 @@ pub async fn members_csv(
         if w.write_record(&t.columns).is_err() {
             return;
         }
-        for &r in &t.rows {
+        for &r in t.rows.iter() {
             record.clear();
             record.extend(
                 t.columns

@@ -58,7 +58,9 @@ pub fn rule_source(scope: &Scope, rule: Value) -> ApiResult<RuleSource> {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
+/// A rule (or members filter) over the size limit: 413, as a body over
+/// its limit is.
+pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "rule_too_large",
@@ -388,7 +390,7 @@ pub async fn list_segments(
 /// Creates a segment; the caller owns it.
 #[utoipa::path(post, path = "/api/v1/stores/{store}/segments", tag = "segments",
     params(("store" = String, Path)), request_body = SegmentIn,
-    responses((status = 201, body = SegmentView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = SegmentView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_segment(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -478,7 +480,7 @@ pub async fn get_segment(
 /// with enter and exit events).
 #[utoipa::path(put, path = "/api/v1/stores/{store}/segments/{name}", tag = "segments",
     params(("store" = String, Path), ("name" = String, Path)), request_body = SegmentUpdate,
-    responses((status = 200, body = SegmentView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = SegmentView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_segment(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -707,7 +709,7 @@ pub fn check_fields(
 /// Count and first members of an unsaved rule (the builder's "Calculate").
 #[utoipa::path(post, path = "/api/v1/stores/{store}/segments/preview", tag = "segments",
     params(("store" = String, Path)), request_body = PreviewIn,
-    responses((status = 200, body = PreviewOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PreviewOut), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn preview(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -31,6 +31,13 @@ use serde_json::{Value, json};
 
 use super::support::*;
 
+both!(workers = 4; every_route_for_every_kind_of_caller, a_revoked_share_ends_an_open_event_stream);
+both!(
+    names_of_segments_one_cannot_see_do_not_leak,
+    an_order_shows_its_customer_only_to_customer_readers,
+    a_share_that_grants_nothing_is_refused
+);
+
 const ROLES: [&str; 10] = [
     "anon", "noaccess", "nomodule", "reader", "editor", "deleter", "expired", "revoked", "owner",
     "admin",
@@ -56,6 +63,8 @@ const PRODUCT_EDIT: [u16; 10] = PRODUCT_READ;
 const CUSTOMER_READ: [u16; 10] = [401, 404, 403, 200, 200, 200, 200, 200, 200, 200];
 /// `edit` on customer segments.
 const CUSTOMER_EDIT: [u16; 10] = [401, 404, 403, 403, 200, 200, 200, 200, 200, 200];
+/// `read` (or more) on customer or on product segments.
+const EITHER_READ: [u16; 10] = [401, 404, 200, 200, 200, 200, 200, 200, 200, 200];
 /// `edit` on customer or on product segments.
 const EITHER_EDIT: [u16; 10] = [401, 404, 200, 403, 200, 200, 200, 200, 200, 200];
 /// `read` (or more) on tiers.
@@ -246,7 +255,7 @@ const ROWS: &[Row] = &[
             "lines": [{"sku": "P4", "quantity": 1, "unit_price": "20.00"}]}"#,
         EITHER_EDIT,
     ),
-    row("GET", shop!("/orders/O4"), CUSTOMER_READ),
+    row("GET", shop!("/orders/O4"), EITHER_READ),
     json(
         "PUT",
         shop!("/orders/O4/status"),
@@ -573,8 +582,8 @@ fn col(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).unwrap()
 }
 
-async fn world() -> World {
-    let s = Server::start().await;
+async fn world(backend: Backend) -> World {
+    let s = Server::start_on(backend).await;
     let mut tokens = vec![None; ROLES.len()];
     let mut ids = vec![0; ROLES.len()];
     tokens[col("admin")] = Some(s.admin.clone());
@@ -698,9 +707,8 @@ fn fits(template: &str, path: &str) -> bool {
             .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_route_for_every_kind_of_caller() {
-    let w = world().await;
+async fn every_route_for_every_kind_of_caller(backend: Backend) {
+    let w = world(backend).await;
 
     // The table covers the router.
     let routes = routes(&w.s).await;
@@ -795,9 +803,8 @@ async fn stream_shows<B: AsRef<[u8]>>(
 }
 
 /// A revoked share is no share at once, for a stream already open too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_revoked_share_ends_an_open_event_stream() {
-    let s = Server::start().await;
+async fn a_revoked_share_ends_an_open_event_stream(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "none", "edit", "none").await;
     let (reader, reader_token) = s.user("reader@example.com").await;
@@ -966,9 +973,8 @@ async fn uses(s: &Server, token: &str) -> Value {
 
 /// A rule, a members filter and the list of uses name only segments the
 /// caller can see; a segment one cannot see is as one that does not exist.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_of_segments_one_cannot_see_do_not_leak() {
-    let s = Server::start().await;
+async fn names_of_segments_one_cannot_see_do_not_leak(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "edit", "edit", "none").await;
     let (editor, t) = s.user("editor@example.com").await;
@@ -1072,9 +1078,8 @@ async fn names_of_segments_one_cannot_see_do_not_leak() {
 
 /// A share is read at least: one granting nothing is refused, since any
 /// share lets its holder read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_share_that_grants_nothing_is_refused() {
-    let s = Server::start().await;
+async fn a_share_that_grants_nothing_is_refused(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (owner, owner_token) = s.user("owner@example.com").await;
     s.grant(owner, "none", "edit", "none").await;
     let (other, other_token) = s.user("other@example.com").await;
@@ -1101,5 +1106,61 @@ async fn a_share_that_grants_nothing_is_refused() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["read"], true);
+    s.stop().await;
+}
+
+/// An order is read with either module's right, but who bought it (and
+/// their tier) is customer data: only a customer-segments reader sees it.
+async fn an_order_shows_its_customer_only_to_customer_readers(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let (seller, seller_token) = s.user("seller@example.com").await;
+    s.grant(seller, "edit", "none", "none").await;
+    let (clerk, clerk_token) = s.user("clerk@example.com").await;
+    s.grant(clerk, "none", "read", "none").await;
+    let (tiers, tiers_token) = s.user("tiers@example.com").await;
+    s.grant(tiers, "none", "none", "read").await;
+    let (status, body) = s
+        .post(
+            shop!("/orders"),
+            &seller_token,
+            json!({"order_id": "O40", "ordered_at": "2024-06-29T10:00:00Z", "customer_id": "C4",
+                   "lines": [{"sku": "P4", "quantity": 2, "unit_price": "20.00"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, sold) = s.get(shop!("/orders/O40"), &seller_token).await;
+    assert_eq!(status, StatusCode::OK, "{sold}");
+    assert_eq!(sold["order_id"], "O40");
+    assert_eq!(sold["status"], "shipped");
+    assert_eq!(sold["lines"][0]["sku"], "P4");
+    assert_eq!(sold["lines"][0]["revenue"], "40.00");
+    let keys: BTreeSet<&str> = sold
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(!keys.contains("customer_id"), "{sold}");
+    assert!(!keys.contains("customer_tier"), "{sold}");
+
+    let (status, full) = s.get(shop!("/orders/O40"), &clerk_token).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["customer_id"], "C4");
+    // One order exceeds the fallback scheme's "Any" (-1), not "Repeat" (1).
+    assert_eq!(full["customer_tier"], "Any");
+    let (_, c4) = s.get(shop!("/customers/C4"), &clerk_token).await;
+    assert_eq!(full["customer_tier"], c4["tier"]);
+    // The rest is what the seller sees.
+    let mut without = full.clone();
+    let o = without.as_object_mut().unwrap();
+    o.remove("customer_id");
+    o.remove("customer_tier");
+    assert_eq!(without, sold);
+
+    let r = s
+        .call(Method::GET, shop!("/orders/O40"), Some(&tiers_token), None)
+        .await;
+    r.assert_problem(403, "forbidden");
     s.stop().await;
 }

@@ -11,6 +11,9 @@
 //!
 //! Saved segments: `socks` = {P1, P2}; `sock-buyers` = {C1, C2};
 //! `loyal-sock-buyers` = {C1}.
+//!
+//! Every flow runs on SQLite and on PostgreSQL (`flow::sqlite`,
+//! `flow::postgres`): the answers must not depend on the backend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -19,6 +22,19 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::*;
+
+both!(
+    newcomer_flow,
+    data_in,
+    an_order_post_is_all_or_nothing,
+    segments,
+    members,
+    a_sorted_walk_equals_one_big_page,
+    tiers,
+    events,
+    expiry,
+    restart
+);
 
 const STORE: &str = "/api/v1/stores/shop";
 
@@ -96,9 +112,8 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// Login with a password, the cookie, a segment from a text rule, its live
 /// stream, an order that makes a customer enter, sharing and revoking.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newcomer_flow() {
-    let s = Server::start().await;
+async fn newcomer_flow(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (ann, _) = s.user("ann@example.com").await;
     s.grant(ann, "read", "edit", "read").await;
     let (bob, bob_token) = s.user("bob@example.com").await;
@@ -283,11 +298,112 @@ async fn newcomer_flow() {
     s.stop().await;
 }
 
+/// An order as the store holds it: its status and number of lines.
+fn stored_order(s: &Server, id: &str) -> Option<(String, usize)> {
+    let shop = s.shop();
+    let d = s.with_store(|st| st.load(shop).unwrap());
+    let o = (0..d.orders.len()).find(|&o| d.orders.order_id.get(o) == id)?;
+    let lines = d.lines.order.iter().filter(|&&l| l as usize == o).count();
+    Some((d.orders.status.get(o).unwrap_or("").to_owned(), lines))
+}
+
+/// An order post that becomes new lines and a status change is applied
+/// whole or not at all, in the engine and in the store, however either
+/// part is refused.
+async fn an_order_post_is_all_or_nothing(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let t = &s.admin;
+    // C3 buys socks: enters sock-buyers, tier none → Silver.
+    let (status, applied) = s
+        .post(
+            &p("/orders"),
+            t,
+            order("O30", "2024-06-29T10:00:00Z", "C3", &[("P1", 3, "10.00")]),
+        )
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["events"], 2);
+    let events_before = all_events(&s).await;
+    let unchanged = |what: &str, got: &Value| {
+        assert_eq!(got["status"], "shipped", "{what}: {got}");
+        assert_eq!(got["lines"].as_array().unwrap().len(), 1, "{what}: {got}");
+    };
+
+    // A new line the engine refuses (unknown sku), and a new status.
+    let mut bad_line = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("NOPE", 1, "5.00")],
+    );
+    bad_line["status"] = json!("refunded");
+    let (status, body) = s.post(&p("/orders"), t, bad_line.clone()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_change");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused line", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+
+    // A good new line, and a status the engine refuses.
+    let mut bad_status = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("P2", 1, "12.50")],
+    );
+    bad_status["status"] = json!("");
+    let (status, body) = s.post(&p("/orders"), t, bad_status).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_change");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused status", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+
+    // The same in a batch, beside a line that stands.
+    let body = [
+        format!("{{\"type\": \"order\", {}", &bad_line.to_string()[1..]),
+        r#"{"type": "product_values", "sku": "P1", "inventory": 5}"#.to_owned(),
+    ]
+    .join("\n");
+    let (status, res) = send(
+        s.req(Method::POST, &p("/batch"), Some(t))
+            .header("content-type", "application/x-ndjson")
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["accepted"], 1, "{res}");
+    assert_eq!(res["refused"][0]["line"], 1, "{res}");
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    unchanged("a refused batch line", &got);
+    assert_eq!(stored_order(&s, "O30"), Some(("shipped".to_owned(), 1)));
+    let (_, c3) = s.get(&p("/customers/C3"), t).await;
+    assert_eq!(c3["tier"], "Silver");
+    assert_eq!(c3["units_purchased"], 3);
+    assert_eq!(all_events(&s).await, events_before);
+
+    // Both parts good: both applied (C3 leaves sock-buyers and Silver).
+    let mut good = order(
+        "O30",
+        "2024-06-29T10:00:00Z",
+        "C3",
+        &[("P1", 3, "10.00"), ("P2", 1, "12.50")],
+    );
+    good["status"] = json!("refunded");
+    let (status, applied) = s.post(&p("/orders"), t, good).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["events"], 2);
+    let (_, got) = s.get(&p("/orders/O30"), t).await;
+    assert_eq!(got["status"], "refunded", "{got}");
+    assert_eq!(got["lines"].as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(stored_order(&s, "O30"), Some(("refunded".to_owned(), 2)));
+    s.stop().await;
+}
+
 /// Products, customers, orders (idempotent, growing, refunded), daily
 /// rows, deletes and an NDJSON batch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_in() {
-    let s = Server::start().await;
+async fn data_in(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
 
     // A new sock: enters `socks`.
@@ -570,9 +686,8 @@ async fn data_in() {
 
 /// JSON-tree rules, rule changes with events, uses, deleting with and
 /// without force, templates.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments() {
-    let s = Server::start().await;
+async fn segments(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
 
     // The JSON form of `amount_spent > 20 AND country = 'US'` (`strata
@@ -722,13 +837,12 @@ async fn segments() {
 }
 
 /// The member table: cursor paging, sorting, filters, columns, CSV; stats.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members() {
+async fn members(backend: Backend) {
     // The engine's clock follows only before requests here (no ticks), so
     // every answer after `set_clock` shows that a request moved it.
     let s = Server::start_with(Options {
         config: Box::new(|c| c.tick = Duration::from_secs(3600)),
-        ..Options::default()
+        ..Options::on(backend)
     })
     .await;
     let t = &s.admin;
@@ -975,10 +1089,124 @@ C4,,,Dana,,,,,,,,0,0,0.00,0.00,,,,Any,
     s.stop().await;
 }
 
+/// The snapshot the server answers `shop`'s member tables from now.
+async fn snapshot(s: &Server) -> std::sync::Arc<strata_server::tenant::Snapshot> {
+    let tenants = s.with_store(|st| st.tenants().unwrap());
+    let shop = tenants.into_iter().find(|t| t.name == "shop").unwrap();
+    let engine = s.state.tenant(&shop).await.unwrap();
+    engine.snapshot().await.unwrap()
+}
+
+/// Walking a big segment's sorted (and filtered) table page by page gives
+/// what one big page gives, and sorts it once.
+async fn a_sorted_walk_equals_one_big_page(backend: Backend) {
+    let s = Server::start_with(Options {
+        config: Box::new(|c| c.tick = Duration::from_secs(3600)),
+        ..Options::on(backend)
+    })
+    .await;
+    let t = &s.admin;
+    // 250 customers with many ties and nulls in the sort fields.
+    let countries = [Some("US"), Some("GB"), Some("DE"), Some("FR"), None];
+    let body: Vec<String> = (0..250)
+        .map(|i| {
+            let created = (i % 6 != 0).then(|| format!("2023-01-{:02}", i % 28 + 1));
+            json!({"type": "customer", "customer_id": format!("K{i:03}"),
+                   "country": countries[(i * 7) % 5], "first_name": format!("N{}", (i * 37) % 101),
+                   "created_at": created})
+            .to_string()
+        })
+        .collect();
+    let (status, res) = send(
+        s.req(Method::POST, &p("/batch"), Some(t))
+            .header("content-type", "application/x-ndjson")
+            .body(body.join("\n")),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["accepted"], 250, "{res}");
+    let (status, seg) = s
+        .post(
+            &p("/segments"),
+            t,
+            json!({"name": "many", "kind": "customer", "rule": "customer_id STARTS WITH 'K'"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{seg}");
+    assert_eq!(seg["members"], 250);
+
+    // GB, DE and FR: a null country is not "not US" (comparisons with
+    // null are false).
+    let not_us = "country%20!%3D%20%27US%27";
+    let tables = [
+        ("sort=country", 250),
+        ("sort=created_at&order=desc", 250),
+        (&*format!("sort=first_name&filter={not_us}"), 150),
+        (&*format!("filter={not_us}"), 150),
+    ];
+    for (query, total) in tables {
+        let built = snapshot(&s).await.tables_built();
+        let (status, big) = s
+            .get(&p(&format!("/segments/many/members?{query}&limit=1000")), t)
+            .await;
+        assert_eq!(status, 200, "{query}: {big}");
+        assert_eq!(big["total"], total, "{query}");
+        assert_eq!(big["next_cursor"], Value::Null, "{query}");
+        let all = big["members"].as_array().unwrap().clone();
+        assert_eq!(all.len(), total, "{query}");
+
+        let mut walked = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/segments/many/members?{query}&limit=7&cursor={c}"),
+                None => format!("/segments/many/members?{query}&limit=7"),
+            };
+            let (status, page) = s.get(&p(&path), t).await;
+            assert_eq!(status, 200, "{query}: {page}");
+            assert_eq!(page["total"], total, "{query}");
+            walked.extend(page["members"].as_array().unwrap().iter().cloned());
+            assert!(walked.len() <= total, "{query}: more rows than members");
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(walked, all, "{query}");
+        // One table built for the big page, and kept for every page after.
+        assert_eq!(snapshot(&s).await.tables_built(), built + 1, "{query}");
+    }
+
+    // The order itself: countries ascending, nulls last, ties by id.
+    let (_, big) = s
+        .get(&p("/segments/many/members?sort=country&limit=1000"), t)
+        .await;
+    let keys: Vec<(Option<String>, String)> = big["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["country"].as_str().map(str::to_owned),
+                m["customer_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut want = keys.clone();
+    want.sort_by(|a, b| match (&a.0, &b.0) {
+        (None, None) => a.1.cmp(&b.1),
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) => x.cmp(y).then_with(|| a.1.cmp(&b.1)),
+    });
+    assert_eq!(keys, want);
+    assert_eq!(keys.iter().filter(|k| k.0.is_none()).count(), 50);
+    s.stop().await;
+}
+
 /// Tier schemes, the distribution, and a scheme change moving a customer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tiers() {
-    let s = Server::start().await;
+async fn tiers(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     let (status, list) = s.get(&p("/tiers"), t).await;
     assert_eq!(status, 200, "{list}");
@@ -1067,9 +1295,8 @@ async fn tiers() {
 }
 
 /// The event log pages by cursor; the stream resumes after an id.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events() {
-    let s = Server::start().await;
+async fn events(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     // 2 enters (C1, C2) ...
     let (status, _) = s
@@ -1208,9 +1435,8 @@ async fn events() {
 
 /// A window ends while nobody writes: the member exits at the true
 /// instant, caused by time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry() {
-    let s = Server::start().await;
+async fn expiry(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let t = &s.admin;
     let (status, seg) = s
         .post(
@@ -1255,10 +1481,9 @@ async fn expiry() {
     s.stop().await;
 }
 
-/// Everything a user made survives a restart on the same data directory.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart() {
-    let s = Server::start().await;
+/// Everything a user made survives a restart on the same database.
+async fn restart(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let (ann, ann_token) = s.user("ann@example.com").await;
     s.grant(ann, "read", "edit", "read").await;
     let (bob, bob_token) = s.user("bob@example.com").await;
@@ -1319,9 +1544,9 @@ async fn restart() {
         json!([{"date": "2024-06-30", "count": 3}, {"date": "2024-07-01", "count": 3}])
     );
     let admin = s.admin.clone();
-    let dir = s.stop_keeping_data().await;
+    let db = s.stop_keeping_data().await;
 
-    let s = Server::start_in(dir, Options::default()).await;
+    let s = Server::start_in(db, Options::on(backend)).await;
     s.set_clock("2024-07-01T12:00:00Z");
     // Old tokens work.
     for (token, email) in [

@@ -1,17 +1,20 @@
 //! The server, started for real on a loopback port, spoken to over HTTP.
 
+#[macro_use]
+mod support;
+
 mod authz;
 mod flows;
 mod limits;
-mod support;
 
 mod smoke {
     use super::support::*;
     use serde_json::json;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn login_preview_and_a_problem() {
-        let s = Server::start().await;
+    both!(login_preview_and_a_problem);
+
+    async fn login_preview_and_a_problem(backend: Backend) {
+        let s = Server::start_on(backend).await;
         let (status, body) = s
             .post(
                 "/api/v1/stores/shop/segments/preview",

@@ -1,5 +1,11 @@
-//! A real server on a loopback port, over a fresh SQLite store, with a
-//! clock the test moves.
+//! A real server on a loopback port, over a fresh store (a SQLite data
+//! directory, or a schema of its own on the PostgreSQL server of
+//! `STRATA_TEST_DATABASE_URL`), with a clock the test moves.
+//!
+//! Tests that run on both backends are written once, taking the
+//! [`Backend`], and instantiated by [`both!`]. `STRATA_TEST_POSTGRES=skip`
+//! skips the PostgreSQL ones (as the CLI's store tests do); otherwise a
+//! PostgreSQL server that cannot be reached fails them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +27,124 @@ pub fn handmade() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/handmade")
 }
 
+/// `#[tokio::test]`s of `async fn name(backend: Backend)`, as
+/// `name::sqlite` and `name::postgres` (`workers = n;` first: runtimes of
+/// `n` worker threads rather than 2).
+macro_rules! both {
+    (workers = $n:literal; $($test:ident),+ $(,)?) => {$(
+        mod $test {
+            use crate::support::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $n)]
+            async fn sqlite() {
+                super::$test(Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $n)]
+            async fn postgres() {
+                if Backend::postgres_skipped() {
+                    eprintln!("skipped: STRATA_TEST_POSTGRES=skip");
+                    return;
+                }
+                super::$test(Backend::Postgres).await;
+            }
+        }
+    )+};
+    ($($test:ident),+ $(,)?) => {
+        both!(workers = 2; $($test),+);
+    };
+}
+
+/// The database a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn postgres_skipped() -> bool {
+        std::env::var("STRATA_TEST_POSTGRES").is_ok_and(|v| v == "skip")
+    }
+}
+
+/// Runs `f` on a thread of its own. The PostgreSQL client blocks on a
+/// runtime of its own, which tokio refuses inside a test's runtime.
+pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// One test's database, removed when dropped.
+pub enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres { base: String, schema: String },
+}
+
+impl Db {
+    fn new(backend: Backend) -> Db {
+        match backend {
+            Backend::Sqlite => Db::Sqlite(tempfile::tempdir().unwrap()),
+            Backend::Postgres => off_runtime(Db::postgres),
+        }
+    }
+
+    fn postgres() -> Db {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "strata_server_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let base = std::env::var("STRATA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
+        let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| {
+            panic!("PostgreSQL at {base} is needed (set STRATA_TEST_POSTGRES=skip to skip): {e}")
+        });
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        Db::Postgres { base, schema }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        match self {
+            Db::Sqlite(dir) => Location::DataDir(dir.path().to_path_buf()),
+            Db::Postgres { base, schema } => {
+                Location::Url(format!("{base}?options=-c%20search_path%3D{schema}"))
+            }
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Db::Postgres { base, schema } = self {
+            off_runtime(|| {
+                if let Ok(mut client) = postgres::Client::connect(base, postgres::NoTls) {
+                    let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+                }
+            });
+        }
+    }
+}
+
 pub struct Server {
     pub base: String,
     pub clock: Arc<ManualClock>,
@@ -31,10 +155,11 @@ pub struct Server {
     pub admin_id: i64,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: Option<tempfile::TempDir>,
+    db: Option<Db>,
 }
 
 pub struct Options {
+    pub backend: Backend,
     /// Import the hand-made dataset into store `shop`.
     pub handmade: bool,
     pub config: Box<dyn FnOnce(&mut Config) + Send>,
@@ -43,24 +168,35 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
+            backend: Backend::Sqlite,
             handmade: true,
             config: Box::new(|_| {}),
         }
     }
 }
 
+impl Options {
+    pub fn on(backend: Backend) -> Options {
+        Options {
+            backend,
+            ..Options::default()
+        }
+    }
+}
+
 impl Server {
-    pub async fn start() -> Server {
-        Server::start_with(Options::default()).await
+    pub async fn start_on(backend: Backend) -> Server {
+        Server::start_with(Options::on(backend)).await
     }
 
     pub async fn start_with(opts: Options) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let location = Location::DataDir(dir.path().to_path_buf());
-        {
+        let db = Db::new(opts.backend);
+        let location = db.location();
+        let import = opts.handmade;
+        off_runtime(|| {
             let mut store = strata_store::open(&location).unwrap();
             let tenant = store.tenant("shop").unwrap();
-            if opts.handmade {
+            if import {
                 let data = strata_data::load_dir(&handmade()).unwrap();
                 store.import(tenant.id, &data, &mut |_| {}).unwrap();
             }
@@ -68,24 +204,22 @@ impl Server {
             store
                 .create_user("admin@example.com", &hash, true, nanos(START))
                 .unwrap();
-        }
-        Server::launch(dir, opts.config).await
+        });
+        Server::launch(db, opts.config).await
     }
 
-    /// A server on the data directory of one stopped before (see
+    /// A server on the database of one stopped before (see
     /// [`Server::stop_keeping_data`]): nothing is imported or created; the
     /// administrator logs in again.
     #[allow(dead_code)]
-    pub async fn start_in(dir: tempfile::TempDir, opts: Options) -> Server {
-        Server::launch(dir, opts.config).await
+    pub async fn start_in(db: Db, opts: Options) -> Server {
+        assert_eq!(db.backend(), opts.backend);
+        Server::launch(db, opts.config).await
     }
 
-    async fn launch(
-        dir: tempfile::TempDir,
-        configure: Box<dyn FnOnce(&mut Config) + Send>,
-    ) -> Server {
-        let location = Location::DataDir(dir.path().to_path_buf());
-        let admin_id = {
+    async fn launch(db: Db, configure: Box<dyn FnOnce(&mut Config) + Send>) -> Server {
+        let location = db.location();
+        let admin_id = off_runtime(|| {
             let mut store = strata_store::open(&location).unwrap();
             store
                 .user_by_email("admin@example.com")
@@ -94,7 +228,7 @@ impl Server {
                 .0
                 .id
                 .0
-        };
+        });
         let clock = Arc::new(ManualClock::new(nanos(START)));
         let mut config = Config::new(location);
         config.tick = std::time::Duration::from_millis(20);
@@ -122,7 +256,7 @@ impl Server {
             admin_id,
             shutdown: Some(tx),
             task: Some(task),
-            _dir: Some(dir),
+            db: Some(db),
         }
     }
 
@@ -218,21 +352,23 @@ impl Server {
         self.clock.set(nanos(ts));
     }
 
-    /// A store connection for checking what was (not) stored.
-    pub fn store(&self) -> Box<dyn Store> {
-        self.state.pool.open().unwrap()
+    /// Runs `f` on a store connection of its own, for checking what was
+    /// (not) stored.
+    #[allow(dead_code)]
+    pub fn with_store<R: Send>(&self, f: impl FnOnce(&mut dyn Store) -> R + Send) -> R {
+        off_runtime(|| f(&mut *self.state.pool.open().unwrap()))
     }
 
     pub async fn stop(mut self) {
         self.halt().await;
     }
 
-    /// Stops the server and hands back its data directory, for
+    /// Stops the server and hands back its database, for
     /// [`Server::start_in`].
     #[allow(dead_code)]
-    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+    pub async fn stop_keeping_data(mut self) -> Db {
         self.halt().await;
-        self._dir.take().unwrap()
+        self.db.take().unwrap()
     }
 
     async fn halt(&mut self) {
@@ -373,13 +509,14 @@ impl Server {
 
     /// The id of store `shop`, for reading the store directly.
     pub fn shop(&self) -> strata_store::TenantId {
-        self.store()
-            .tenants()
-            .unwrap()
-            .into_iter()
-            .find(|t| t.name == "shop")
-            .unwrap()
-            .id
+        self.with_store(|s| {
+            s.tenants()
+                .unwrap()
+                .into_iter()
+                .find(|t| t.name == "shop")
+                .unwrap()
+                .id
+        })
     }
 }
 

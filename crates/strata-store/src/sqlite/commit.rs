@@ -479,14 +479,24 @@ impl Writer<'_> {
                 text(l.marketplace.as_deref()),
             ],
         )?;
+        // The number is read first: an INSERT that selects from its own
+        // table makes SQLite stage the rows in a temporary file, which cost
+        // more than the insert itself.
+        let line_no: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(line_no), 0) + 1 FROM order_lines
+                 WHERE tenant_id = ?1 AND order_id = ?2",
+            )?
+            .query_row(params![t, l.order_id], |r| r.get(0))?;
         self.execute(
             "INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price,
                  discount, fees, seller_account)
-             SELECT ?1, ?2, COALESCE(MAX(line_no), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8
-             FROM order_lines WHERE tenant_id = ?1 AND order_id = ?2",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 t,
                 l.order_id,
+                line_no,
                 l.sku,
                 l.quantity,
                 l.unit_price.to_string(),

@@ -84,6 +84,7 @@ macro_rules! store_suite {
             a_batch_commits_every_change_in_order,
             a_batch_with_a_refused_commit_leaves_nothing,
             live_apply_batch_commits_the_accepted_changes,
+            live_apply_groups_are_all_or_nothing,
         );
     };
     (@tests $open:expr; $($name:ident),* $(,)?) => {
@@ -2215,6 +2216,111 @@ pub fn live_apply_batch_commits_the_accepted_changes(f: &mut dyn Fixture) {
     assert!(!loaded.segments.iter().any(|s| s.name == "strangers"));
     assert!((0..loaded.products.len()).all(|p| loaded.product_row(p).sku != "NEW-SKU"));
     let (live, restored) = StoreLive::open(f.connect(), "batched", t0).unwrap();
+    assert_eq!(restored.mismatch, None);
+    assert_eq!(live.engine().last_change(), last_change);
+}
+
+/// `Live::apply_groups` takes a group whole or not at all: a group whose
+/// second change the engine refuses leaves nothing in the engine or the
+/// store, and what comes before and after it is as if it had never been
+/// sent (compared with the same accepted changes applied one by one).
+pub fn live_apply_groups_are_all_or_nothing(f: &mut dyn Fixture) {
+    use strata_store::live::Live as StoreLive;
+    let data = demo(120, 4);
+    for name in ["one-by-one", "grouped"] {
+        let tenant = f.store().tenant(name).unwrap();
+        import(f.store(), tenant.id, &data);
+    }
+    let t0 = strata_engine::clock::timestamp_nanos(demo_end());
+    let new_order = |id: &str, row: usize| {
+        let mut line = data.line_row(row);
+        line.order_id = id.into();
+        line.ordered_at = t0;
+        line.status = None;
+        Change::AddLines(vec![line])
+    };
+    let status = |id: &str, status: &str| Change::SetOrderStatus {
+        order_id: id.into(),
+        status: status.into(),
+    };
+    let customer = Change::UpsertCustomer(CustomerRow {
+        email: Some("changed@example.com".into()),
+        ..data.customer_row(1)
+    });
+    let sku = data.product_row(0).sku;
+    let inventory = Change::SetProductValue {
+        sku: sku.clone(),
+        value: ProductValue::Inventory(Some(999)),
+    };
+    // A segment the new orders move their buyers in and out of.
+    let recent = Change::PutSegment {
+        name: "recent".into(),
+        kind: Kind::Customer,
+        rule: RuleSource::Text("purchased(since: -1d)".into()),
+    };
+    let group = |changes: Vec<Change>| changes.into_iter().map(|c| (c, None)).collect();
+    let groups = vec![
+        group(vec![recent.clone(), customer.clone()]),
+        // The engine takes the lines, then refuses the empty status.
+        group(vec![new_order("GROUP-1", 0), status("GROUP-1", "")]),
+        // Refused at its first change.
+        group(vec![Change::DeleteProduct("NO-SUCH-SKU".into()), inventory]),
+        group(vec![new_order("GROUP-2", 1), status("GROUP-2", "refunded")]),
+    ];
+    let accepted = [
+        recent,
+        customer,
+        new_order("GROUP-2", 1),
+        status("GROUP-2", "refunded"),
+    ];
+
+    let (mut one, _) = StoreLive::open(f.connect(), "one-by-one", t0).unwrap();
+    let singly: Vec<Vec<Event>> = accepted
+        .iter()
+        .map(|c| one.apply(c.clone()).unwrap())
+        .collect();
+    let last_change = one.engine().last_change();
+    drop(one);
+
+    let (mut grouped, _) = StoreLive::open(f.connect(), "grouped", t0).unwrap();
+    let results = grouped.apply_groups(groups).unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0].as_ref().unwrap(), &singly[..2].concat());
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert!(results[2].is_err(), "{:?}", results[2]);
+    let both: Vec<Event> = singly[2..].concat();
+    assert!(!both.is_empty(), "the buyer enters and leaves 'recent'");
+    assert_eq!(results[3].as_ref().unwrap(), &both);
+    let e = grouped.engine();
+    assert_eq!(e.order_state("GROUP-1"), None);
+    assert_eq!(e.order_state("GROUP-2"), Some(("refunded", 1)));
+    assert_eq!(e.last_change(), last_change);
+    drop(grouped);
+
+    f.reopen();
+    let one = f.store().tenant("one-by-one").unwrap();
+    let grouped = f.store().tenant("grouped").unwrap();
+    assert_eq!(
+        (grouped.last_change, grouped.clock),
+        (one.last_change, one.clock)
+    );
+    let s = f.store();
+    let loaded = s.load(grouped.id).unwrap();
+    assert_same_dataset(&loaded, &s.load(one.id).unwrap());
+    assert!((0..loaded.orders.len()).all(|o| loaded.orders.order_id.get(o) != "GROUP-1"));
+    let p = (0..loaded.products.len())
+        .find(|&p| loaded.product_row(p).sku == sku)
+        .unwrap();
+    assert_ne!(loaded.product_row(p).inventory, Some(999));
+    assert_eq!(
+        s.memberships(grouped.id).unwrap(),
+        s.memberships(one.id).unwrap()
+    );
+    let events = |s: &mut dyn Store, t: TenantId| -> Vec<Event> {
+        all_events(s, t).into_iter().map(|e| e.event).collect()
+    };
+    assert_eq!(events(s, grouped.id), events(s, one.id));
+    let (live, restored) = StoreLive::open(f.connect(), "grouped", t0).unwrap();
     assert_eq!(restored.mismatch, None);
     assert_eq!(live.engine().last_change(), last_change);
 }

@@ -200,7 +200,12 @@ impl LiveEngine {
             Change::SetProductValue { sku, value } => self.set_value(&sku, value),
             Change::PutDaily(row) => self.put_daily(row),
             Change::PutSegment { name, kind, rule } => {
-                self.put_segment(name, kind, rule)?;
+                // A refused rule changes nothing, its number included: the
+                // numbers of accepted changes have no gaps.
+                if let Err(refused) = self.put_segment(name, kind, rule) {
+                    self.seq -= 1;
+                    return Err(refused);
+                }
             }
             Change::DeleteSegment(name) => self.delete_segment(&name),
             Change::PutTierScheme(scheme) => self.put_tiers(Some(scheme), None),
@@ -1763,6 +1768,13 @@ impl LiveEngine {
     /// The member count at the end of every day from `from` to `to`
     /// (a day without change repeats the day before; 0 before the segment
     /// existed).
+    /// The first day the segment's count history has (its creation day, or
+    /// the day the engine was built for one loaded with it).
+    pub fn history_start(&self, name: &str) -> Option<Date> {
+        let seg = self.segments[self.slot(name)? as usize].as_ref()?;
+        seg.history.keys().next().copied()
+    }
+
     pub fn count_history(&self, name: &str, from: Date, to: Date) -> Option<Vec<(Date, u64)>> {
         let s = self.slot(name)?;
         let seg = self.segments[s as usize].as_ref()?;

@@ -431,6 +431,8 @@ fn a_refused_change_changes_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown customer segment 'nope'"), "{err}");
+    // A refused rule leaves no gap in the change numbers either.
+    assert_eq!(live.last_change(), seq);
     assert!(live.advance_to(T0 - 1).is_err());
 }
 

@@ -93,9 +93,12 @@ fn event_view(e: &StoredEvent) -> EventView {
 enum Filter {
     /// One segment's.
     Segment(String),
-    /// The store's: segments the caller can read, tiers if allowed.
+    /// The store's: segments the caller can read, tiers if allowed. An
+    /// administrator (`every_segment`) also sees the events of segments
+    /// deleted since: nobody else has a right left to read them by.
     Store {
         segments: Arc<HashSet<String>>,
+        every_segment: bool,
         tiers: bool,
     },
 }
@@ -104,9 +107,14 @@ impl Filter {
     fn pass(&self, e: &StoredEvent) -> bool {
         match (&e.event, self) {
             (Event::Member { segment, .. }, Filter::Segment(s)) => **segment == **s,
-            (Event::Member { segment, .. }, Filter::Store { segments, .. }) => {
-                segments.contains(&**segment)
-            }
+            (
+                Event::Member { segment, .. },
+                Filter::Store {
+                    segments,
+                    every_segment,
+                    ..
+                },
+            ) => *every_segment || segments.contains(&**segment),
             (Event::Tier { .. }, Filter::Store { tiers, .. }) => *tiers,
             (Event::Tier { .. }, Filter::Segment(_)) => false,
         }
@@ -116,7 +124,14 @@ impl Filter {
     fn shows(&self, e: &EventView) -> bool {
         match (&e.segment, self) {
             (Some(segment), Filter::Segment(s)) => segment == s,
-            (Some(segment), Filter::Store { segments, .. }) => segments.contains(segment),
+            (
+                Some(segment),
+                Filter::Store {
+                    segments,
+                    every_segment,
+                    ..
+                },
+            ) => *every_segment || segments.contains(segment),
             (None, Filter::Store { tiers, .. }) => *tiers,
             (None, Filter::Segment(_)) => false,
         }
@@ -127,6 +142,7 @@ async fn store_filter(scope: &Scope) -> ApiResult<Filter> {
     let names: HashSet<String> = visible_names(scope).await?.into_iter().collect();
     Ok(Filter::Store {
         segments: Arc::new(names),
+        every_segment: scope.caller.user.admin,
         tiers: scope.rights.tiers >= Right::Read,
     })
 }
@@ -216,7 +232,9 @@ fn limit(state: &AppState, l: Option<usize>) -> ApiResult<usize> {
     }
 }
 
-/// The store's events, oldest first, from a cursor.
+/// The store's events, oldest first, from a cursor: those of the segments
+/// the caller can read and, with tiers read, tier changes. An administrator
+/// also sees the events of segments deleted since.
 #[utoipa::path(get, path = "/api/v1/stores/{store}/events", tag = "events",
     params(("store" = String, Path), LogQuery),
     responses((status = 200, body = LogPage), (status = 404, body = Problem)))]

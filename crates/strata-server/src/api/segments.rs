@@ -422,7 +422,10 @@ pub async fn create(
     {
         return Err(ApiError::conflict(
             "segment_exists",
-            format!("a segment '{name}' exists"),
+            format!(
+                "the name '{name}' is taken in this store (segment names are what rules \
+                 refer to, so they are unique per store); choose another"
+            ),
         ));
     }
     let info = SegmentInfo {
@@ -788,7 +791,9 @@ pub struct StatsQuery {
 #[derive(Serialize, ToSchema)]
 pub struct DayCount {
     pub date: String,
-    pub count: u64,
+    /// `null` for a day before anything recorded the segment's count (it
+    /// did not exist yet, or existed only before an import brought it in).
+    pub count: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -824,21 +829,22 @@ pub async fn stats(
     let days = q.days.unwrap_or(30).clamp(1, 366);
     let engine = scope.engine().await?;
     let n = name.clone();
-    let (history, today) = engine
+    let (history, engine_start, today) = engine
         .with(move |live| {
             let e = live.engine();
             let today = strata_engine::clock::date_of(e.now(), e.timezone());
             // From the day before the first shown, to tell whether the
             // engine's count changed on that one.
             let from = today.checked_sub(i64::from(days).days()).unwrap_or(today);
-            (e.count_history(&n, from, today).unwrap_or_default(), today)
+            let history = e.count_history(&n, from, today).unwrap_or_default();
+            (history, e.history_start(&n), today)
         })
         .await?;
     // The engine's history starts when it was restored: a restart forgets
     // the days before. The store's holds the last count of every day a
     // commit changed it, and a stored count holds until the next one. The
     // engine's count wins where it changed without a commit (restored
-    // after an import, say); days before either knew anything are 0.
+    // after an import, say); days before either knew anything are unknown.
     let (tenant, n) = (scope.tenant.id, name.clone());
     let stored: BTreeMap<jiff::civil::Date, u64> = state
         .pool
@@ -846,6 +852,10 @@ pub async fn stats(
         .await?
         .into_iter()
         .collect();
+    let known_from = [engine_start, stored.keys().next().copied()]
+        .into_iter()
+        .flatten()
+        .min();
     let first = history.len().saturating_sub(days as usize);
     let mut held = history
         .get(first)
@@ -863,7 +873,9 @@ pub async fn stats(
             previous = Some(c);
             DayCount {
                 date: d.to_string(),
-                count: held.unwrap_or(c),
+                count: known_from
+                    .is_some_and(|k| d >= k)
+                    .then(|| held.unwrap_or(c)),
             }
         })
         .collect();

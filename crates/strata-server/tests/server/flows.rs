@@ -986,6 +986,9 @@ C4,,,Dana,,,,,,,,0,0,0.00,0.00,,,,Any,
     let counts = stats["counts"].as_array().unwrap();
     assert_eq!(counts.len(), 3);
     assert_eq!(counts[0]["date"], "2024-06-28");
+    // Nothing recorded the count before the store was served on 06-30.
+    assert_eq!(counts[0]["count"], Value::Null);
+    assert_eq!(counts[1]["count"], Value::Null);
     assert_eq!(counts[2]["date"], "2024-06-30");
     assert_eq!(counts[2]["count"], 4);
 
@@ -1393,7 +1396,30 @@ async fn events(backend: Backend) {
         assert_eq!(ev.event.as_deref(), want["type"].as_str());
         assert_eq!(&ev.data, want);
     }
+    // The deleted segment's events stay in the log; an administrator still
+    // sees them (nobody else has a right left to read them by).
+    for entity in ["C1", "C3"] {
+        let ev = stream.next(WAIT).await.expect("a deleted segment's event");
+        assert_eq!(ev.data["segment"], "us");
+        assert_eq!(ev.data["entity"], entity);
+    }
     assert!(stream.next(Duration::from_millis(300)).await.is_none());
+    // A user with every module right, but no administrator, sees only the
+    // segments that exist (here the store's imported ones and tiers).
+    let (dan, dan_token) = s.user("dan@example.com").await;
+    s.grant(dan, "edit", "edit", "edit").await;
+    let (status, log) = s
+        .get(&p(&format!("/events?after={}", big_ids[2])), &dan_token)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    // (`spenders` is the administrator's own, private segment.)
+    let readable: Vec<&Value> = big[3..]
+        .iter()
+        .filter(|e| e["segment"] != "spenders")
+        .collect();
+    let shown: Vec<&Value> = log["events"].as_array().unwrap().iter().collect();
+    assert!(!readable.is_empty());
+    assert_eq!(shown, readable, "{log}");
     // And then live: C2 leaves spenders when O4 (12.50) is cancelled
     // (22.50 − 12.50 = 10.00), and with one order left (O9) drops from
     // Repeat to Any.

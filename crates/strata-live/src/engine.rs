@@ -21,7 +21,7 @@ use crate::change::{
     invalid,
 };
 use crate::eval::{Clock, Evaluator, Members};
-use crate::rule::{self, LRule, Names, Via, input};
+use crate::rule::{self, Drift, LRule, Names, Via, input};
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
 use crate::wake::{TimeDeps, next_wake};
 
@@ -417,6 +417,37 @@ impl LiveEngine {
         for (bit, segs) in index.iter().enumerate() {
             if bits & (1 << bit) != 0 {
                 for &s in segs {
+                    self.dirty[s as usize].push(e);
+                }
+            }
+        }
+    }
+
+    /// [`LiveEngine::touch`] for a line added (`drift` = its
+    /// [`rule::added_index`]) or withdrawn (`None`): a segment whose rule
+    /// can only move one way is skipped where the entity already stands on
+    /// that side (a member of `amount_spent > 500` stays one as lines come
+    /// in).
+    fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, drift: Option<usize>) {
+        let Some(i) = drift else {
+            return self.touch(kind, e, bits);
+        };
+        let index = &self.index[k(kind)];
+        for (bit, segs) in index.iter().enumerate() {
+            if bits & (1 << bit) == 0 {
+                continue;
+            }
+            for &s in segs {
+                let Some(seg) = &self.segments[s as usize] else {
+                    continue;
+                };
+                let stays = match seg.rule.added[i] {
+                    Drift::Still => true,
+                    Drift::Up => self.members[s as usize].contains(e),
+                    Drift::Down => !self.members[s as usize].contains(e),
+                    Drift::Any => false,
+                };
+                if !stays {
                     self.dirty[s as usize].push(e);
                 }
             }
@@ -846,14 +877,28 @@ impl LiveEngine {
     fn contribute(&mut self, l: u32, add: bool) {
         let g = self.store.products[self.store.lines[l as usize].product as usize].group;
         self.note_group(g);
+        let drift = add.then(|| {
+            let line = &self.store.lines[l as usize];
+            let cost = self.store.products[line.product as usize]
+                .cost
+                .unwrap_or(Decimal::ZERO);
+            let profit = line.revenue - line.fees - Decimal::from(line.qty) * cost;
+            rule::added_index(line.revenue.is_sign_negative(), profit.is_sign_negative())
+        });
         let t = self.store.contribute(l, add, self.clock.now);
         if t.customer != NO_CUSTOMER {
-            self.touch(Kind::Customer, t.customer, input::ORDERS | input::PROFIT);
+            self.touch_moved(
+                Kind::Customer,
+                t.customer,
+                input::ORDERS | input::PROFIT,
+                drift,
+            );
             self.tier_dirty.push(t.customer);
             self.reschedule(Kind::Customer, t.customer);
         }
         self.store.rekey_sales(t.product, self.clock.now);
-        self.touch(Kind::Product, t.product, input::SALES | input::SHARE);
+        self.touch_moved(Kind::Product, t.product, input::SALES, drift);
+        self.touch(Kind::Product, t.product, input::SHARE);
         self.reschedule(Kind::Product, t.product);
         self.reschedule_group(t.group);
     }

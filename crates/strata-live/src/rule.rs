@@ -247,9 +247,114 @@ pub enum LNode {
     Cond(LOperand, LTest, Option<u32>),
 }
 
+/// How a rule's truth for an entity can move under a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drift {
+    /// Not at all.
+    Still,
+    /// Only from false to true.
+    Up,
+    /// Only from true to false.
+    Down,
+    Any,
+}
+
+impl Drift {
+    fn join(self, other: Drift) -> Drift {
+        match (self, other) {
+            (Drift::Still, x) | (x, Drift::Still) => x,
+            (a, b) if a == b => a,
+            _ => Drift::Any,
+        }
+    }
+
+    fn flip(self) -> Drift {
+        match self {
+            Drift::Up => Drift::Down,
+            Drift::Down => Drift::Up,
+            x => x,
+        }
+    }
+}
+
+/// The index into [`LRule::added`] for a line of this revenue and profit.
+pub fn added_index(revenue_negative: bool, profit_negative: bool) -> usize {
+    usize::from(revenue_negative) | usize::from(profit_negative) << 1
+}
+
+/// How the truth can move when one contributing line is added to the
+/// entity (its customer's or its product's), with a revenue and a profit
+/// that are not negative when `revenue_up` / `profit_up`.
+///
+/// Sums and counts over lines only grow with such a line (or, for a
+/// negative revenue or profit, only shrink), whatever window or filter
+/// they have; a comparison `>`/`>=` with a growing one can only become
+/// true, `<`/`<=` only false. What other paths re-check is `Still` here:
+/// `tier` (a tier change touches the segments reading it) and
+/// `in_segment` (a flip touches its dependents). Anything else that moves
+/// (averages, dates, ratios, equality) is `Any`.
+fn drift(node: &LNode, revenue_up: bool, profit_up: bool) -> Drift {
+    let sign = |up: bool| if up { Drift::Up } else { Drift::Down };
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs
+            .iter()
+            .fold(Drift::Still, |d, x| d.join(drift(x, revenue_up, profit_up))),
+        LNode::Not(x) => drift(x, revenue_up, profit_up).flip(),
+        LNode::Cond(op, test, _) => {
+            let operand = match op {
+                LOperand::C(f) => match f {
+                    CField::NumberOfOrders | CField::UnitsPurchased => Drift::Up,
+                    CField::AmountSpent => sign(revenue_up),
+                    CField::TotalProfit => sign(profit_up),
+                    CField::AverageOrderValue | CField::FirstOrderDate | CField::LastOrderDate => {
+                        Drift::Any
+                    }
+                    _ => Drift::Still,
+                },
+                LOperand::P(f) => match f {
+                    PField::UnitsSold
+                    | PField::Units(_)
+                    | PField::AvgDaily(_)
+                    | PField::DailyVelocity
+                    | PField::Customers30d => Drift::Up,
+                    PField::Sales | PField::SalesN(_) => sign(revenue_up),
+                    PField::DaysOfStock | PField::RevenueShare | PField::ConversionRate30d => {
+                        Drift::Any
+                    }
+                    _ => Drift::Still,
+                },
+                LOperand::CCall { f, .. } => match f {
+                    CFn::Spent => sign(revenue_up),
+                    CFn::Orders | CFn::Units | CFn::Purchased => Drift::Up,
+                },
+                LOperand::PCall { f, .. } => match f {
+                    PFn::Sales => sign(revenue_up),
+                    PFn::UnitsSold => Drift::Up,
+                },
+                LOperand::Custom(_) | LOperand::Sessions { .. } | LOperand::InSegment(_) => {
+                    Drift::Still
+                }
+            };
+            match (operand, test) {
+                (Drift::Still, _) => Drift::Still,
+                (Drift::Up | Drift::Down, LTest::Truth) => operand,
+                (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Gt | CmpOp::Ge, Lit::Num(_))) => {
+                    operand
+                }
+                (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_))) => {
+                    operand.flip()
+                }
+                _ => Drift::Any,
+            }
+        }
+    }
+}
+
 /// A rule compiled for the live engine.
 #[derive(Clone, Debug)]
 pub struct LRule {
+    /// How the truth can move when a line is added, by [`added_index`].
+    pub added: [Drift; 4],
     pub node: LNode,
     /// [`input`] bits.
     pub inputs: u32,
@@ -329,7 +434,9 @@ pub fn compile(
     }
     b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
     b.refs.dedup();
+    let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0));
     Ok(LRule {
+        added,
         node,
         inputs: b.inputs,
         refs: b.refs,

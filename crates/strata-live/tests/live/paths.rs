@@ -545,3 +545,53 @@ fn a_product_flip_rechecks_only_buyers_within_the_rules_bounds() {
     // S1 in `low`, and C1 only: C2's line is older than the rule looks.
     assert_eq!(live.evaluations() - before, 2);
 }
+
+#[test]
+fn a_rule_that_only_rises_with_sales_skips_its_members_until_a_line_can_lower_it() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    customer(&mut live, "C2");
+    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 4");
+    segment(
+        &mut live,
+        "quiet",
+        Kind::Customer,
+        "NOT purchased(since: -7d)",
+    );
+    let evaluations = |live: &mut LiveEngine, change: Change| {
+        let before = live.evaluations();
+        let events = ok(live, change);
+        (live.evaluations() - before, members(&events))
+    };
+    // C1's first order: both rules look at C1 (it enters one, leaves one).
+    let (n, events) = evaluations(&mut live, order("O1", T0, Some("C1"), "S1", 1, 5));
+    assert_eq!(n, 2);
+    assert_eq!(events.len(), 2);
+    // Another sale cannot take C1 out of `spenders` or into `quiet`.
+    let (n, events) = evaluations(&mut live, order("O2", T0, Some("C1"), "S1", 1, 5));
+    assert_eq!((n, events), (0, vec![]));
+    // C2 is outside `spenders`, so its sale is looked at there; it is in
+    // `quiet`, which a sale can make it leave.
+    let (n, events) = evaluations(&mut live, order("O3", T0, Some("C2"), "S1", 1, 1));
+    assert_eq!(n, 2);
+    assert_eq!(events, [ev(T0, "quiet", "C2", false)]);
+    // A line worth less than nothing can lower `amount_spent`: C1 (10.00)
+    // is looked at again and leaves at 0.50.
+    let refund_like = Change::AddLines(vec![LineRow {
+        order_id: "O4".into(),
+        ordered_at: T0,
+        customer_id: Some("C1".into()),
+        sku: "S1".into(),
+        quantity: 1,
+        unit_price: Decimal::ONE,
+        discount: Decimal::new(1050, 2),
+        fees: Decimal::ZERO,
+        status: None,
+        marketplace: Some("US".into()),
+        seller_account: None,
+    }]);
+    let (n, events) = evaluations(&mut live, refund_like);
+    assert_eq!(n, 1);
+    assert_eq!(events, [ev(T0, "spenders", "C1", false)]);
+}

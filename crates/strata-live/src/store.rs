@@ -412,7 +412,12 @@ impl Store {
         let product = &mut self.products[p as usize];
         let cost = product.cost.unwrap_or(Decimal::ZERO);
         let key = (at, l);
-        let pos = product.lines.partition_point(|x| (x.at, x.line) < key);
+        // Lines mostly come in time order: the end is where a new one goes,
+        // found without a search through the product's history.
+        let pos = match product.lines.last() {
+            Some(last) if add && (last.at, last.line) < key => product.lines.len(),
+            _ => product.lines.partition_point(|x| (x.at, x.line) < key),
+        };
         if add {
             product.lines.insert(
                 pos,

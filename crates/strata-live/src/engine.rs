@@ -413,40 +413,31 @@ impl LiveEngine {
     /// Marks an entity dirty for every segment of its kind reading any of
     /// `bits`.
     fn touch(&mut self, kind: Kind, e: u32, bits: u32) {
-        let index = &self.index[k(kind)];
-        for (bit, segs) in index.iter().enumerate() {
-            if bits & (1 << bit) != 0 {
-                for &s in segs {
-                    self.dirty[s as usize].push(e);
-                }
-            }
-        }
+        self.touch_moved(kind, e, bits, None);
     }
 
     /// [`LiveEngine::touch`] for a line added (`drift` = its
-    /// [`rule::added_index`]) or withdrawn (`None`): a segment whose rule
-    /// can only move one way is skipped where the entity already stands on
-    /// that side (a member of `amount_spent > 500` stays one as lines come
-    /// in).
+    /// [`rule::added_index`]): a segment whose rule can only move one way
+    /// under it is skipped where the entity already stands on that side (a
+    /// member of `amount_spent > 500` stays one as lines come in).
     fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, drift: Option<usize>) {
-        let Some(i) = drift else {
-            return self.touch(kind, e, bits);
-        };
         let index = &self.index[k(kind)];
         for (bit, segs) in index.iter().enumerate() {
             if bits & (1 << bit) == 0 {
                 continue;
             }
             for &s in segs {
-                let Some(seg) = &self.segments[s as usize] else {
-                    continue;
-                };
-                let stays = match seg.rule.added[i] {
-                    Drift::Still => true,
-                    Drift::Up => self.members[s as usize].contains(e),
-                    Drift::Down => !self.members[s as usize].contains(e),
-                    Drift::Any => false,
-                };
+                let stays = drift.is_some_and(|i| {
+                    let Some(seg) = &self.segments[s as usize] else {
+                        return true;
+                    };
+                    match seg.rule.added[i] {
+                        Drift::Still => true,
+                        Drift::Up => self.members[s as usize].contains(e),
+                        Drift::Down => !self.members[s as usize].contains(e),
+                        Drift::Any => false,
+                    }
+                });
                 if !stays {
                     self.dirty[s as usize].push(e);
                 }
@@ -877,15 +868,8 @@ impl LiveEngine {
     fn contribute(&mut self, l: u32, add: bool) {
         let g = self.store.products[self.store.lines[l as usize].product as usize].group;
         self.note_group(g);
-        let drift = add.then(|| {
-            let line = &self.store.lines[l as usize];
-            let cost = self.store.products[line.product as usize]
-                .cost
-                .unwrap_or(Decimal::ZERO);
-            let profit = line.revenue - line.fees - Decimal::from(line.qty) * cost;
-            rule::added_index(line.revenue.is_sign_negative(), profit.is_sign_negative())
-        });
         let t = self.store.contribute(l, add, self.clock.now);
+        let drift = add.then_some(t.signs);
         if t.customer != NO_CUSTOMER {
             self.touch_moved(
                 Kind::Customer,

@@ -348,36 +348,17 @@ impl Evaluator<'_> {
     }
 
     fn line_passes(&self, p: u32, filter: &LineFilter) -> bool {
-        if let Some(slot) = filter.products {
-            if !self.store.filters[slot as usize].contains(p) {
-                return false;
-            }
-            return filter
+        debug_assert!(
+            filter.products.is_some()
+                || !(filter.sku.is_some() || filter.category.is_some() || filter.brand.is_some()),
+            "a line filter reading product names without its product slot"
+        );
+        filter
+            .products
+            .is_none_or(|slot| self.store.filters[slot as usize].contains(p))
+            && filter
                 .segment
-                .is_none_or(|s| self.members[s as usize].contains(p));
-        }
-        let product = &self.store.products[p as usize];
-        if let Some(skus) = &filter.sku
-            && !any_of(skus, Some(&product.sku))
-        {
-            return false;
-        }
-        if let Some(cats) = &filter.category
-            && !any_of(cats, product.category.as_deref())
-        {
-            return false;
-        }
-        if let Some(brands) = &filter.brand
-            && !any_of(brands, product.brand.as_deref())
-        {
-            return false;
-        }
-        if let Some(s) = filter.segment
-            && !self.members[s as usize].contains(p)
-        {
-            return false;
-        }
-        true
+                .is_none_or(|s| self.members[s as usize].contains(p))
     }
 
     pub fn customer_field<'c>(&'c self, c: &'c Customer, f: CField) -> V<'c> {

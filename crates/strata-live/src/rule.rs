@@ -148,8 +148,10 @@ pub struct LineFilter {
     /// A product segment slot.
     pub segment: Option<u32>,
     /// The slot in [`crate::store::Store::filters`] of the `sku`,
-    /// `category` and `brand` parts, once the engine attached one: a bit
-    /// test per line instead of case-folded string comparisons.
+    /// `category` and `brand` parts (a bit test per line instead of
+    /// case-folded string comparisons). The engine attaches it to every
+    /// rule it installs that has one of those parts; the evaluator reads
+    /// the parts only through it.
     pub products: Option<u32>,
 }
 

@@ -339,6 +339,9 @@ pub struct Touched {
     pub customer: u32,
     pub product: u32,
     pub group: u32,
+    /// The line's [`crate::rule::added_index`]: the signs of its revenue
+    /// and profit.
+    pub signs: usize,
 }
 
 impl Store {
@@ -437,9 +440,9 @@ impl Store {
         }
         product.rebuild_sums(pos);
         let g = product.group;
+        let profit = revenue - fees - Decimal::from(qty) * cost;
         if c != NO_CUSTOMER {
             let customer = &mut self.customers[c as usize];
-            let profit = revenue - fees - Decimal::from(qty) * cost;
             if add {
                 customer.units += u64::from(qty);
                 customer.spent += revenue;
@@ -463,6 +466,7 @@ impl Store {
             customer: c,
             product: p,
             group: g,
+            signs: crate::rule::added_index(revenue.is_sign_negative(), profit.is_sign_negative()),
         }
     }
 

@@ -106,32 +106,28 @@ enum Filter {
 impl Filter {
     fn pass(&self, e: &StoredEvent) -> bool {
         match (&e.event, self) {
-            (Event::Member { segment, .. }, Filter::Segment(s)) => **segment == **s,
-            (
-                Event::Member { segment, .. },
-                Filter::Store {
-                    segments,
-                    every_segment,
-                    ..
-                },
-            ) => *every_segment || segments.contains(&**segment),
+            (Event::Member { segment, .. }, _) => self.shows_segment(segment),
             (Event::Tier { .. }, Filter::Store { tiers, .. }) => *tiers,
             (Event::Tier { .. }, Filter::Segment(_)) => false,
+        }
+    }
+
+    /// Whether the filter shows a segment's events.
+    fn shows_segment(&self, name: &str) -> bool {
+        match self {
+            Filter::Segment(s) => s == name,
+            Filter::Store {
+                segments,
+                every_segment,
+                ..
+            } => *every_segment || segments.contains(name),
         }
     }
 
     /// [`Filter::pass`], for an event already read.
     fn shows(&self, e: &EventView) -> bool {
         match (&e.segment, self) {
-            (Some(segment), Filter::Segment(s)) => segment == s,
-            (
-                Some(segment),
-                Filter::Store {
-                    segments,
-                    every_segment,
-                    ..
-                },
-            ) => *every_segment || segments.contains(segment),
+            (Some(segment), _) => self.shows_segment(segment),
             (None, Filter::Store { tiers, .. }) => *tiers,
             (None, Filter::Segment(_)) => false,
         }

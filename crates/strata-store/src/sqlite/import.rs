@@ -559,7 +559,7 @@ fn merge(
 /// delete checks) after lines came in or moved.
 fn mark_named_products(tx: &Transaction<'_>, tenant: TenantId) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE products SET has_lines = (sku IN (SELECT sku FROM order_lines WHERE tenant_id = ?1))
+        "UPDATE products SET has_lines = 1 - has_lines
          WHERE tenant_id = ?1
            AND has_lines <> (sku IN (SELECT sku FROM order_lines WHERE tenant_id = ?1))",
         [tenant.0],

@@ -1,8 +1,7 @@
 //! The live engine: applies changes, keeps memberships and tiers current,
 //! and advances the clock through the instants where time changes them.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -22,8 +21,9 @@ use crate::change::{
 };
 use crate::eval::{Clock, Evaluator, Members};
 use crate::rule::{self, Drift, LRule, Names, Via, input};
+use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
-use crate::wake::{TimeDeps, next_wake};
+use crate::wake::{ALL_DEPS, DepMask, TimeDeps, next_wake};
 
 /// Heap entry tags, in the order they are handled at one instant: data
 /// first (an order coming due, a group's window moving), then entities.
@@ -71,8 +71,11 @@ pub struct LiveEngine {
     exact_segs: [Vec<Vec<(u32, u8)>>; 2],
     day_segs: [Vec<Vec<u32>>; 2],
     share_thresholds: Vec<Decimal>,
-    heap: BinaryHeap<Reverse<(Nanos, u8, u32)>>,
+    heap: Schedule,
     wake: [Vec<Nanos>; 2],
+    /// Which time dependencies give each entity's queued wake-up (see
+    /// [`crate::wake::DepMask`]): when it comes, only those are searched.
+    wake_deps: [Vec<DepMask>; 2],
     group_wake: Vec<Nanos>,
     dirty: Vec<Vec<u32>>,
     tier_dirty: Vec<u32>,
@@ -98,6 +101,7 @@ impl std::fmt::Debug for LiveEngine {
             .field("now", &self.clock.now)
             .field("customers", &self.store.customers.len())
             .field("products", &self.store.products.len())
+            .field("scheduled", &self.heap.len())
             .field("lines", &self.store.lines.len())
             .finish_non_exhaustive()
     }
@@ -139,8 +143,9 @@ impl LiveEngine {
             exact_segs: Default::default(),
             day_segs: Default::default(),
             share_thresholds: Vec::new(),
-            heap: BinaryHeap::new(),
+            heap: Schedule::default(),
             wake: [Vec::new(), Vec::new()],
+            wake_deps: Default::default(),
             group_wake: Vec::new(),
             dirty: Vec::new(),
             tier_dirty: Vec::new(),
@@ -239,7 +244,7 @@ impl LiveEngine {
     pub(crate) fn schedule_loaded(&mut self) {
         for (o, order) in self.store.orders.iter().enumerate() {
             if !order.active {
-                self.heap.push(Reverse((order.at, ORDER_DUE, o as u32)));
+                self.heap.push((order.at, ORDER_DUE, o as u32));
             }
         }
         self.group_wake.resize(self.store.groups.len(), NONE);
@@ -513,6 +518,7 @@ impl LiveEngine {
                 self.store.groups[group as usize].products.push(p);
                 self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
+                self.wake_deps[1].push(0);
                 self.ids[1].push(Arc::from(input.sku.as_str()));
                 if self.store.track_sales {
                     self.store.sales_key.push(Decimal::ZERO);
@@ -717,6 +723,7 @@ impl LiveEngine {
                     .customer_ids
                     .insert(input.customer_id.as_str().into(), c);
                 self.wake[0].push(NONE);
+                self.wake_deps[0].push(0);
                 self.tiers.push(None);
                 self.ids[0].push(Arc::from(input.customer_id.as_str()));
                 self.touch_all_segments(Kind::Customer, c);
@@ -834,7 +841,7 @@ impl LiveEngine {
                         self.store.customers[customer as usize].all_orders.push(o);
                     }
                     if input.ordered_at > now {
-                        self.heap.push(Reverse((input.ordered_at, ORDER_DUE, o)));
+                        self.heap.push((input.ordered_at, ORDER_DUE, o));
                     }
                     o
                 }
@@ -878,12 +885,20 @@ impl LiveEngine {
                 drift,
             );
             self.tier_dirty.push(t.customer);
-            self.reschedule(Kind::Customer, t.customer);
+            if add {
+                self.reschedule_added(Kind::Customer, t.customer, t.at);
+            } else {
+                self.reschedule(Kind::Customer, t.customer);
+            }
         }
         self.store.rekey_sales(t.product, self.clock.now);
         self.touch_moved(Kind::Product, t.product, input::SALES, drift);
         self.touch(Kind::Product, t.product, input::SHARE);
-        self.reschedule(Kind::Product, t.product);
+        if add {
+            self.reschedule_added(Kind::Product, t.product, t.at);
+        } else {
+            self.reschedule(Kind::Product, t.product);
+        }
         self.reschedule_group(t.group);
     }
 
@@ -1237,6 +1252,8 @@ impl LiveEngine {
             if self.time_deps[kk].exact != new[kk].exact || self.time_deps[kk].days != new[kk].days
             {
                 self.time_deps[kk] = new[kk].clone();
+                // The queued wake-ups' masks index the old dependencies.
+                self.wake_deps[kk].fill(ALL_DEPS);
                 let n = self.wake[kk].len() as u32;
                 for e in 0..n {
                     self.reschedule(kind, e);
@@ -1311,21 +1328,63 @@ impl LiveEngine {
                 }
             }
         };
-        let at = next.unwrap_or(NONE);
+        self.queue_wake(kind, e, next.unwrap_or((NONE, 0)));
+    }
+
+    fn queue_wake(&mut self, kind: Kind, e: u32, (at, deps): (Nanos, DepMask)) {
+        let kk = k(kind);
+        let queued = self.wake[kk][e as usize];
         // Only an earlier wake-up is pushed. A later one keeps the entry
         // already queued: when it comes due it finds nothing to evaluate
         // (no dependency hits that instant) and queues the right one; this
-        // keeps the heap from filling with superseded entries.
-        if at < self.wake[kk][e as usize] {
+        // keeps the heap from filling with superseded entries. The same
+        // instant found again adds the dependencies that give it now.
+        if at == queued && at != NONE {
+            self.wake_deps[kk][e as usize] |= deps;
+        }
+        if at < queued {
             self.wake[kk][e as usize] = at;
+            self.wake_deps[kk][e as usize] = deps;
             if at != NONE {
                 let tag = match kind {
                     Kind::Customer => CUSTOMER_WAKES,
                     Kind::Product => PRODUCT_WAKES,
                 };
-                self.heap.push(Reverse((at, tag, e)));
+                self.heap.push((at, tag, e));
             }
         }
+    }
+
+    /// [`LiveEngine::reschedule`] after a line at `t` was added: the queued
+    /// wake-up is already no later than every instant the entity's other
+    /// records give, and adding a record removes none of those that matter
+    /// (a superseded `LAST` instant only costs a wake that finds nothing),
+    /// so the earlier of it and the new record's own instants is enough.
+    /// This reads one record instead of searching all of them per offset.
+    fn reschedule_added(&mut self, kind: Kind, e: u32, t: Nanos) {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        if deps.is_empty() {
+            return;
+        }
+        let alive = match kind {
+            Kind::Customer => self.store.customers[e as usize].alive,
+            Kind::Product => self.store.products[e as usize].alive,
+        };
+        if !alive {
+            return;
+        }
+        let none: &[Date] = &[];
+        let at = next_wake(
+            deps,
+            self.clock.now,
+            &self.clock.cal,
+            (&[t], |x| *x),
+            None,
+            (none, |d| *d),
+        )
+        .unwrap_or((NONE, 0));
+        self.queue_wake(kind, e, at);
     }
 
     /// Marks dirty the segments whose time dependencies make `at` a wake-up
@@ -1333,13 +1392,15 @@ impl LiveEngine {
     fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
         let kk = k(kind);
         let deps = &self.time_deps[kk];
+        let only = std::mem::take(&mut self.wake_deps[kk][e as usize]);
         let cal = &*self.clock.cal;
-        let (exact, days) = match kind {
+        let hits = |only: DepMask| match kind {
             Kind::Customer => {
                 let c = &self.store.customers[e as usize];
                 let none: &[Date] = &[];
                 crate::wake::hits(
                     deps,
+                    only,
                     at,
                     cal,
                     (&c.orders, |x| x.0),
@@ -1351,6 +1412,7 @@ impl LiveEngine {
                 let p = &self.store.products[e as usize];
                 crate::wake::hits(
                     deps,
+                    only,
                     at,
                     cal,
                     (&p.lines, |l| l.at),
@@ -1359,6 +1421,9 @@ impl LiveEngine {
                 )
             }
         };
+        let (exact, days) = hits(only);
+        // The reference: every dependency searched finds the same hits.
+        debug_assert_eq!((&exact, &days), (&hits(ALL_DEPS).0, &hits(ALL_DEPS).1));
         for (i, mask) in exact {
             for &(s, flags) in &self.exact_segs[kk][i] {
                 if flags & mask != 0 {
@@ -1384,7 +1449,7 @@ impl LiveEngine {
         if self.group_wake[g as usize] != at {
             self.group_wake[g as usize] = at;
             if at != NONE {
-                self.heap.push(Reverse((at, GROUP_AGES, g)));
+                self.heap.push((at, GROUP_AGES, g));
             }
         }
     }
@@ -1400,14 +1465,14 @@ impl LiveEngine {
             )));
         }
         self.cause = Cause::Time;
-        while let Some(&Reverse((at, _, _))) = self.heap.peek() {
+        while let Some((at, _, _)) = self.heap.peek() {
             if at > to {
                 break;
             }
             if at > self.clock.now {
                 self.clock = Clock::new(at, self.clock.cal.clone());
             }
-            while let Some(&Reverse((t, tag, id))) = self.heap.peek() {
+            while let Some((t, tag, id)) = self.heap.peek() {
                 if t != at {
                     break;
                 }
@@ -1424,7 +1489,7 @@ impl LiveEngine {
 
     /// The instant of the next scheduled entry, if any.
     pub fn next_due(&self) -> Option<Nanos> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        self.heap.peek().map(|(at, _, _)| at)
     }
 
     fn due(&mut self, tag: u8, id: u32, at: Nanos) {
@@ -1559,6 +1624,7 @@ impl LiveEngine {
                 clock: &self.clock,
                 members: &self.members,
                 memo: Some(&self.memo),
+                tiers: None,
             };
             for &c in &list {
                 let customer = &self.store.customers[c as usize];
@@ -1614,6 +1680,7 @@ impl LiveEngine {
                 clock: &self.clock,
                 members: &self.members,
                 memo: Some(&self.memo),
+                tiers: Some(&self.tiers),
             };
             let members = &self.members[s as usize];
             for &e in list {
@@ -1679,6 +1746,7 @@ impl LiveEngine {
             clock: &self.clock,
             members: &self.members,
             memo: None,
+            tiers: None,
         };
         seg.rule
             .bought_since

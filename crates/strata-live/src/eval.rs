@@ -97,6 +97,10 @@ pub struct Evaluator<'a> {
     /// Operand values shared by segments, by (memo slot, entity); valid
     /// while the data stands still (one settle).
     pub memo: Option<&'a Memo>,
+    /// Every customer's settled tier, when it is current (segments settle
+    /// after tiers): `tier` then reads it instead of finding the scheme and
+    /// ranking the customer again for each segment that asks.
+    pub tiers: Option<&'a [Option<std::sync::Arc<str>>]>,
 }
 
 /// A segment's members: a roaring bitmap for readers, and a plain bit
@@ -208,6 +212,10 @@ impl Evaluator<'_> {
 
     fn operand(&self, op: &LOperand, e: u32, customer: bool) -> V<'_> {
         match op {
+            LOperand::C(CField::Tier) if let Some(tiers) = self.tiers => tiers
+                .get(e as usize)
+                .and_then(|t| t.as_deref())
+                .map_or(V::Null, |t| V::Text(Cow::Borrowed(t))),
             LOperand::C(f) => self.customer_field(&self.store.customers[e as usize], *f),
             LOperand::P(f) => self.product_field(e, *f),
             LOperand::Custom(i) => {

@@ -30,6 +30,7 @@ mod engine;
 pub mod eval;
 pub mod feed;
 pub mod rule;
+mod schedule;
 mod snapshot;
 pub mod store;
 pub mod wake;

@@ -134,7 +134,7 @@ impl LiveEngine {
                 p.lines.sort_unstable_by_key(|x| (x.at, x.line));
             }
             p.w30_now = now;
-            p.w30_start = p.first_at(start);
+            p.w30_start = p.first_at_full(start);
             for i in p.w30_start..p.lines.len() {
                 let c = p.lines[i].customer;
                 if c != NO_CUSTOMER {

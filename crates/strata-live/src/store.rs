@@ -87,7 +87,32 @@ pub struct Product {
 
 impl Product {
     /// Index of the first contributing line at or after `at`.
+    ///
+    /// Windows of 30 days or less start inside the buyer window, whose
+    /// start index is kept: the search then runs over its recent lines
+    /// only (the end of the list, warm in cache since lines are appended
+    /// there) instead of the whole history. The reference is
+    /// [`Product::first_at_full`].
     pub fn first_at(&self, at: Nanos) -> usize {
+        let start = Store::window_start(self.w30_now);
+        if at < start {
+            return self.first_at_full(at);
+        }
+        let i = if at == start {
+            self.w30_start
+        } else {
+            self.w30_start + self.lines[self.w30_start..].partition_point(|l| l.at < at)
+        };
+        debug_assert_eq!(
+            i,
+            self.first_at_full(at),
+            "the buyer window's start is stale"
+        );
+        i
+    }
+
+    /// [`Product::first_at`] by a search of the whole list.
+    pub fn first_at_full(&self, at: Nanos) -> usize {
         self.lines.partition_point(|l| l.at < at)
     }
 
@@ -339,6 +364,8 @@ pub struct Touched {
     pub customer: u32,
     pub product: u32,
     pub group: u32,
+    /// The line's instant (its order's).
+    pub at: Nanos,
     /// The line's [`crate::rule::added_index`]: the signs of its revenue
     /// and profit.
     pub signs: usize,
@@ -466,6 +493,7 @@ impl Store {
             customer: c,
             product: p,
             group: g,
+            at,
             signs: crate::rule::added_index(revenue.is_sign_negative(), profit.is_sign_negative()),
         }
     }
@@ -519,6 +547,9 @@ impl Store {
         if !self.track_sales {
             return false;
         }
+        // Bringing the buyer window to `now` (amortised: it only moves
+        // forward) makes the 30-day sum one prefix-sum difference.
+        self.products[p as usize].catch_up_buyers(now);
         let s = self.sales_30d(p, now);
         let old = self.sales_key[p as usize];
         if old == s {

@@ -39,7 +39,32 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
     d.checked_add(jiff::Span::new().days(k)).ok()
 }
 
-/// The next instant after `now` at which time can change something.
+/// Which of a [`TimeDeps`]' entries gave a wake-up instant: bit `i` for
+/// `exact[i]`, bit `exact.len() + j` for `days[j]`. When there are more
+/// than 64 entries every bit is set ([`ALL_DEPS`]): [`hits`] then checks
+/// them all.
+pub type DepMask = u64;
+
+pub const ALL_DEPS: DepMask = u64::MAX;
+
+fn dep_bit(i: usize) -> DepMask {
+    if i < 64 { 1 << i } else { ALL_DEPS }
+}
+
+impl TimeDeps {
+    /// The mask bit of `days[j]`.
+    fn day_bit(&self, j: usize) -> DepMask {
+        dep_bit(self.exact.len() + j)
+    }
+
+    fn wanted(&self, only: DepMask, bit: DepMask) -> bool {
+        only == ALL_DEPS || self.exact.len() + self.days.len() > 64 || only & bit != 0
+    }
+}
+
+/// The next instant after `now` at which time can change something, and
+/// which entries of `deps` give it (so that [`hits`] need not search the
+/// others when it comes).
 ///
 /// `times` must be sorted; `dates` must be sorted. `extra` are single
 /// recorded instants outside `times` (a `created_at`).
@@ -50,25 +75,30 @@ pub fn next_wake<T, D>(
     (times, time): (&[T], impl Fn(&T) -> Nanos),
     extra: Option<Nanos>,
     (dates, date): (&[D], impl Fn(&D) -> Date),
-) -> Option<Nanos> {
-    let mut best: Option<Nanos> = None;
-    let mut keep = |t: Option<Nanos>| {
+) -> Option<(Nanos, DepMask)> {
+    let mut best: Option<(Nanos, DepMask)> = None;
+    let mut keep = |t: Option<Nanos>, bit: DepMask| {
         if let Some(t) = t
             && t > now
         {
-            best = Some(best.map_or(t, |b| b.min(t)));
+            best = Some(match best {
+                Some((b, m)) if b < t => (b, m),
+                Some((b, m)) if b == t => (b, m | bit),
+                _ => (t, bit),
+            });
         }
     };
-    for &(off, flags) in &deps.exact {
+    for (i, &(off, flags)) in deps.exact.iter().enumerate() {
+        let bit = dep_bit(i);
         let target = now.saturating_add(off);
         // AT: x − off > now. AFTER: x − off + 1 > now, i.e. x ≥ now + off.
         let mut single = |x: Nanos, source: u8| {
             let f = flags >> source;
             if f & AT != 0 && x > target {
-                keep(x.checked_sub(off));
+                keep(x.checked_sub(off), bit);
             }
             if f & AFTER != 0 && x >= target {
-                keep(x.checked_sub(off).and_then(|t| t.checked_add(1)));
+                keep(x.checked_sub(off).and_then(|t| t.checked_add(1)), bit);
             }
         };
         if flags & (AT | AFTER) != 0 {
@@ -93,7 +123,8 @@ pub fn next_wake<T, D>(
             single(time(x), LAST);
         }
     }
-    for &(off, k) in &deps.days {
+    for (j, &(off, k)) in deps.days.iter().enumerate() {
+        let bit = deps.day_bit(j);
         let shifted = now.saturating_add(off);
         let Some(threshold) = add_days(cal.date_of(shifted), -k) else {
             continue;
@@ -123,17 +154,20 @@ pub fn next_wake<T, D>(
         if let Some(d) = first
             && let Some(dk) = add_days(d, k)
         {
-            keep(cal.day_start(dk).checked_sub(off));
+            keep(cal.day_start(dk).checked_sub(off), bit);
         }
     }
     best
 }
 
 /// Which of `deps` make `at` a wake-up instant for this entity: indexes
-/// into `deps.exact` (with the flags that hold there) and `deps.days`. A wake then re-evaluates only the
-/// segments that have one of those, not every time-dependent segment.
+/// into `deps.exact` (with the flags that hold there) and `deps.days`. A
+/// wake then re-evaluates only the segments that have one of those, not
+/// every time-dependent segment. Only the entries in `only` (what
+/// [`next_wake`] found gave `at`) are searched; the others cannot hit.
 pub fn hits<T, D>(
     deps: &TimeDeps,
+    only: DepMask,
     at: Nanos,
     cal: &Calendar,
     (times, time): (&[T], impl Fn(&T) -> Nanos),
@@ -142,6 +176,9 @@ pub fn hits<T, D>(
 ) -> (Vec<(usize, u8)>, Vec<usize>) {
     let mut exact = Vec::new();
     for (i, &(off, flags)) in deps.exact.iter().enumerate() {
+        if !deps.wanted(only, dep_bit(i)) {
+            continue;
+        }
         let Some(x_at) = at.checked_add(off) else {
             continue;
         };
@@ -181,6 +218,9 @@ pub fn hits<T, D>(
     }
     let mut days = Vec::new();
     for (i, &(off, k)) in deps.days.iter().enumerate() {
+        if !deps.wanted(only, deps.day_bit(i)) {
+            continue;
+        }
         let Some(shifted) = at.checked_add(off) else {
             continue;
         };

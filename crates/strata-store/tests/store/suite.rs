@@ -62,6 +62,7 @@ macro_rules! store_suite {
             import_then_load_gives_the_dataset_back,
             importing_again_changes_nothing,
             a_newer_dataset_is_upserted_and_nothing_deleted,
+            a_reimport_moves_has_lines_with_the_lines,
             tenants_do_not_see_each_other,
             every_change_kind_is_committed_durably,
             a_refused_commit_leaves_nothing,
@@ -484,6 +485,38 @@ pub fn a_newer_dataset_is_upserted_and_nothing_deleted(f: &mut dyn Fixture) {
         before + 1
     );
     f.reopen();
+    assert_same_dataset(&f.store().load(t.id).unwrap(), &want.build());
+}
+
+pub fn a_reimport_moves_has_lines_with_the_lines(f: &mut dyn Fixture) {
+    let data = demo(100, 11);
+    let t = f.store().tenant("shop").unwrap();
+    import(f.store(), t.id, &data);
+    // Every line of one product now names another: the first is left with
+    // none, and only `has_lines` lets it be deleted.
+    let mut want = Model::of(&data);
+    let from = want.lines[0].sku.clone();
+    let to = want
+        .products
+        .iter()
+        .map(|p| p.sku.clone())
+        .find(|s| *s != from)
+        .unwrap();
+    for l in want.lines.iter_mut().filter(|l| l.sku == from) {
+        l.sku = to.clone();
+    }
+    import(f.store(), t.id, &want.build());
+    let marked = |f: &mut dyn Fixture, sku: &str| {
+        f.query(&format!(
+            "SELECT COUNT(*) FROM products WHERE sku = '{sku}' AND has_lines"
+        ))
+    };
+    assert_eq!(marked(f, &from), Some(0));
+    assert_eq!(marked(f, &to), Some(1));
+    let wrong = "SELECT COUNT(*) FROM products p
+                 WHERE has_lines <> EXISTS (SELECT 1 FROM order_lines l
+                                            WHERE l.tenant_id = p.tenant_id AND l.sku = p.sku)";
+    assert_eq!(f.query(wrong), Some(0));
     assert_same_dataset(&f.store().load(t.id).unwrap(), &want.build());
 }
 

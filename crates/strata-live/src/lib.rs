@@ -18,8 +18,9 @@
 //!   `purchased(in_segment:)`: the product's buyers).
 //! - **Exact expiry.** From an entity's own recorded instants and dates and
 //!   the offsets its kind's rules use, [`wake`] computes the next instant
-//!   at which time alone could change a truth; a heap keeps one entry per
-//!   entity, and [`LiveEngine::advance_to`] visits those instants in order.
+//!   at which time alone could change a truth; a bucketed schedule keeps
+//!   one entry per entity, and [`LiveEngine::advance_to`] visits those
+//!   instants in order.
 //!
 //! The engine never reads the wall clock: `now` only moves by
 //! [`LiveEngine::advance_to`].

@@ -1287,48 +1287,48 @@ impl LiveEngine {
     // ---- time -------------------------------------------------------------
 
     fn reschedule(&mut self, kind: Kind, e: u32) {
-        let kk = k(kind);
-        let deps = &self.time_deps[kk];
-        let next = if deps.is_empty() {
-            None
-        } else {
-            let now = self.clock.now;
-            let tz = &*self.clock.cal;
-            match kind {
-                Kind::Customer => {
-                    let c = &self.store.customers[e as usize];
-                    if !c.alive {
-                        None
-                    } else {
-                        let none: &[Date] = &[];
-                        next_wake(
-                            deps,
-                            now,
-                            tz,
-                            (&c.orders, |x| x.0),
-                            c.created_at,
-                            (none, |d| *d),
-                        )
-                    }
-                }
-                Kind::Product => {
-                    let p = &self.store.products[e as usize];
-                    if !p.alive {
-                        None
-                    } else {
-                        next_wake(
-                            deps,
-                            now,
-                            tz,
-                            (&p.lines, |l| l.at),
-                            p.created_at,
-                            (&p.daily, |r| r.date),
-                        )
-                    }
-                }
+        let next = self.next_wake_of(kind, e, None);
+        self.queue_wake(kind, e, next);
+    }
+
+    /// [`LiveEngine::reschedule`] after a line at `t` was added.
+    fn reschedule_added(&mut self, kind: Kind, e: u32, t: Nanos) {
+        let next = self.next_wake_of(kind, e, Some(t));
+        self.queue_wake(kind, e, next);
+    }
+
+    /// An entity's next wake-up from all its records, or with `added` from
+    /// that one new record alone: the queued wake-up is already no later
+    /// than every instant the other records give, and adding a record
+    /// removes none of those that matter (a superseded `LAST` instant only
+    /// costs a wake that finds nothing), so the earlier of the two is
+    /// enough, read from one record instead of a search per offset.
+    fn next_wake_of(&self, kind: Kind, e: u32, added: Option<Nanos>) -> (Nanos, DepMask) {
+        let deps = &self.time_deps[k(kind)];
+        let alive = match kind {
+            Kind::Customer => self.store.customers[e as usize].alive,
+            Kind::Product => self.store.products[e as usize].alive,
+        };
+        if deps.is_empty() || !alive {
+            return (NONE, 0);
+        }
+        let (now, cal) = (self.clock.now, &*self.clock.cal);
+        let none: &[Date] = &[];
+        let next = match (added, kind) {
+            (Some(t), _) => next_wake(deps, now, cal, (&[t], |x| *x), None, (none, |d| *d)),
+            (None, Kind::Customer) => {
+                let c = &self.store.customers[e as usize];
+                let times = (c.orders.as_slice(), |x: &(Nanos, u32)| x.0);
+                next_wake(deps, now, cal, times, c.created_at, (none, |d| *d))
+            }
+            (None, Kind::Product) => {
+                let p = &self.store.products[e as usize];
+                let times = (p.lines.as_slice(), |l: &crate::store::PLine| l.at);
+                let dates = (p.daily.as_slice(), |r: &Day| r.date);
+                next_wake(deps, now, cal, times, p.created_at, dates)
             }
         };
-        self.queue_wake(kind, e, next.unwrap_or((NONE, 0)));
+        next.unwrap_or((NONE, 0))
     }
 
     fn queue_wake(&mut self, kind: Kind, e: u32, (at, deps): (Nanos, DepMask)) {
@@ -1353,38 +1353,6 @@ impl LiveEngine {
                 self.heap.push((at, tag, e));
             }
         }
-    }
-
-    /// [`LiveEngine::reschedule`] after a line at `t` was added: the queued
-    /// wake-up is already no later than every instant the entity's other
-    /// records give, and adding a record removes none of those that matter
-    /// (a superseded `LAST` instant only costs a wake that finds nothing),
-    /// so the earlier of it and the new record's own instants is enough.
-    /// This reads one record instead of searching all of them per offset.
-    fn reschedule_added(&mut self, kind: Kind, e: u32, t: Nanos) {
-        let kk = k(kind);
-        let deps = &self.time_deps[kk];
-        if deps.is_empty() {
-            return;
-        }
-        let alive = match kind {
-            Kind::Customer => self.store.customers[e as usize].alive,
-            Kind::Product => self.store.products[e as usize].alive,
-        };
-        if !alive {
-            return;
-        }
-        let none: &[Date] = &[];
-        let at = next_wake(
-            deps,
-            self.clock.now,
-            &self.clock.cal,
-            (&[t], |x| *x),
-            None,
-            (none, |d| *d),
-        )
-        .unwrap_or((NONE, 0));
-        self.queue_wake(kind, e, at);
     }
 
     /// Marks dirty the segments whose time dependencies make `at` a wake-up
@@ -1423,7 +1391,7 @@ impl LiveEngine {
         };
         let (exact, days) = hits(only);
         // The reference: every dependency searched finds the same hits.
-        debug_assert_eq!((&exact, &days), (&hits(ALL_DEPS).0, &hits(ALL_DEPS).1));
+        debug_assert_eq!(hits(ALL_DEPS), (exact.clone(), days.clone()));
         for (i, mask) in exact {
             for &(s, flags) in &self.exact_segs[kk][i] {
                 if flags & mask != 0 {

@@ -40,9 +40,9 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
 }
 
 /// Which of a [`TimeDeps`]' entries gave a wake-up instant: bit `i` for
-/// `exact[i]`, bit `exact.len() + j` for `days[j]`. When there are more
-/// than 64 entries every bit is set ([`ALL_DEPS`]): [`hits`] then checks
-/// them all.
+/// `exact[i]`, bit `exact.len() + j` for `days[j]`. Entries from the 65th
+/// on have every bit ([`ALL_DEPS`]), so they are searched whenever any
+/// entry gave the instant.
 pub type DepMask = u64;
 
 pub const ALL_DEPS: DepMask = u64::MAX;
@@ -55,10 +55,6 @@ impl TimeDeps {
     /// The mask bit of `days[j]`.
     fn day_bit(&self, j: usize) -> DepMask {
         dep_bit(self.exact.len() + j)
-    }
-
-    fn wanted(&self, only: DepMask, bit: DepMask) -> bool {
-        only == ALL_DEPS || self.exact.len() + self.days.len() > 64 || only & bit != 0
     }
 }
 
@@ -176,7 +172,7 @@ pub fn hits<T, D>(
 ) -> (Vec<(usize, u8)>, Vec<usize>) {
     let mut exact = Vec::new();
     for (i, &(off, flags)) in deps.exact.iter().enumerate() {
-        if !deps.wanted(only, dep_bit(i)) {
+        if only & dep_bit(i) == 0 {
             continue;
         }
         let Some(x_at) = at.checked_add(off) else {
@@ -218,7 +214,7 @@ pub fn hits<T, D>(
     }
     let mut days = Vec::new();
     for (i, &(off, k)) in deps.days.iter().enumerate() {
-        if !deps.wanted(only, deps.day_bit(i)) {
+        if only & deps.day_bit(i) == 0 {
             continue;
         }
         let Some(shifted) = at.checked_add(off) else {

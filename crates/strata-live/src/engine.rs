@@ -1359,39 +1359,8 @@ impl LiveEngine {
     /// of this entity.
     fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
         let kk = k(kind);
-        let deps = &self.time_deps[kk];
         let only = std::mem::take(&mut self.wake_deps[kk][e as usize]);
-        let cal = &*self.clock.cal;
-        let hits = |only: DepMask| match kind {
-            Kind::Customer => {
-                let c = &self.store.customers[e as usize];
-                let none: &[Date] = &[];
-                crate::wake::hits(
-                    deps,
-                    only,
-                    at,
-                    cal,
-                    (&c.orders, |x| x.0),
-                    c.created_at,
-                    (none, |d| *d),
-                )
-            }
-            Kind::Product => {
-                let p = &self.store.products[e as usize];
-                crate::wake::hits(
-                    deps,
-                    only,
-                    at,
-                    cal,
-                    (&p.lines, |l| l.at),
-                    p.created_at,
-                    (&p.daily, |r| r.date),
-                )
-            }
-        };
-        let (exact, days) = hits(only);
-        // The reference: every dependency searched finds the same hits.
-        debug_assert_eq!(hits(ALL_DEPS), (exact.clone(), days.clone()));
+        let (exact, days) = self.due_hits(kind, e, at, only);
         for (i, mask) in exact {
             for &(s, flags) in &self.exact_segs[kk][i] {
                 if flags & mask != 0 {
@@ -1404,6 +1373,58 @@ impl LiveEngine {
                 self.dirty[s as usize].push(e);
             }
         }
+    }
+
+    /// [`crate::wake::hits`] of an entity at `at`, searching the
+    /// dependencies in `only`.
+    fn due_hits(&self, kind: Kind, e: u32, at: Nanos, only: DepMask) -> crate::wake::Hits {
+        let deps = &self.time_deps[k(kind)];
+        let cal = &*self.clock.cal;
+        let none: &[Date] = &[];
+        let found = match kind {
+            Kind::Customer => {
+                let c = &self.store.customers[e as usize];
+                let times = (c.orders.as_slice(), |x: &(Nanos, u32)| x.0);
+                crate::wake::hits(deps, only, at, cal, times, c.created_at, (none, |d| *d))
+            }
+            Kind::Product => {
+                let p = &self.store.products[e as usize];
+                let times = (p.lines.as_slice(), |l: &crate::store::PLine| l.at);
+                let dates = (p.daily.as_slice(), |r: &Day| r.date);
+                crate::wake::hits(deps, only, at, cal, times, p.created_at, dates)
+            }
+        };
+        #[cfg(debug_assertions)]
+        {
+            // The reference searches every dependency, over the records as
+            // they stood before this instant: those activated at `at` itself
+            // (orders that came due just now) were touched by their own
+            // change, as a line applied at `now` is, and no wake-up names
+            // them.
+            let (times, created, dates): (Vec<Nanos>, _, &[Day]) = match kind {
+                Kind::Customer => {
+                    let c = &self.store.customers[e as usize];
+                    let times = c.orders.iter().map(|x| x.0);
+                    (times.filter(|&t| t != at).collect(), c.created_at, &[])
+                }
+                Kind::Product => {
+                    let p = &self.store.products[e as usize];
+                    let times = p.lines.iter().map(|l| l.at);
+                    (times.filter(|&t| t != at).collect(), p.created_at, &p.daily)
+                }
+            };
+            let all = crate::wake::hits(
+                deps,
+                ALL_DEPS,
+                at,
+                cal,
+                (&times, |t| *t),
+                created,
+                (dates, |r| r.date),
+            );
+            debug_assert_eq!(all, found, "a wake-up's dependencies missed a hit");
+        }
+        found
     }
 
     fn reschedule_group(&mut self, g: u32) {

@@ -156,6 +156,10 @@ pub fn next_wake<T, D>(
     best
 }
 
+/// What [`hits`] finds: indexes into `deps.exact` with the flags that hold
+/// there, and indexes into `deps.days`.
+pub type Hits = (Vec<(usize, u8)>, Vec<usize>);
+
 /// Which of `deps` make `at` a wake-up instant for this entity: indexes
 /// into `deps.exact` (with the flags that hold there) and `deps.days`. A
 /// wake then re-evaluates only the segments that have one of those, not
@@ -169,7 +173,7 @@ pub fn hits<T, D>(
     (times, time): (&[T], impl Fn(&T) -> Nanos),
     extra: Option<Nanos>,
     (dates, date): (&[D], impl Fn(&D) -> Date),
-) -> (Vec<(usize, u8)>, Vec<usize>) {
+) -> Hits {
     let mut exact = Vec::new();
     for (i, &(off, flags)) in deps.exact.iter().enumerate() {
         if only & dep_bit(i) == 0 {

@@ -20,7 +20,7 @@ use crate::change::{
     invalid,
 };
 use crate::eval::{Clock, Evaluator, Members};
-use crate::rule::{self, Drift, LRule, Names, Via, input};
+use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
 use crate::wake::{ALL_DEPS, DepMask, TimeDeps, next_wake};
@@ -67,9 +67,10 @@ pub struct LiveEngine {
     dependents: Vec<Vec<(u32, Via)>>,
     time_deps: [TimeDeps; 2],
     /// Segments having each entry of `time_deps[kind].exact` (with their
-    /// own flags for it) / `.days`.
-    exact_segs: [Vec<Vec<(u32, u8)>>; 2],
-    day_segs: [Vec<Vec<u32>>; 2],
+    /// own flags for it and how it moves them) / `.days` (with whether it
+    /// can make them rise, fall).
+    exact_segs: [Vec<Vec<(u32, u8, TimeMove)>>; 2],
+    day_segs: [Vec<Vec<(u32, bool, bool)>>; 2],
     share_thresholds: Vec<Decimal>,
     heap: Schedule,
     wake: [Vec<Nanos>; 2],
@@ -848,7 +849,7 @@ impl LiveEngine {
             };
             let revenue = line_revenue(&input).unwrap_or_default();
             let l = self.store.lines.len() as u32;
-            self.store.lines.push(Line {
+            self.store.push_line(Line {
                 order: o,
                 product: p,
                 qty: input.quantity,
@@ -1236,14 +1237,14 @@ impl LiveEngine {
                 let Some(seg) = seg.as_ref().filter(|x| x.kind == kind) else {
                     continue;
                 };
-                for &(off, flags) in &seg.rule.exact {
+                for (&(off, flags), &moves) in seg.rule.exact.iter().zip(&seg.rule.exact_moves) {
                     if let Ok(i) = new[kk].exact.binary_search_by_key(&off, |e| e.0) {
-                        exact_segs[i].push((s as u32, flags));
+                        exact_segs[i].push((s as u32, flags, moves));
                     }
                 }
-                for dep in &seg.rule.days {
+                for (dep, &(rise, fall)) in seg.rule.days.iter().zip(&seg.rule.day_moves) {
                     if let Ok(i) = new[kk].days.binary_search(dep) {
-                        day_segs[i].push(s as u32);
+                        day_segs[i].push((s as u32, rise, fall));
                     }
                 }
             }
@@ -1356,21 +1357,31 @@ impl LiveEngine {
     }
 
     /// Marks dirty the segments whose time dependencies make `at` a wake-up
-    /// of this entity.
+    /// of this entity, except where the entity stands on the side that
+    /// time crossing those dependencies cannot move it from (a product
+    /// outside `units_30d >= 10` stays out as its lines age).
     fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
         let kk = k(kind);
         let only = std::mem::take(&mut self.wake_deps[kk][e as usize]);
         let (exact, days) = self.due_hits(kind, e, at, only);
+        let negative = self.store.negative_revenue;
         for (i, mask) in exact {
-            for &(s, flags) in &self.exact_segs[kk][i] {
-                if flags & mask != 0 {
-                    self.dirty[s as usize].push(e);
+            for &(s, flags, moves) in &self.exact_segs[kk][i] {
+                let bits = flags & mask;
+                if bits != 0 {
+                    let member = self.members[s as usize].contains(e);
+                    if moves.can_move(bits, member, negative) {
+                        self.dirty[s as usize].push(e);
+                    }
                 }
             }
         }
         for i in days {
-            for &s in &self.day_segs[kk][i] {
-                self.dirty[s as usize].push(e);
+            for &(s, rise, fall) in &self.day_segs[kk][i] {
+                let member = self.members[s as usize].contains(e);
+                if (member && fall) || (!member && rise) {
+                    self.dirty[s as usize].push(e);
+                }
             }
         }
     }

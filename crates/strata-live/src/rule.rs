@@ -337,18 +337,142 @@ fn drift(node: &LNode, revenue_up: bool, profit_up: bool) -> Drift {
                     Drift::Still
                 }
             };
-            match (operand, test) {
-                (Drift::Still, _) => Drift::Still,
-                (Drift::Up | Drift::Down, LTest::Truth) => operand,
-                (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Gt | CmpOp::Ge, Lit::Num(_))) => {
-                    operand
-                }
-                (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_))) => {
-                    operand.flip()
-                }
-                _ => Drift::Any,
+            through_test(operand, test)
+        }
+    }
+}
+
+/// How a condition moves when its operand moves as `operand` says: a
+/// `>`/`>=` follows its operand, a `<`/`<=` goes the other way, and any
+/// other test of a moving value (equality, ranges, lists) can go either.
+fn through_test(operand: Drift, test: &LTest) -> Drift {
+    match (operand, test) {
+        (Drift::Still, _) => Drift::Still,
+        (Drift::Up | Drift::Down, LTest::Truth) => operand,
+        (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Gt | CmpOp::Ge, Lit::Num(_))) => operand,
+        (Drift::Up | Drift::Down, LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_))) => operand.flip(),
+        _ => Drift::Any,
+    }
+}
+
+/// How time reaching one of a rule's exact dependencies (an offset, with
+/// [`AT`] / [`AFTER`] bits shifted to their source) can move its truth:
+/// bits of conditions that can become true, that can become false, and
+/// of those whose direction holds only while no line has a negative
+/// revenue (a `spent`/`sales` window losing a negative line grows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeMove {
+    pub rise: u8,
+    pub fall: u8,
+    pub money: u8,
+}
+
+impl TimeMove {
+    fn add(&mut self, bits: u8, drift: Drift, money: bool) {
+        match drift {
+            Drift::Still => {}
+            Drift::Up => self.rise |= bits,
+            Drift::Down => self.fall |= bits,
+            Drift::Any => {
+                self.rise |= bits;
+                self.fall |= bits;
             }
         }
+        if money {
+            self.money |= bits;
+        }
+    }
+
+    /// Whether a hit on `bits` can move an entity that is (`member`) or
+    /// is not in the segment; `negative` when some line's revenue is
+    /// negative.
+    pub fn can_move(&self, bits: u8, member: bool, negative: bool) -> bool {
+        let money = if negative { self.money } else { 0 };
+        let way = if member { self.fall } else { self.rise };
+        (way | money) & bits != 0
+    }
+}
+
+/// How a window `[since, until]` changes where `now + off` crosses a
+/// line: the lower bound only lets lines go, the upper only takes them
+/// in.
+fn window_move(since: Option<Bound>, until: Option<Bound>, off: i64) -> Drift {
+    let lower = matches!(since, Some(Bound::Rel(o)) if o == off);
+    let upper = matches!(until, Some(Bound::Rel(o)) if o == off);
+    match (lower, upper) {
+        (true, false) => Drift::Down,
+        (false, true) => Drift::Up,
+        _ => Drift::Any,
+    }
+}
+
+/// How one condition moves when time crosses its exact dependency at
+/// `off`, and whether that direction holds only for non-negative
+/// revenues. Only shapes whose direction is plain are refined; anything
+/// else is `Any` (evaluated whichever side the entity is on).
+fn exact_move(op: &LOperand, test: &LTest, off: i64) -> (Drift, bool) {
+    let counts = |d: Drift| (through_test(d, test), false);
+    let money = |d: Drift| (through_test(d, test), true);
+    match op {
+        // Sums and counts over the last n days only lose lines as time
+        // passes; the weights and divisors of the derived ones are fixed
+        // (conversion's sessions move only at day dependencies).
+        LOperand::P(
+            PField::Units(_)
+            | PField::AvgDaily(_)
+            | PField::DailyVelocity
+            | PField::Customers30d
+            | PField::ConversionRate30d,
+        ) => counts(Drift::Down),
+        LOperand::P(PField::SalesN(_)) => money(Drift::Down),
+        // Inventory over a shrinking velocity grows, or has no value once
+        // the velocity is zero: either way `<`/`<=` can only turn false.
+        LOperand::P(PField::DaysOfStock) => match test {
+            LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_)) => (Drift::Down, false),
+            _ => (Drift::Any, false),
+        },
+        LOperand::CCall {
+            f, since, until, ..
+        } => {
+            let d = window_move(*since, *until, off);
+            if *f == CFn::Spent {
+                money(d)
+            } else {
+                counts(d)
+            }
+        }
+        LOperand::PCall { f, since, until } => {
+            let d = window_move(*since, *until, off);
+            if *f == PFn::Sales {
+                money(d)
+            } else {
+                counts(d)
+            }
+        }
+        // A recorded instant against `now + off`: `<` becomes true as now
+        // passes it and stays so, `>` the reverse.
+        LOperand::C(CField::CreatedAt | CField::FirstOrderDate | CField::LastOrderDate)
+        | LOperand::P(PField::CreatedAt) => match test {
+            LTest::Cmp(op, Lit::Time(TimeLit::Rel(o))) if *o == off => match op {
+                CmpOp::Lt | CmpOp::Le => (Drift::Up, false),
+                CmpOp::Gt | CmpOp::Ge => (Drift::Down, false),
+                CmpOp::Eq | CmpOp::Ne => (Drift::Any, false),
+            },
+            _ => (Drift::Any, false),
+        },
+        _ => (Drift::Any, false),
+    }
+}
+
+/// How one condition moves when a calendar day crosses its day
+/// dependency `(off, k)`. `sessions_30d` sums the rows dated in the last
+/// 30 days: a row dated today comes in (`k = 0`), one dated 30 days ago
+/// goes (`k = 30`).
+fn day_move(op: &LOperand, test: &LTest, (off, k): (i64, i64)) -> Drift {
+    match (op, off, k) {
+        (LOperand::P(PField::Sessions30d), 0, 0) => through_test(Drift::Up, test),
+        (LOperand::P(PField::Sessions30d), 0, 30) => through_test(Drift::Down, test),
+        _ => Drift::Any,
     }
 }
 
@@ -369,6 +493,11 @@ pub struct LRule {
     /// `(offset ns, k days)`: the truth can change where the date of
     /// `now + offset` passes one of the entity's dates plus `k`.
     pub days: Vec<(i64, i64)>,
+    /// For each entry of `exact`, how time reaching it can move the truth
+    /// (a wake skips the entities already on the side it cannot leave).
+    pub exact_moves: Vec<TimeMove>,
+    /// For each entry of `days`: whether it can make the truth rise, fall.
+    pub day_moves: Vec<(bool, bool)>,
     /// Literals `revenue_share` is compared with.
     pub share_thresholds: Vec<Decimal>,
     /// For each `in_segment:` product filter, its call's `since:` bound:
@@ -396,6 +525,13 @@ struct Builder<'a> {
     days: BTreeSet<(i64, i64)>,
     share: Vec<Decimal>,
     bought: Vec<(u32, Option<Bound>)>,
+    /// What the condition being built registers with time.
+    cond_exact: Vec<(i64, u8)>,
+    cond_days: Vec<(i64, i64)>,
+    /// Under an odd number of NOTs.
+    negated: bool,
+    exact_moves: std::collections::BTreeMap<i64, TimeMove>,
+    day_moves: std::collections::BTreeMap<(i64, i64), (bool, bool)>,
 }
 
 const DAY: i64 = 86_400 * NANOS_PER_SECOND;
@@ -428,6 +564,11 @@ pub fn compile(
         days: BTreeSet::new(),
         share: Vec::new(),
         bought: Vec::new(),
+        cond_exact: Vec::new(),
+        cond_days: Vec::new(),
+        negated: false,
+        exact_moves: Default::default(),
+        day_moves: Default::default(),
     };
     let mut node = b.node(expr)?;
     order_by_cost(&mut node);
@@ -437,6 +578,23 @@ pub fn compile(
     b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
     b.refs.dedup();
     let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0));
+    // Every registered dependency has its entry: one the conditions did not
+    // describe moves either way.
+    let any = TimeMove {
+        rise: u8::MAX,
+        fall: u8::MAX,
+        money: 0,
+    };
+    let exact_moves = b
+        .exact
+        .keys()
+        .map(|off| b.exact_moves.get(off).copied().unwrap_or(any))
+        .collect();
+    let day_moves = b
+        .days
+        .iter()
+        .map(|dep| b.day_moves.get(dep).copied().unwrap_or((true, true)))
+        .collect();
     Ok(LRule {
         added,
         node,
@@ -444,6 +602,8 @@ pub fn compile(
         refs: b.refs,
         exact: b.exact.into_iter().collect(),
         days: b.days.into_iter().collect(),
+        exact_moves,
+        day_moves,
         share_thresholds: b.share,
         bought_since: b.bought,
     })
@@ -454,8 +614,15 @@ impl Builder<'_> {
         Ok(match expr {
             Expr::And(xs) => LNode::And(xs.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?),
             Expr::Or(xs) => LNode::Or(xs.iter().map(|x| self.node(x)).collect::<Result<_, _>>()?),
-            Expr::Not(x) => LNode::Not(Box::new(self.node(x)?)),
+            Expr::Not(x) => {
+                self.negated = !self.negated;
+                let inner = self.node(x);
+                self.negated = !self.negated;
+                LNode::Not(Box::new(inner?))
+            }
             Expr::Cond(c) => {
+                self.cond_exact.clear();
+                self.cond_days.clear();
                 let operand = match &c.operand {
                     Operand::Field(id) => self.field(&id.name)?,
                     Operand::Call(call) => self.call(call)?,
@@ -475,9 +642,27 @@ impl Builder<'_> {
                     self.share.extend(test_numbers(&c.test));
                 }
                 let test = self.test(&c.test, is_time)?;
+                self.note_moves(&operand, &test);
                 LNode::Cond(operand, test, None)
             }
         })
+    }
+
+    /// Records how the condition just built moves at each time dependency
+    /// it registered, seen from the rule's root (a NOT turns it round).
+    fn note_moves(&mut self, operand: &LOperand, test: &LTest) {
+        let turn = |d: Drift, negated: bool| if negated { d.flip() } else { d };
+        for &(off, bits) in &self.cond_exact {
+            let (d, money) = exact_move(operand, test, off);
+            let entry = self.exact_moves.entry(off).or_default();
+            entry.add(bits, turn(d, self.negated), money);
+        }
+        for &dep in &self.cond_days {
+            let d = turn(day_move(operand, test, dep), self.negated);
+            let entry = self.day_moves.entry(dep).or_insert((false, false));
+            entry.0 |= matches!(d, Drift::Up | Drift::Any);
+            entry.1 |= matches!(d, Drift::Down | Drift::Any);
+        }
     }
 
     fn window(&mut self, days: i64) {
@@ -487,11 +672,17 @@ impl Builder<'_> {
     fn instant(&mut self, off: i64, flags: u8) {
         // `flags` already shifted to its source (ALL is no shift).
         *self.exact.entry(off).or_insert(0) |= flags;
+        self.cond_exact.push((off, flags));
+    }
+
+    fn day(&mut self, off: i64, k: i64) {
+        self.days.insert((off, k));
+        self.cond_days.push((off, k));
     }
 
     fn daily(&mut self, ks: &[i64]) {
         for &k in ks {
-            self.days.insert((0, k));
+            self.day(0, k);
         }
     }
 
@@ -655,8 +846,8 @@ impl Builder<'_> {
                 Bound::Rel(off)
             }
             Value::Today => {
-                self.days.insert((0, 0));
-                self.days.insert((0, 1));
+                self.day(0, 0);
+                self.day(0, 1);
                 if upper {
                     Bound::TodayEnd
                 } else {
@@ -675,13 +866,13 @@ impl Builder<'_> {
             }
             Value::Relative(r) => {
                 let off = r.offset_seconds().saturating_mul(NANOS_PER_SECOND);
-                self.days.insert((off, 0));
-                self.days.insert((off, 1));
+                self.day(off, 0);
+                self.day(off, 1);
                 DayBound::Rel(off)
             }
             Value::Today => {
-                self.days.insert((0, 0));
-                self.days.insert((0, 1));
+                self.day(0, 0);
+                self.day(0, 1);
                 DayBound::Today
             }
             other => return Err(Unresolved(format!("bound {other:?}"))),
@@ -796,8 +987,8 @@ impl Builder<'_> {
             }
             Value::Today => {
                 if is_time.is_some() {
-                    self.days.insert((0, 0));
-                    self.days.insert((0, 1));
+                    self.day(0, 0);
+                    self.day(0, 1);
                 }
                 Lit::Time(TimeLit::Today)
             }

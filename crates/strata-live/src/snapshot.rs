@@ -127,7 +127,7 @@ impl LiveEngine {
                     g.total += line.revenue;
                 }
             }
-            s.lines.push(line);
+            s.push_line(line);
         }
         for p in &mut s.products {
             if !p.lines.is_sorted_by_key(|x| (x.at, x.line)) {

@@ -308,6 +308,10 @@ pub struct Store {
     /// The product parts of the rules' line filters, one per distinct
     /// (sku, category, brand) lists.
     pub filters: Vec<ProductFilter>,
+    /// Whether any line ever stored had a negative revenue (a discount
+    /// above its price): sums of revenue are then not known to shrink as
+    /// lines leave a window. Never cleared; it only costs evaluations.
+    pub negative_revenue: bool,
 }
 
 /// The products one line filter's `sku`, `category` and `brand` let
@@ -372,6 +376,13 @@ pub struct Touched {
 }
 
 impl Store {
+    /// Stores a line; its index.
+    pub fn push_line(&mut self, line: Line) -> u32 {
+        self.negative_revenue |= line.revenue.is_sign_negative();
+        self.lines.push(line);
+        (self.lines.len() - 1) as u32
+    }
+
     /// The slot of the filter with these parts, made (over every product)
     /// if no rule had it yet.
     pub fn filter_slot(

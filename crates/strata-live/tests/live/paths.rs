@@ -595,3 +595,57 @@ fn a_rule_that_only_rises_with_sales_skips_its_members_until_a_line_can_lower_it
     assert_eq!(n, 1);
     assert_eq!(events, [ev(T0, "spenders", "C1", false)]);
 }
+
+#[test]
+fn an_ageing_line_skips_entities_on_the_side_it_cannot_leave() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    product(&mut live, "S2", "a", 10);
+    // S1 sells 3 units, S2 one: only S1 is in `busy`; both are in `slow`.
+    ok(&mut live, order("O1", T0, None, "S1", 3, 5));
+    ok(&mut live, order("O2", T0, None, "S2", 1, 5));
+    segment(&mut live, "busy", Kind::Product, "units_7d >= 2");
+    segment(&mut live, "slow", Kind::Product, "units_7d < 5");
+    let before = live.evaluations();
+    let events = live.advance_to(T0 + 8 * DAY).unwrap();
+    // Ageing lines can take S1 out of `busy` but put nobody in it, and can
+    // put nobody out of `slow`: S1 in `busy` is the one pair looked at.
+    assert_eq!(live.evaluations() - before, 1);
+    assert_eq!(
+        members(&events),
+        [ev(T0 + 7 * DAY + 1, "busy", "S1", false)]
+    );
+}
+
+#[test]
+fn a_negative_line_leaving_a_window_is_looked_at_from_both_sides() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    segment(&mut live, "earners", Kind::Product, "sales_7d > 10");
+    // −15.00 at T0 (a discount above the price), then 20.00 a day later:
+    // 5.00 in all, so S1 is out; when the negative line leaves the window
+    // the sum grows to 20.00 and S1 comes in, though lines leaving a
+    // window usually only lower a sum.
+    let negative = Change::AddLines(vec![LineRow {
+        order_id: "O1".into(),
+        ordered_at: T0,
+        customer_id: None,
+        sku: "S1".into(),
+        quantity: 1,
+        unit_price: Decimal::from(5),
+        discount: Decimal::from(20),
+        fees: Decimal::ZERO,
+        status: None,
+        marketplace: Some("US".into()),
+        seller_account: None,
+    }]);
+    ok(&mut live, negative);
+    live.advance_to(T0 + DAY).unwrap();
+    let events = ok(&mut live, order("O2", T0 + DAY, None, "S1", 1, 20));
+    assert!(members(&events).is_empty(), "{events:?}");
+    let events = live.advance_to(T0 + 8 * DAY).unwrap();
+    assert_eq!(
+        members(&events),
+        [ev(T0 + 7 * DAY + 1, "earners", "S1", true)]
+    );
+}

@@ -23,7 +23,7 @@ use crate::eval::{Clock, Evaluator, Members};
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
-use crate::wake::{ALL_DEPS, DepMask, TimeDeps, next_wake};
+use crate::wake::{TimeDeps, next_of};
 
 /// Heap entry tags, in the order they are handled at one instant: data
 /// first (an order coming due, a group's window moving), then entities.
@@ -33,6 +33,18 @@ const PRODUCT_WAKES: u8 = 2;
 const CUSTOMER_WAKES: u8 = 3;
 
 const NONE: Nanos = Nanos::MAX;
+
+/// How [`LiveEngine::next_wake_of`] brings an entity's kept instants up to
+/// date.
+#[derive(Clone, Copy, Debug)]
+enum Rewake {
+    /// From all its records.
+    All,
+    /// After one record at this instant was added.
+    Added(Nanos),
+    /// After a wake at this instant.
+    Due(Nanos),
+}
 
 fn k(kind: Kind) -> usize {
     match kind {
@@ -74,9 +86,14 @@ pub struct LiveEngine {
     share_thresholds: Vec<Decimal>,
     heap: Schedule,
     wake: [Vec<Nanos>; 2],
-    /// Which time dependencies give each entity's queued wake-up (see
-    /// [`crate::wake::DepMask`]): when it comes, only those are searched.
-    wake_deps: [Vec<DepMask>; 2],
+    /// Per entity, the next instant each time dependency can change
+    /// something (`time_deps[kind].len()` entries per entity): never later
+    /// than the truth, so a wake recomputes only the entries that came
+    /// due and the others stand (see `next_wake_of`).
+    wake_next: [Vec<Nanos>; 2],
+    /// Beside each kept instant, what it hits (see [`next_of`]): a wake
+    /// reads its hits here instead of searching the records.
+    wake_bits: [Vec<u8>; 2],
     group_wake: Vec<Nanos>,
     dirty: Vec<Vec<u32>>,
     tier_dirty: Vec<u32>,
@@ -146,7 +163,8 @@ impl LiveEngine {
             share_thresholds: Vec::new(),
             heap: Schedule::default(),
             wake: [Vec::new(), Vec::new()],
-            wake_deps: Default::default(),
+            wake_next: Default::default(),
+            wake_bits: Default::default(),
             group_wake: Vec::new(),
             dirty: Vec::new(),
             tier_dirty: Vec::new(),
@@ -519,7 +537,9 @@ impl LiveEngine {
                 self.store.groups[group as usize].products.push(p);
                 self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
-                self.wake_deps[1].push(0);
+                let n = self.time_deps[1].len();
+                self.wake_next[1].extend(std::iter::repeat_n(NONE, n));
+                self.wake_bits[1].extend(std::iter::repeat_n(0, n));
                 self.ids[1].push(Arc::from(input.sku.as_str()));
                 if self.store.track_sales {
                     self.store.sales_key.push(Decimal::ZERO);
@@ -724,7 +744,9 @@ impl LiveEngine {
                     .customer_ids
                     .insert(input.customer_id.as_str().into(), c);
                 self.wake[0].push(NONE);
-                self.wake_deps[0].push(0);
+                let n = self.time_deps[0].len();
+                self.wake_next[0].extend(std::iter::repeat_n(NONE, n));
+                self.wake_bits[0].extend(std::iter::repeat_n(0, n));
                 self.tiers.push(None);
                 self.ids[0].push(Arc::from(input.customer_id.as_str()));
                 self.touch_all_segments(Kind::Customer, c);
@@ -951,6 +973,7 @@ impl LiveEngine {
         } else {
             daily.insert(pos, new);
         }
+        self.store.products[p as usize].daily_changed(pos);
         self.touch(Kind::Product, p, input::DAILY);
         self.reschedule(Kind::Product, p);
     }
@@ -1253,9 +1276,10 @@ impl LiveEngine {
             if self.time_deps[kk].exact != new[kk].exact || self.time_deps[kk].days != new[kk].days
             {
                 self.time_deps[kk] = new[kk].clone();
-                // The queued wake-ups' masks index the old dependencies.
-                self.wake_deps[kk].fill(ALL_DEPS);
+                // The kept instants index the old dependencies.
                 let n = self.wake[kk].len() as u32;
+                self.wake_next[kk] = vec![NONE; n as usize * new[kk].len()];
+                self.wake_bits[kk] = vec![0; n as usize * new[kk].len()];
                 for e in 0..n {
                     self.reschedule(kind, e);
                 }
@@ -1288,64 +1312,164 @@ impl LiveEngine {
     // ---- time -------------------------------------------------------------
 
     fn reschedule(&mut self, kind: Kind, e: u32) {
-        let next = self.next_wake_of(kind, e, None);
+        let next = self.next_wake_of(kind, e, Rewake::All);
         self.queue_wake(kind, e, next);
     }
 
     /// [`LiveEngine::reschedule`] after a line at `t` was added.
     fn reschedule_added(&mut self, kind: Kind, e: u32, t: Nanos) {
-        let next = self.next_wake_of(kind, e, Some(t));
+        let next = self.next_wake_of(kind, e, Rewake::Added(t));
         self.queue_wake(kind, e, next);
     }
 
-    /// An entity's next wake-up from all its records, or with `added` from
-    /// that one new record alone: the queued wake-up is already no later
-    /// than every instant the other records give, and adding a record
-    /// removes none of those that matter (a superseded `LAST` instant only
-    /// costs a wake that finds nothing), so the earlier of the two is
-    /// enough, read from one record instead of a search per offset.
-    fn next_wake_of(&self, kind: Kind, e: u32, added: Option<Nanos>) -> (Nanos, DepMask) {
-        let deps = &self.time_deps[k(kind)];
+    /// Brings an entity's kept instants up to date and returns the
+    /// earliest, with the dependencies that give it.
+    ///
+    /// `All` recomputes every entry from all the records. `Added(t)` takes
+    /// each entry's earlier with what that one new record gives: adding a
+    /// record removes no instant that matters (a superseded `LAST` instant
+    /// only costs a wake that finds nothing), so one record is read
+    /// instead of a search per dependency. `Due(at)` recomputes only the
+    /// entries that came due at `at`: the others' records have not moved.
+    fn next_wake_of(&mut self, kind: Kind, e: u32, how: Rewake) -> Nanos {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let n = deps.len();
+        let range = e as usize * n..(e as usize + 1) * n;
+        let slots = &mut self.wake_next[kk][range.clone()];
+        let bits = &mut self.wake_bits[kk][range];
         let alive = match kind {
             Kind::Customer => self.store.customers[e as usize].alive,
             Kind::Product => self.store.products[e as usize].alive,
         };
-        if deps.is_empty() || !alive {
-            return (NONE, 0);
+        if n == 0 || !alive {
+            slots.fill(NONE);
+            bits.fill(0);
+            return NONE;
         }
         let (now, cal) = (self.clock.now, &*self.clock.cal);
         let none: &[Date] = &[];
-        let next = match (added, kind) {
-            (Some(t), _) => next_wake(deps, now, cal, (&[t], |x| *x), None, (none, |d| *d)),
-            (None, Kind::Customer) => {
-                let c = &self.store.customers[e as usize];
-                let times = (c.orders.as_slice(), |x: &(Nanos, u32)| x.0);
-                next_wake(deps, now, cal, times, c.created_at, (none, |d| *d))
-            }
-            (None, Kind::Product) => {
-                let p = &self.store.products[e as usize];
-                let times = (p.lines.as_slice(), |l: &crate::store::PLine| l.at);
-                let dates = (p.daily.as_slice(), |r: &Day| r.date);
-                next_wake(deps, now, cal, times, p.created_at, dates)
-            }
+        let at = |x: &Nanos| *x;
+        let day = |d: &Date| *d;
+        let due = |slot: Nanos| match how {
+            Rewake::Due(t) => slot <= t,
+            _ => true,
         };
-        next.unwrap_or((NONE, 0))
+        match (how, kind) {
+            (Rewake::Added(t), _) => {
+                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                    let Some((x, b)) = next_of(deps, i, now, cal, (&[t], &at), None, (none, &day))
+                    else {
+                        continue;
+                    };
+                    if x < *slot {
+                        (*slot, *bit) = (x, b);
+                    } else if x == *slot {
+                        *bit |= b;
+                    }
+                }
+            }
+            (Rewake::All | Rewake::Due(_), Kind::Customer) => {
+                let c = &self.store.customers[e as usize];
+                let time = |x: &(Nanos, u32)| x.0;
+                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                    if due(*slot) {
+                        let times = (c.orders.as_slice(), &time);
+                        let x = next_of(deps, i, now, cal, times, c.created_at, (none, &day));
+                        (*slot, *bit) = x.unwrap_or((NONE, 0));
+                    }
+                }
+            }
+            (Rewake::All | Rewake::Due(_), Kind::Product) => {
+                let p = &self.store.products[e as usize];
+                let time = |l: &crate::store::PLine| l.at;
+                let date = |r: &Day| r.date;
+                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                    if due(*slot) {
+                        let times = (p.lines.as_slice(), &time);
+                        let dates = (p.daily.as_slice(), &date);
+                        let x = next_of(deps, i, now, cal, times, p.created_at, dates);
+                        (*slot, *bit) = x.unwrap_or((NONE, 0));
+                    }
+                }
+            }
+        }
+        let next = slots.iter().copied().min().unwrap_or(NONE);
+        #[cfg(debug_assertions)]
+        self.check_kept(kind, e);
+        next
     }
 
-    fn queue_wake(&mut self, kind: Kind, e: u32, (at, deps): (Nanos, DepMask)) {
+    /// The reference: every kept instant of an entity is no later than
+    /// what all its records give for that dependency.
+    #[cfg(debug_assertions)]
+    fn check_kept(&self, kind: Kind, e: u32) {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let n = deps.len();
+        let (now, cal) = (self.clock.now, &*self.clock.cal);
+        let none: &[Date] = &[];
+        for i in 0..n {
+            let truth = match kind {
+                Kind::Customer => {
+                    let c = &self.store.customers[e as usize];
+                    let times = (c.orders.as_slice(), &|x: &(Nanos, u32)| x.0);
+                    next_of(
+                        deps,
+                        i,
+                        now,
+                        cal,
+                        times,
+                        c.created_at,
+                        (none, &|d: &Date| *d),
+                    )
+                }
+                Kind::Product => {
+                    let p = &self.store.products[e as usize];
+                    let times = (p.lines.as_slice(), &|l: &crate::store::PLine| l.at);
+                    let dates = (p.daily.as_slice(), &|r: &Day| r.date);
+                    next_of(deps, i, now, cal, times, p.created_at, dates)
+                }
+            };
+            let kept = self.wake_next[kk][e as usize * n + i];
+            debug_assert!(
+                kept <= truth.map_or(NONE, |x| x.0),
+                "{kind:?} {e}: kept wake {kept} of dependency {i} after the true {truth:?}"
+            );
+        }
+    }
+
+    /// What a wake of an entity at `at` hits: the dependencies whose kept
+    /// instant has come, with the flags kept beside it.
+    fn due_found(&self, kind: Kind, e: u32, at: Nanos) -> crate::wake::Hits {
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let n = deps.len();
+        let range = e as usize * n..(e as usize + 1) * n;
+        let slots = &self.wake_next[kk][range.clone()];
+        let bits = &self.wake_bits[kk][range];
+        let mut found: crate::wake::Hits = Default::default();
+        for (i, (&slot, &b)) in slots.iter().zip(bits).enumerate() {
+            if slot > at {
+                continue;
+            }
+            match i.checked_sub(deps.exact.len()) {
+                None => found.0.push((i, b)),
+                Some(j) => found.1.push(j),
+            }
+        }
+        found
+    }
+
+    fn queue_wake(&mut self, kind: Kind, e: u32, at: Nanos) {
         let kk = k(kind);
         let queued = self.wake[kk][e as usize];
         // Only an earlier wake-up is pushed. A later one keeps the entry
         // already queued: when it comes due it finds nothing to evaluate
         // (no dependency hits that instant) and queues the right one; this
-        // keeps the heap from filling with superseded entries. The same
-        // instant found again adds the dependencies that give it now.
-        if at == queued && at != NONE {
-            self.wake_deps[kk][e as usize] |= deps;
-        }
+        // keeps the schedule from filling with superseded entries.
         if at < queued {
             self.wake[kk][e as usize] = at;
-            self.wake_deps[kk][e as usize] = deps;
             if at != NONE {
                 let tag = match kind {
                     Kind::Customer => CUSTOMER_WAKES,
@@ -1362,8 +1486,7 @@ impl LiveEngine {
     /// outside `units_30d >= 10` stays out as its lines age).
     fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
         let kk = k(kind);
-        let only = std::mem::take(&mut self.wake_deps[kk][e as usize]);
-        let (exact, days) = self.due_hits(kind, e, at, only);
+        let (exact, days) = self.due_hits(kind, e, at);
         let negative = self.store.negative_revenue;
         for (i, mask) in exact {
             for &(s, flags, moves) in &self.exact_segs[kk][i] {
@@ -1386,54 +1509,55 @@ impl LiveEngine {
         }
     }
 
-    /// [`crate::wake::hits`] of an entity at `at`, searching the
-    /// dependencies in `only`.
-    fn due_hits(&self, kind: Kind, e: u32, at: Nanos, only: DepMask) -> crate::wake::Hits {
-        let deps = &self.time_deps[k(kind)];
-        let cal = &*self.clock.cal;
-        let none: &[Date] = &[];
-        let found = match kind {
-            Kind::Customer => {
-                let c = &self.store.customers[e as usize];
-                let times = (c.orders.as_slice(), |x: &(Nanos, u32)| x.0);
-                crate::wake::hits(deps, only, at, cal, times, c.created_at, (none, |d| *d))
-            }
-            Kind::Product => {
-                let p = &self.store.products[e as usize];
-                let times = (p.lines.as_slice(), |l: &crate::store::PLine| l.at);
-                let dates = (p.daily.as_slice(), |r: &Day| r.date);
-                crate::wake::hits(deps, only, at, cal, times, p.created_at, dates)
-            }
-        };
+    /// What a wake of an entity at `at` hits, read from its kept flags
+    /// ([`LiveEngine::due_found`]); debug builds check it against a search
+    /// of the records ([`crate::wake::hits`]).
+    fn due_hits(&self, kind: Kind, e: u32, at: Nanos) -> crate::wake::Hits {
+        let found = self.due_found(kind, e, at);
         #[cfg(debug_assertions)]
         {
-            // The reference searches every dependency, over the records as
-            // they stood before this instant: those activated at `at` itself
-            // (orders that came due just now) were touched by their own
-            // change, as a line applied at `now` is, and no wake-up names
-            // them.
+            // The reference searches every dependency twice: over the
+            // records as they are, and as they stood before this instant.
+            // Records at `at` itself (orders that came due just now) were
+            // touched by their own change, as a line applied at `now` is: a
+            // hit only one view has is theirs (they make it, or, as a newer
+            // last order, make it moot). A hit both views have must be found.
+            let deps = &self.time_deps[k(kind)];
+            let cal = &*self.clock.cal;
             let (times, created, dates): (Vec<Nanos>, _, &[Day]) = match kind {
                 Kind::Customer => {
                     let c = &self.store.customers[e as usize];
-                    let times = c.orders.iter().map(|x| x.0);
-                    (times.filter(|&t| t != at).collect(), c.created_at, &[])
+                    (c.orders.iter().map(|x| x.0).collect(), c.created_at, &[])
                 }
                 Kind::Product => {
                     let p = &self.store.products[e as usize];
-                    let times = p.lines.iter().map(|l| l.at);
-                    (times.filter(|&t| t != at).collect(), p.created_at, &p.daily)
+                    (
+                        p.lines.iter().map(|l| l.at).collect(),
+                        p.created_at,
+                        &p.daily,
+                    )
                 }
             };
-            let all = crate::wake::hits(
-                deps,
-                ALL_DEPS,
-                at,
-                cal,
-                (&times, |t| *t),
-                created,
-                (dates, |r| r.date),
-            );
-            debug_assert_eq!(all, found, "a wake-up's dependencies missed a hit");
+            let before: Vec<Nanos> = times.iter().copied().filter(|&t| t != at).collect();
+            let search = |times: &[Nanos]| {
+                let dates = (dates, |r: &Day| r.date);
+                crate::wake::hits(deps, at, cal, (times, |t| *t), created, dates)
+            };
+            let (now_exact, now_days) = search(&times);
+            let (before_exact, before_days) = search(&before);
+            for (i, bits) in before_exact {
+                let both = now_exact
+                    .iter()
+                    .find(|x| x.0 == i)
+                    .map_or(0, |x| x.1 & bits);
+                let seen = found.0.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
+                debug_assert_eq!(both & !seen, 0, "a wake-up missed dependency {i}");
+            }
+            for i in before_days {
+                if now_days.contains(&i) {
+                    debug_assert!(found.1.contains(&i), "a wake-up missed day dependency {i}");
+                }
+            }
         }
         found
     }
@@ -1527,7 +1651,8 @@ impl LiveEngine {
                     self.store.rekey_sales(id, at);
                 }
                 self.touch_due(kind, id, at);
-                self.reschedule(kind, id);
+                let next = self.next_wake_of(kind, id, Rewake::Due(at));
+                self.queue_wake(kind, id, next);
             }
             _ => {}
         }

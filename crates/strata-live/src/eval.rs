@@ -255,7 +255,7 @@ impl Evaluator<'_> {
                 let hi = until
                     .map_or(Date::MAX, |b| self.day_bound(b))
                     .min(self.clock.today);
-                num(Decimal::from(sessions(p, lo, hi)))
+                num(Decimal::from(p.sessions(lo, hi)))
             }
         }
     }
@@ -425,7 +425,7 @@ impl Evaluator<'_> {
             let n = Decimal::from(5 * u7 * 14 * 30 + 3 * u14 * 7 * 30 + 2 * u30 * 7 * 14);
             (n, Decimal::from(7 * 14 * 30 * 10))
         };
-        let sessions_30d = || sessions(p, clock.days_ago(29), clock.today);
+        let sessions_30d = || p.sessions(clock.days_ago(29), clock.today);
         match f {
             PField::Sku => V::Text(Cow::Borrowed(&p.sku)),
             PField::ParentSku => txt(&p.parent_sku),
@@ -605,19 +605,6 @@ pub(crate) fn any_of(folded: &[String], value: Option<&str>) -> bool {
     folded
         .iter()
         .any(|f| cmp_folded(value, f) == Ordering::Equal)
-}
-
-/// Σ sessions of the daily rows dated in `lo..=hi`.
-fn sessions(p: &Product, lo: Date, hi: Date) -> u64 {
-    if lo > hi {
-        return 0;
-    }
-    let a = p.daily.partition_point(|r| r.date < lo);
-    let b = p.daily.partition_point(|r| r.date <= hi);
-    p.daily[a..b.max(a)]
-        .iter()
-        .map(|r| r.sessions.unwrap_or(0))
-        .sum()
 }
 
 /// The latest value of a daily column dated on or before `day`.

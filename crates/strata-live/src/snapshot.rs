@@ -53,6 +53,7 @@ impl LiveEngine {
         }
         for p in &mut self.store.products {
             p.daily.sort_by_key(|r| r.date);
+            p.daily_changed(0);
         }
         self.store.tiers = d.tiers.clone();
     }

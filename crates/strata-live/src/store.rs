@@ -73,6 +73,10 @@ pub struct Product {
     pub cum_revenue: Vec<Decimal>,
     /// Sorted by date, one per date.
     pub daily: Vec<Day>,
+    /// `cum_sessions[i]` is Σ sessions over `daily[..=i]` (an absent count
+    /// is 0), wrapping: a difference is exact whenever the window's own sum
+    /// fits in a `u64`.
+    pub cum_sessions: Vec<u64>,
     /// Revenue-share group (seller account, marketplace).
     pub group: u32,
     /// Lines of any status naming this product.
@@ -190,6 +194,45 @@ impl Product {
     /// `now`.
     pub fn buyers_30d(&self, now: Nanos) -> Option<usize> {
         (self.w30_now == now).then_some(self.w30_buyers.len())
+    }
+
+    /// Brings `cum_sessions` up to date after `daily[from..]` changed.
+    pub fn daily_changed(&mut self, from: usize) {
+        self.cum_sessions.truncate(from);
+        let mut sum = from.checked_sub(1).map_or(0, |i| self.cum_sessions[i]);
+        for r in &self.daily[from..] {
+            sum = sum.wrapping_add(r.sessions.unwrap_or(0));
+            self.cum_sessions.push(sum);
+        }
+    }
+
+    /// Σ sessions of the daily rows dated in `lo..=hi`: two searches and a
+    /// difference of prefix sums instead of a walk over up to 30 rows.
+    pub fn sessions(&self, lo: Date, hi: Date) -> u64 {
+        if lo > hi {
+            return 0;
+        }
+        let a = self.daily.partition_point(|r| r.date < lo);
+        // The window mostly ends today, past the last row.
+        let b = match self.daily.last() {
+            Some(last) if last.date <= hi => self.daily.len(),
+            _ => self.daily.partition_point(|r| r.date <= hi),
+        };
+        if b <= a {
+            return 0;
+        }
+        let before = a.checked_sub(1).map_or(0, |i| self.cum_sessions[i]);
+        let sum = self.cum_sessions[b - 1].wrapping_sub(before);
+        debug_assert_eq!(sum, self.sessions_scan(lo, hi), "prefix sums of sessions");
+        sum
+    }
+
+    /// The reference for [`Product::sessions`]: the rows summed one by one.
+    pub fn sessions_scan(&self, lo: Date, hi: Date) -> u64 {
+        self.daily
+            .iter()
+            .filter(|r| r.date >= lo && r.date <= hi)
+            .fold(0u64, |s, r| s.wrapping_add(r.sessions.unwrap_or(0)))
     }
 
     fn rebuild_sums(&mut self, from: usize) {

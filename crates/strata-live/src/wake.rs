@@ -33,68 +33,56 @@ impl TimeDeps {
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.days.is_empty()
     }
+
+    /// The number of entries, exact and day ones.
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.days.len()
+    }
 }
 
 fn add_days(d: Date, k: i64) -> Option<Date> {
     d.checked_add(jiff::Span::new().days(k)).ok()
 }
 
-/// Which of a [`TimeDeps`]' entries gave a wake-up instant: bit `i` for
-/// `exact[i]`, bit `exact.len() + j` for `days[j]`. Entries from the 65th
-/// on have every bit ([`ALL_DEPS`]), so they are searched whenever any
-/// entry gave the instant.
-pub type DepMask = u64;
-
-pub const ALL_DEPS: DepMask = u64::MAX;
-
-fn dep_bit(i: usize) -> DepMask {
-    if i < 64 { 1 << i } else { ALL_DEPS }
-}
-
-impl TimeDeps {
-    /// The mask bit of `days[j]`.
-    fn day_bit(&self, j: usize) -> DepMask {
-        dep_bit(self.exact.len() + j)
-    }
-}
-
-/// The next instant after `now` at which time can change something, and
-/// which entries of `deps` give it (so that [`hits`] need not search the
-/// others when it comes).
-///
-/// `times` must be sorted; `dates` must be sorted. `extra` are single
-/// recorded instants outside `times` (a `created_at`).
-pub fn next_wake<T, D>(
+/// The next instant after `now` at which entry `i` of `deps` (the exact
+/// entries, then the day ones) can change something, from these records,
+/// with what [`hits`] finds there: for an exact entry the flag bits
+/// ([`AT`] / [`AFTER`] shifted to their source) the instant satisfies, for
+/// a day entry `1`. When the instant comes, these are the hits, unless a
+/// record has gone or been superseded since (which only adds a bit that
+/// costs an evaluation).
+pub fn next_of<T, D>(
     deps: &TimeDeps,
+    i: usize,
     now: Nanos,
     cal: &Calendar,
-    (times, time): (&[T], impl Fn(&T) -> Nanos),
+    (times, time): (&[T], &impl Fn(&T) -> Nanos),
     extra: Option<Nanos>,
-    (dates, date): (&[D], impl Fn(&D) -> Date),
-) -> Option<(Nanos, DepMask)> {
-    let mut best: Option<(Nanos, DepMask)> = None;
-    let mut keep = |t: Option<Nanos>, bit: DepMask| {
+    (dates, date): (&[D], &impl Fn(&D) -> Date),
+) -> Option<(Nanos, u8)> {
+    let mut best: Option<(Nanos, u8)> = None;
+    let mut keep = |t: Option<Nanos>, bits: u8| {
         if let Some(t) = t
             && t > now
         {
             best = Some(match best {
                 Some((b, m)) if b < t => (b, m),
-                Some((b, m)) if b == t => (b, m | bit),
-                _ => (t, bit),
+                Some((b, m)) if b == t => (b, m | bits),
+                _ => (t, bits),
             });
         }
     };
-    for (i, &(off, flags)) in deps.exact.iter().enumerate() {
-        let bit = dep_bit(i);
+    if let Some(&(off, flags)) = deps.exact.get(i) {
         let target = now.saturating_add(off);
         // AT: x − off > now. AFTER: x − off + 1 > now, i.e. x ≥ now + off.
         let mut single = |x: Nanos, source: u8| {
             let f = flags >> source;
             if f & AT != 0 && x > target {
-                keep(x.checked_sub(off), bit);
+                keep(x.checked_sub(off), AT << source);
             }
             if f & AFTER != 0 && x >= target {
-                keep(x.checked_sub(off).and_then(|t| t.checked_add(1)), bit);
+                let t = x.checked_sub(off).and_then(|t| t.checked_add(1));
+                keep(t, AFTER << source);
             }
         };
         if flags & (AT | AFTER) != 0 {
@@ -118,40 +106,35 @@ pub fn next_wake<T, D>(
         if let Some(x) = times.last() {
             single(time(x), LAST);
         }
+        return best;
     }
-    for (j, &(off, k)) in deps.days.iter().enumerate() {
-        let bit = deps.day_bit(j);
-        let shifted = now.saturating_add(off);
-        let Some(threshold) = add_days(cal.date_of(shifted), -k) else {
-            continue;
-        };
-        // The first recorded date after `threshold`.
-        let Some(next_day) = threshold.tomorrow().ok() else {
-            continue;
-        };
-        let from = cal.day_start(next_day);
-        let mut first: Option<Date> = None;
-        let mut consider = |d: Date| {
-            if d > threshold {
-                first = Some(first.map_or(d, |f| f.min(d)));
-            }
-        };
-        let i = times.partition_point(|x| time(x) < from);
-        if let Some(x) = times.get(i) {
-            consider(cal.date_of(time(x)));
+    let &(off, k) = deps.days.get(i - deps.exact.len())?;
+    let shifted = now.saturating_add(off);
+    let threshold = add_days(cal.date_of(shifted), -k)?;
+    // The first recorded date after `threshold`.
+    let next_day = threshold.tomorrow().ok()?;
+    let from = cal.day_start(next_day);
+    let mut first: Option<Date> = None;
+    let mut consider = |d: Date| {
+        if d > threshold {
+            first = Some(first.map_or(d, |f| f.min(d)));
         }
-        if let Some(x) = extra {
-            consider(cal.date_of(x));
-        }
-        let j = dates.partition_point(|d| date(d) <= threshold);
-        if let Some(d) = dates.get(j) {
-            consider(date(d));
-        }
-        if let Some(d) = first
-            && let Some(dk) = add_days(d, k)
-        {
-            keep(cal.day_start(dk).checked_sub(off), bit);
-        }
+    };
+    let i = times.partition_point(|x| time(x) < from);
+    if let Some(x) = times.get(i) {
+        consider(cal.date_of(time(x)));
+    }
+    if let Some(x) = extra {
+        consider(cal.date_of(x));
+    }
+    let j = dates.partition_point(|d| date(d) <= threshold);
+    if let Some(d) = dates.get(j) {
+        consider(date(d));
+    }
+    if let Some(d) = first
+        && let Some(dk) = add_days(d, k)
+    {
+        keep(cal.day_start(dk).checked_sub(off), 1);
     }
     best
 }
@@ -162,12 +145,12 @@ pub type Hits = (Vec<(usize, u8)>, Vec<usize>);
 
 /// Which of `deps` make `at` a wake-up instant for this entity: indexes
 /// into `deps.exact` (with the flags that hold there) and `deps.days`. A
-/// wake then re-evaluates only the segments that have one of those, not
-/// every time-dependent segment. Only the entries in `only` (what
-/// [`next_wake`] found gave `at`) are searched; the others cannot hit.
+/// wake re-evaluates only the segments that have one of those, not every
+/// time-dependent segment. The engine keeps these beside each instant
+/// [`next_of`] gives; this search of the records is the reference its debug
+/// builds check them against.
 pub fn hits<T, D>(
     deps: &TimeDeps,
-    only: DepMask,
     at: Nanos,
     cal: &Calendar,
     (times, time): (&[T], impl Fn(&T) -> Nanos),
@@ -176,9 +159,6 @@ pub fn hits<T, D>(
 ) -> Hits {
     let mut exact = Vec::new();
     for (i, &(off, flags)) in deps.exact.iter().enumerate() {
-        if only & dep_bit(i) == 0 {
-            continue;
-        }
         let Some(x_at) = at.checked_add(off) else {
             continue;
         };
@@ -218,9 +198,6 @@ pub fn hits<T, D>(
     }
     let mut days = Vec::new();
     for (i, &(off, k)) in deps.days.iter().enumerate() {
-        if only & deps.day_bit(i) == 0 {
-            continue;
-        }
         let Some(shifted) = at.checked_add(off) else {
             continue;
         };

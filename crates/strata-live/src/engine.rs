@@ -94,6 +94,9 @@ pub struct LiveEngine {
     /// Beside each kept instant, what it hits (see [`next_of`]): a wake
     /// reads its hits here instead of searching the records.
     wake_bits: [Vec<u8>; 2],
+    /// Beside each kept instant, where its search of the entity's records
+    /// ended: the next search starts there ([`crate::wake::partition_from`]).
+    wake_hint: [Vec<u32>; 2],
     group_wake: Vec<Nanos>,
     dirty: Vec<Vec<u32>>,
     tier_dirty: Vec<u32>,
@@ -165,6 +168,7 @@ impl LiveEngine {
             wake: [Vec::new(), Vec::new()],
             wake_next: Default::default(),
             wake_bits: Default::default(),
+            wake_hint: Default::default(),
             group_wake: Vec::new(),
             dirty: Vec::new(),
             tier_dirty: Vec::new(),
@@ -540,6 +544,7 @@ impl LiveEngine {
                 let n = self.time_deps[1].len();
                 self.wake_next[1].extend(std::iter::repeat_n(NONE, n));
                 self.wake_bits[1].extend(std::iter::repeat_n(0, n));
+                self.wake_hint[1].extend(std::iter::repeat_n(0, n));
                 self.ids[1].push(Arc::from(input.sku.as_str()));
                 if self.store.track_sales {
                     self.store.sales_key.push(Decimal::ZERO);
@@ -747,6 +752,7 @@ impl LiveEngine {
                 let n = self.time_deps[0].len();
                 self.wake_next[0].extend(std::iter::repeat_n(NONE, n));
                 self.wake_bits[0].extend(std::iter::repeat_n(0, n));
+                self.wake_hint[0].extend(std::iter::repeat_n(0, n));
                 self.tiers.push(None);
                 self.ids[0].push(Arc::from(input.customer_id.as_str()));
                 self.touch_all_segments(Kind::Customer, c);
@@ -1280,6 +1286,7 @@ impl LiveEngine {
                 let n = self.wake[kk].len() as u32;
                 self.wake_next[kk] = vec![NONE; n as usize * new[kk].len()];
                 self.wake_bits[kk] = vec![0; n as usize * new[kk].len()];
+                self.wake_hint[kk] = vec![0; n as usize * new[kk].len()];
                 for e in 0..n {
                     self.reschedule(kind, e);
                 }
@@ -1337,7 +1344,8 @@ impl LiveEngine {
         let n = deps.len();
         let range = e as usize * n..(e as usize + 1) * n;
         let slots = &mut self.wake_next[kk][range.clone()];
-        let bits = &mut self.wake_bits[kk][range];
+        let bits = &mut self.wake_bits[kk][range.clone()];
+        let hints = &mut self.wake_hint[kk][range];
         let alive = match kind {
             Kind::Customer => self.store.customers[e as usize].alive,
             Kind::Product => self.store.products[e as usize].alive,
@@ -1358,7 +1366,8 @@ impl LiveEngine {
         match (how, kind) {
             (Rewake::Added(t), _) => {
                 for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
-                    let Some((x, b)) = next_of(deps, i, now, cal, (&[t], &at), None, (none, &day))
+                    let one = (&[t][..], &at);
+                    let Some((x, b)) = next_of(deps, i, &mut 0, now, cal, one, None, (none, &day))
                     else {
                         continue;
                     };
@@ -1372,10 +1381,12 @@ impl LiveEngine {
             (Rewake::All | Rewake::Due(_), Kind::Customer) => {
                 let c = &self.store.customers[e as usize];
                 let time = |x: &(Nanos, u32)| x.0;
-                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                let kept = slots.iter_mut().zip(bits.iter_mut()).zip(hints.iter_mut());
+                for (i, ((slot, bit), hint)) in kept.enumerate() {
                     if due(*slot) {
                         let times = (c.orders.as_slice(), &time);
-                        let x = next_of(deps, i, now, cal, times, c.created_at, (none, &day));
+                        let (created, dates) = (c.created_at, (none, &day));
+                        let x = next_of(deps, i, hint, now, cal, times, created, dates);
                         (*slot, *bit) = x.unwrap_or((NONE, 0));
                     }
                 }
@@ -1383,12 +1394,12 @@ impl LiveEngine {
             (Rewake::All | Rewake::Due(_), Kind::Product) => {
                 let p = &self.store.products[e as usize];
                 let time = |l: &crate::store::PLine| l.at;
-                let date = |r: &Day| r.date;
-                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                let kept = slots.iter_mut().zip(bits.iter_mut()).zip(hints.iter_mut());
+                for (i, ((slot, bit), hint)) in kept.enumerate() {
                     if due(*slot) {
                         let times = (p.lines.as_slice(), &time);
-                        let dates = (p.daily.as_slice(), &date);
-                        let x = next_of(deps, i, now, cal, times, p.created_at, dates);
+                        let dates = (p.daily_dates.as_slice(), &day);
+                        let x = next_of(deps, i, hint, now, cal, times, p.created_at, dates);
                         (*slot, *bit) = x.unwrap_or((NONE, 0));
                     }
                 }
@@ -1414,21 +1425,14 @@ impl LiveEngine {
                 Kind::Customer => {
                     let c = &self.store.customers[e as usize];
                     let times = (c.orders.as_slice(), &|x: &(Nanos, u32)| x.0);
-                    next_of(
-                        deps,
-                        i,
-                        now,
-                        cal,
-                        times,
-                        c.created_at,
-                        (none, &|d: &Date| *d),
-                    )
+                    let dates = (none, &|d: &Date| *d);
+                    next_of(deps, i, &mut 0, now, cal, times, c.created_at, dates)
                 }
                 Kind::Product => {
                     let p = &self.store.products[e as usize];
                     let times = (p.lines.as_slice(), &|l: &crate::store::PLine| l.at);
                     let dates = (p.daily.as_slice(), &|r: &Day| r.date);
-                    next_of(deps, i, now, cal, times, p.created_at, dates)
+                    next_of(deps, i, &mut 0, now, cal, times, p.created_at, dates)
                 }
             };
             let kept = self.wake_next[kk][e as usize * n + i];

@@ -613,6 +613,6 @@ fn latest(
     day: Date,
     col: impl Fn(&crate::store::Day) -> Option<Decimal>,
 ) -> Option<Decimal> {
-    let b = p.daily.partition_point(|r| r.date <= day);
+    let b = p.daily_dates.partition_point(|&d| d <= day);
     p.daily[..b].iter().rev().find_map(col)
 }

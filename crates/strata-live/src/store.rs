@@ -77,6 +77,9 @@ pub struct Product {
     /// is 0), wrapping: a difference is exact whenever the window's own sum
     /// fits in a `u64`.
     pub cum_sessions: Vec<u64>,
+    /// The dates of `daily`, packed: searches read 4 bytes a row instead of
+    /// a whole row (a cache line or more apart in a large catalogue).
+    pub daily_dates: Vec<Date>,
     /// Revenue-share group (seller account, marketplace).
     pub group: u32,
     /// Lines of any status naming this product.
@@ -198,6 +201,9 @@ impl Product {
 
     /// Brings `cum_sessions` up to date after `daily[from..]` changed.
     pub fn daily_changed(&mut self, from: usize) {
+        self.daily_dates.truncate(from);
+        self.daily_dates
+            .extend(self.daily[from..].iter().map(|r| r.date));
         self.cum_sessions.truncate(from);
         let mut sum = from.checked_sub(1).map_or(0, |i| self.cum_sessions[i]);
         for r in &self.daily[from..] {
@@ -212,11 +218,12 @@ impl Product {
         if lo > hi {
             return 0;
         }
-        let a = self.daily.partition_point(|r| r.date < lo);
+        let dates = &self.daily_dates;
+        let a = dates.partition_point(|&d| d < lo);
         // The window mostly ends today, past the last row.
-        let b = match self.daily.last() {
-            Some(last) if last.date <= hi => self.daily.len(),
-            _ => self.daily.partition_point(|r| r.date <= hi),
+        let b = match dates.last() {
+            Some(&last) if last <= hi => dates.len(),
+            _ => dates.partition_point(|&d| d <= hi),
         };
         if b <= a {
             return 0;

@@ -40,6 +40,49 @@ impl TimeDeps {
     }
 }
 
+/// `xs.partition_point(pred)`, searched outward from `hint` (where the
+/// previous search for the same dependency ended). As the clock moves the
+/// point mostly moves a step or two, so this reads a couple of
+/// neighbouring records where a binary search reads scattered ones (a
+/// cache miss each in a large store). Any hint gives the right answer.
+pub fn partition_from<T>(xs: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let n = xs.len();
+    let h = hint.min(n);
+    let (lo, hi) = if h < n && pred(&xs[h]) {
+        // The point is after h: gallop forward.
+        let mut lo = h + 1;
+        let mut step = 1;
+        loop {
+            let i = h + step;
+            if i >= n {
+                break (lo, n);
+            }
+            if !pred(&xs[i]) {
+                break (lo, i);
+            }
+            lo = i + 1;
+            step *= 2;
+        }
+    } else if h > 0 && !pred(&xs[h - 1]) {
+        // The point is at or before h − 1: gallop backward.
+        let mut hi = h - 1;
+        let mut step = 1;
+        loop {
+            let Some(i) = hi.checked_sub(step) else {
+                break (0, hi);
+            };
+            if pred(&xs[i]) {
+                break (i + 1, hi);
+            }
+            hi = i;
+            step *= 2;
+        }
+    } else {
+        return h;
+    };
+    lo + xs[lo..hi].partition_point(pred)
+}
+
 fn add_days(d: Date, k: i64) -> Option<Date> {
     d.checked_add(jiff::Span::new().days(k)).ok()
 }
@@ -54,6 +97,7 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
 pub fn next_of<T, D>(
     deps: &TimeDeps,
     i: usize,
+    hint: &mut u32,
     now: Nanos,
     cal: &Calendar,
     (times, time): (&[T], &impl Fn(&T) -> Nanos),
@@ -86,7 +130,8 @@ pub fn next_of<T, D>(
             }
         };
         if flags & (AT | AFTER) != 0 {
-            let i = times.partition_point(|x| time(x) <= target);
+            let i = partition_from(times, *hint as usize, |x| time(x) <= target);
+            *hint = i as u32;
             if let Some(x) = times.get(i) {
                 single(time(x), ALL);
             }
@@ -120,7 +165,8 @@ pub fn next_of<T, D>(
             first = Some(first.map_or(d, |f| f.min(d)));
         }
     };
-    let i = times.partition_point(|x| time(x) < from);
+    let i = partition_from(times, *hint as usize, |x| time(x) < from);
+    *hint = i as u32;
     if let Some(x) = times.get(i) {
         consider(cal.date_of(time(x)));
     }
@@ -217,4 +263,26 @@ pub fn hits<T, D>(
         }
     }
     (exact, days)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::partition_from;
+
+    proptest! {
+        /// From any hint, the galloping search finds what a binary search
+        /// of the whole slice finds.
+        #[test]
+        fn partition_from_any_hint_is_partition_point(
+            mut xs in proptest::collection::vec(0u8..40, 0..60),
+            hint in 0usize..70,
+            target in 0u8..42,
+        ) {
+            xs.sort_unstable();
+            let want = xs.partition_point(|&x| x <= target);
+            prop_assert_eq!(partition_from(&xs, hint, |&x| x <= target), want);
+        }
+    }
 }

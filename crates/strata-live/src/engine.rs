@@ -1367,7 +1367,8 @@ impl LiveEngine {
             (Rewake::Added(t), _) => {
                 for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
                     let one = (&[t][..], &at);
-                    let Some((x, b)) = next_of(deps, i, &mut 0, now, cal, one, None, (none, &day))
+                    let Some((x, b)) =
+                        next_of(deps, (i, &mut 0), now, cal, one, None, (none, &day))
                     else {
                         continue;
                     };
@@ -1386,7 +1387,7 @@ impl LiveEngine {
                     if due(*slot) {
                         let times = (c.orders.as_slice(), &time);
                         let (created, dates) = (c.created_at, (none, &day));
-                        let x = next_of(deps, i, hint, now, cal, times, created, dates);
+                        let x = next_of(deps, (i, hint), now, cal, times, created, dates);
                         (*slot, *bit) = x.unwrap_or((NONE, 0));
                     }
                 }
@@ -1399,7 +1400,7 @@ impl LiveEngine {
                     if due(*slot) {
                         let times = (p.lines.as_slice(), &time);
                         let dates = (p.daily_dates.as_slice(), &day);
-                        let x = next_of(deps, i, hint, now, cal, times, p.created_at, dates);
+                        let x = next_of(deps, (i, hint), now, cal, times, p.created_at, dates);
                         (*slot, *bit) = x.unwrap_or((NONE, 0));
                     }
                 }
@@ -1426,13 +1427,13 @@ impl LiveEngine {
                     let c = &self.store.customers[e as usize];
                     let times = (c.orders.as_slice(), &|x: &(Nanos, u32)| x.0);
                     let dates = (none, &|d: &Date| *d);
-                    next_of(deps, i, &mut 0, now, cal, times, c.created_at, dates)
+                    next_of(deps, (i, &mut 0), now, cal, times, c.created_at, dates)
                 }
                 Kind::Product => {
                     let p = &self.store.products[e as usize];
                     let times = (p.lines.as_slice(), &|l: &crate::store::PLine| l.at);
                     let dates = (p.daily.as_slice(), &|r: &Day| r.date);
-                    next_of(deps, i, &mut 0, now, cal, times, p.created_at, dates)
+                    next_of(deps, (i, &mut 0), now, cal, times, p.created_at, dates)
                 }
             };
             let kept = self.wake_next[kk][e as usize * n + i];

@@ -89,6 +89,7 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
 
 /// The next instant after `now` at which entry `i` of `deps` (the exact
 /// entries, then the day ones) can change something, from these records,
+/// starting the search of `times` at `hint` and leaving where it ended,
 /// with what [`hits`] finds there: for an exact entry the flag bits
 /// ([`AT`] / [`AFTER`] shifted to their source) the instant satisfies, for
 /// a day entry `1`. When the instant comes, these are the hits, unless a
@@ -96,8 +97,7 @@ fn add_days(d: Date, k: i64) -> Option<Date> {
 /// costs an evaluation).
 pub fn next_of<T, D>(
     deps: &TimeDeps,
-    i: usize,
-    hint: &mut u32,
+    (i, hint): (usize, &mut u32),
     now: Nanos,
     cal: &Calendar,
     (times, time): (&[T], &impl Fn(&T) -> Nanos),

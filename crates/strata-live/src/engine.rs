@@ -19,7 +19,7 @@ use crate::change::{
     Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveError, ProductRow, ProductValue,
     invalid,
 };
-use crate::eval::{Clock, Evaluator, Members};
+use crate::eval::{Clock, Evaluator, Memberships};
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
@@ -69,7 +69,7 @@ pub struct LiveEngine {
     pub(crate) store: Store,
     pub(crate) clock: Clock,
     pub(crate) segments: Vec<Option<Segment>>,
-    pub(crate) members: Vec<Members>,
+    pub(crate) members: Memberships,
     seg_ids: FxHashMap<String, u32>,
     /// Product segments before customer ones, each after what it reads.
     topo: Vec<u32>,
@@ -155,7 +155,7 @@ impl LiveEngine {
             store: Store::default(),
             clock: Clock::new(now, Arc::new(crate::calendar::Calendar::new(tz))),
             segments: Vec::new(),
-            members: Vec::new(),
+            members: Memberships::default(),
             seg_ids: FxHashMap::default(),
             topo: Vec::new(),
             index: Default::default(),
@@ -461,8 +461,8 @@ impl LiveEngine {
                     };
                     match seg.rule.added[i] {
                         Drift::Still => true,
-                        Drift::Up => self.members[s as usize].contains(e),
-                        Drift::Down => !self.members[s as usize].contains(e),
+                        Drift::Up => self.members.contains(k(kind), s, e),
+                        Drift::Down => !self.members.contains(k(kind), s, e),
                         Drift::Any => false,
                     }
                 });
@@ -1099,18 +1099,18 @@ impl LiveEngine {
             None => {
                 let s = self.segments.len() as u32;
                 self.segments.push(None);
-                self.members.push(Members::default());
+                let slot = self.members.add_slot();
+                debug_assert_eq!(slot, s, "member slots follow segment slots");
                 self.dependents.push(Vec::new());
                 self.dirty.push(Vec::new());
                 self.seg_ids.insert(name.clone(), s);
                 s
             }
         };
-        let kind_changed = self.segments[s as usize]
-            .as_ref()
-            .is_some_and(|old| old.kind != kind);
-        if kind_changed {
-            self.members[s as usize] = Members::default();
+        let old_kind = self.segments[s as usize].as_ref().map(|old| old.kind);
+        let kind_changed = old_kind.is_some_and(|old| old != kind);
+        if let Some(old) = old_kind.filter(|_| kind_changed) {
+            self.members.clear(k(old), s);
         }
         let history = self.segments[s as usize]
             .take()
@@ -1133,7 +1133,7 @@ impl LiveEngine {
         let all: Vec<u32> = (0..n as u32).collect();
         self.dirty[s as usize].extend(all);
         // The history gets today's count even when nobody enters.
-        let count = self.members[s as usize].len();
+        let count = self.members.len(s);
         if let Some(seg) = self.segments[s as usize].as_mut() {
             seg.history.entry(self.clock.today).or_insert(count);
         }
@@ -1144,8 +1144,9 @@ impl LiveEngine {
         let Some(s) = self.seg_ids.remove(name) else {
             return;
         };
-        self.segments[s as usize] = None;
-        self.members[s as usize] = Members::default();
+        if let Some(old) = self.segments[s as usize].take() {
+            self.members.clear(k(old.kind), s);
+        }
         self.dirty[s as usize].clear();
         self.rebuild_graph();
     }
@@ -1497,7 +1498,7 @@ impl LiveEngine {
             for &(s, flags, moves) in &self.exact_segs[kk][i] {
                 let bits = flags & mask;
                 if bits != 0 {
-                    let member = self.members[s as usize].contains(e);
+                    let member = self.members.contains(kk, s, e);
                     if moves.can_move(bits, member, negative) {
                         self.dirty[s as usize].push(e);
                     }
@@ -1506,7 +1507,7 @@ impl LiveEngine {
         }
         for i in days {
             for &(s, rise, fall) in &self.day_segs[kk][i] {
-                let member = self.members[s as usize].contains(e);
+                let member = self.members.contains(kk, s, e);
                 if (member && fall) || (!member && rise) {
                     self.dirty[s as usize].push(e);
                 }
@@ -1812,7 +1813,7 @@ impl LiveEngine {
                 memo: Some(&self.memo),
                 tiers: Some(&self.tiers),
             };
-            let members = &self.members[s as usize];
+            let members = &self.members;
             for &e in list {
                 let now_in = match kind {
                     Kind::Customer => {
@@ -1822,7 +1823,7 @@ impl LiveEngine {
                         self.store.products[e as usize].alive && ev.product(&seg.rule.node, e)
                     }
                 };
-                if now_in != members.contains(e) {
+                if now_in != members.contains(k(kind), s, e) {
                     flips.push((e, now_in));
                 }
             }
@@ -1833,9 +1834,9 @@ impl LiveEngine {
         let name = seg.name.clone();
         for &(e, enter) in &flips {
             if enter {
-                self.members[s as usize].insert(e);
+                self.members.insert(k(kind), s, e);
             } else {
-                self.members[s as usize].remove(e);
+                self.members.remove(k(kind), s, e);
             }
             self.events.push(Event::Member {
                 at: self.clock.now,
@@ -1846,7 +1847,7 @@ impl LiveEngine {
                 enter,
             });
         }
-        let count = self.members[s as usize].len();
+        let count = self.members.len(s);
         if let Some(seg) = self.segments[s as usize].as_mut() {
             seg.history.insert(self.clock.today, count);
         }
@@ -1895,15 +1896,16 @@ impl LiveEngine {
 
     /// The members of a segment, as slots (see [`LiveEngine::id`]).
     pub fn members(&self, name: &str) -> Option<&RoaringBitmap> {
-        self.slot(name).map(|s| &self.members[s as usize].set)
+        self.slot(name).map(|s| self.members.set(s))
     }
 
     /// The ids of a segment's members, sorted.
     pub fn member_ids(&self, name: &str) -> Option<Vec<&str>> {
         let s = self.slot(name)?;
         let kind = self.segments[s as usize].as_ref()?.kind;
-        let mut ids: Vec<&str> = self.members[s as usize]
-            .set
+        let mut ids: Vec<&str> = self
+            .members
+            .set(s)
             .iter()
             .map(|e| self.id(kind, e))
             .collect();

@@ -93,7 +93,7 @@ pub struct Evaluator<'a> {
     pub store: &'a Store,
     pub clock: &'a Clock,
     /// Current members by segment slot.
-    pub members: &'a [Members],
+    pub members: &'a Memberships,
     /// Operand values shared by segments, by (memo slot, entity); valid
     /// while the data stands still (one settle).
     pub memo: Option<&'a Memo>,
@@ -103,44 +103,84 @@ pub struct Evaluator<'a> {
     pub tiers: Option<&'a [Option<std::sync::Arc<str>>]>,
 }
 
-/// A segment's members: a roaring bitmap for readers, and a plain bit
-/// vector beside it, because the evaluator asks "is e a member?" once per
-/// pair and a word load beats a container search.
+/// Every segment's members: a roaring bitmap per segment for readers,
+/// and per kind a bit table by entity, one row of words per entity with a
+/// bit per segment slot. The hot paths ask "is e in s?" for many segments
+/// of one entity at a time (a change marking segments, a settle comparing
+/// results, `in_segment`): one row is one cache line, where a bit vector
+/// per segment costs a cache miss per segment in a large store.
 #[derive(Clone, Debug, Default)]
-pub struct Members {
-    pub set: RoaringBitmap,
-    bits: Vec<u64>,
+pub struct Memberships {
+    sets: Vec<RoaringBitmap>,
+    /// Words per entity row: a bit for every slot in `sets`.
+    words: usize,
+    /// By kind index (customers 0, products 1).
+    rows: [Vec<u64>; 2],
 }
 
-impl Members {
-    pub fn contains(&self, e: u32) -> bool {
-        self.bits
-            .get(e as usize / 64)
-            .is_some_and(|w| w & (1 << (e % 64)) != 0)
-    }
-
-    pub fn insert(&mut self, e: u32) {
-        let i = e as usize / 64;
-        if i >= self.bits.len() {
-            self.bits.resize(i + 1, 0);
+impl Memberships {
+    /// Adds an empty slot; its number.
+    pub fn add_slot(&mut self) -> u32 {
+        let s = self.sets.len();
+        self.sets.push(RoaringBitmap::new());
+        let words = self.sets.len().div_ceil(64);
+        if words > self.words {
+            // Wider rows: lay every table out again (once per 64 slots).
+            for table in &mut self.rows {
+                let n = table.len().checked_div(self.words).unwrap_or(0);
+                let mut wide = vec![0; n * words];
+                for (e, row) in table.chunks(self.words.max(1)).enumerate().take(n) {
+                    wide[e * words..e * words + row.len()].copy_from_slice(row);
+                }
+                *table = wide;
+            }
+            self.words = words;
         }
-        self.bits[i] |= 1 << (e % 64);
-        self.set.insert(e);
+        s as u32
     }
 
-    pub fn remove(&mut self, e: u32) {
-        if let Some(w) = self.bits.get_mut(e as usize / 64) {
-            *w &= !(1 << (e % 64));
+    pub fn contains(&self, kind: usize, s: u32, e: u32) -> bool {
+        let i = e as usize * self.words + s as usize / 64;
+        self.rows[kind]
+            .get(i)
+            .is_some_and(|w| w & (1 << (s % 64)) != 0)
+    }
+
+    pub fn insert(&mut self, kind: usize, s: u32, e: u32) {
+        let i = e as usize * self.words + s as usize / 64;
+        let table = &mut self.rows[kind];
+        if i >= table.len() {
+            table.resize((e as usize + 1) * self.words, 0);
         }
-        self.set.remove(e);
+        table[i] |= 1 << (s % 64);
+        self.sets[s as usize].insert(e);
     }
 
-    pub fn len(&self) -> u64 {
-        self.set.len()
+    pub fn remove(&mut self, kind: usize, s: u32, e: u32) {
+        let i = e as usize * self.words + s as usize / 64;
+        if let Some(w) = self.rows[kind].get_mut(i) {
+            *w &= !(1 << (s % 64));
+        }
+        self.sets[s as usize].remove(e);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+    /// Empties a slot whose members are entities of `kind`.
+    pub fn clear(&mut self, kind: usize, s: u32) {
+        let set = std::mem::take(&mut self.sets[s as usize]);
+        for e in &set {
+            let i = e as usize * self.words + s as usize / 64;
+            if let Some(w) = self.rows[kind].get_mut(i) {
+                *w &= !(1 << (s % 64));
+            }
+        }
+    }
+
+    pub fn set(&self, s: u32) -> &RoaringBitmap {
+        &self.sets[s as usize]
+    }
+
+    pub fn len(&self, s: u32) -> u64 {
+        self.sets[s as usize].len()
     }
 }
 
@@ -226,7 +266,7 @@ impl Evaluator<'_> {
                 };
                 custom.get(*i).map_or(V::Null, txt)
             }
-            LOperand::InSegment(s) => V::Bool(self.members[*s as usize].contains(e)),
+            LOperand::InSegment(s) => V::Bool(self.members.contains(usize::from(!customer), *s, e)),
             LOperand::CCall {
                 f,
                 since,
@@ -366,7 +406,7 @@ impl Evaluator<'_> {
             .is_none_or(|slot| self.store.filters[slot as usize].contains(p))
             && filter
                 .segment
-                .is_none_or(|s| self.members[s as usize].contains(p))
+                .is_none_or(|s| self.members.contains(1, s, p))
     }
 
     pub fn customer_field<'c>(&'c self, c: &'c Customer, f: CField) -> V<'c> {
@@ -615,4 +655,60 @@ fn latest(
 ) -> Option<Decimal> {
     let b = p.daily_dates.partition_point(|&d| d <= day);
     p.daily[..b].iter().rev().find_map(col)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::Memberships;
+
+    proptest! {
+        /// The bit rows agree with the per-segment sets through inserts,
+        /// removals, clears and the re-layouts that new slots bring.
+        #[test]
+        fn rows_agree_with_sets(ops in proptest::collection::vec((0u8..4, 0u32..150, 0u32..40), 0..400)) {
+            let mut m = Memberships::default();
+            // (slot, entity) members, and each slot's kind.
+            let mut model: BTreeSet<(u32, u32)> = BTreeSet::new();
+            let mut kinds: Vec<usize> = Vec::new();
+            for (op, s, e) in ops {
+                match op {
+                    0 => {
+                        let slot = m.add_slot();
+                        prop_assert_eq!(slot as usize, kinds.len());
+                        kinds.push((slot % 2) as usize);
+                    }
+                    _ if kinds.is_empty() => {}
+                    1 => {
+                        let s = s % kinds.len() as u32;
+                        m.insert(kinds[s as usize], s, e);
+                        model.insert((s, e));
+                    }
+                    2 => {
+                        let s = s % kinds.len() as u32;
+                        m.remove(kinds[s as usize], s, e);
+                        model.remove(&(s, e));
+                    }
+                    _ => {
+                        let s = s % kinds.len() as u32;
+                        m.clear(kinds[s as usize], s);
+                        model.retain(|&(x, _)| x != s);
+                    }
+                }
+            }
+            for (s, &kind) in kinds.iter().enumerate() {
+                let s = s as u32;
+                let want: Vec<u32> = model.iter().filter(|x| x.0 == s).map(|x| x.1).collect();
+                prop_assert_eq!(m.set(s).iter().collect::<Vec<_>>(), want.clone());
+                for e in 0..45 {
+                    prop_assert_eq!(m.contains(kind, s, e), want.contains(&e));
+                    // The other kind's table never has this slot's bits.
+                    prop_assert!(!m.contains(1 - kind, s, e));
+                }
+            }
+        }
+    }
 }

@@ -1490,10 +1490,15 @@ impl LiveEngine {
     /// of this entity, except where the entity stands on the side that
     /// time crossing those dependencies cannot move it from (a product
     /// outside `units_30d >= 10` stays out as its lines age).
-    fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) {
+    /// Returns whether the 30-day window was among the hits (a line left
+    /// it: the product's 30-day sales moved).
+    fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) -> bool {
         let kk = k(kind);
         let (exact, days) = self.due_hits(kind, e, at);
         let negative = self.store.negative_revenue;
+        let window_30 = exact.iter().any(|&(i, _)| {
+            self.time_deps[kk].exact[i].0 == -30 * strata_engine::clock::NANOS_PER_DAY
+        });
         for (i, mask) in exact {
             for &(s, flags, moves) in &self.exact_segs[kk][i] {
                 let bits = flags & mask;
@@ -1513,6 +1518,7 @@ impl LiveEngine {
                 }
             }
         }
+        window_30
     }
 
     /// What a wake of an entity at `at` hits, read from its kept flags
@@ -1653,10 +1659,13 @@ impl LiveEngine {
                     return;
                 }
                 self.wake[k(kind)][id as usize] = NONE;
-                if kind == Kind::Product {
+                // The key of `by_sales` is the 30-day sum, which time moves
+                // only where a line leaves that window: a dependency of
+                // every rule reading `revenue_share` (the only reader of
+                // the key), so only wakes it hits rekey.
+                if self.touch_due(kind, id, at) && kind == Kind::Product {
                     self.store.rekey_sales(id, at);
                 }
-                self.touch_due(kind, id, at);
                 let next = self.next_wake_of(kind, id, Rewake::Due(at));
                 self.queue_wake(kind, id, next);
             }
@@ -1727,6 +1736,15 @@ impl LiveEngine {
             if crosses_zero {
                 touched.extend(group.products.iter().copied());
                 continue;
+            }
+            #[cfg(debug_assertions)]
+            for &p in &group.products {
+                let now = self.clock.now;
+                debug_assert_eq!(
+                    self.store.sales_key[p as usize],
+                    self.store.sales_30d(p, now),
+                    "product {p}'s by_sales key is stale"
+                );
             }
             for &c in &self.share_thresholds {
                 let a = c * old / Decimal::ONE_HUNDRED;

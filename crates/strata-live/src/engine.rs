@@ -34,6 +34,29 @@ const CUSTOMER_WAKES: u8 = 3;
 
 const NONE: Nanos = Nanos::MAX;
 
+/// What an entity keeps for one of its time dependencies.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    /// The next instant the dependency can change something. **Never
+    /// later than what the records give**, so a wake recomputes only the
+    /// dependencies that came due and the others stand.
+    at: Nanos,
+    /// What [`next_of`] found at `at`: the hits, read by the wake instead
+    /// of a search of the records.
+    hits: u8,
+    /// Where the search of the records ended: the next one starts there
+    /// ([`crate::wake::partition_from`]).
+    hint: u32,
+}
+
+impl Kept {
+    const NONE: Kept = Kept {
+        at: NONE,
+        hits: 0,
+        hint: 0,
+    };
+}
+
 /// How [`LiveEngine::next_wake_of`] brings an entity's kept instants up to
 /// date.
 #[derive(Clone, Copy, Debug)]
@@ -79,24 +102,16 @@ pub struct LiveEngine {
     dependents: Vec<Vec<(u32, Via)>>,
     time_deps: [TimeDeps; 2],
     /// Segments having each entry of `time_deps[kind].exact` (with their
-    /// own flags for it and how it moves them) / `.days` (with whether it
-    /// can make them rise, fall).
+    /// own flags for it and how it moves them) / `.days` (likewise; a day
+    /// dependency has the one flag `1`).
     exact_segs: [Vec<Vec<(u32, u8, TimeMove)>>; 2],
-    day_segs: [Vec<Vec<(u32, bool, bool)>>; 2],
+    day_segs: [Vec<Vec<(u32, u8, TimeMove)>>; 2],
     share_thresholds: Vec<Decimal>,
     heap: Schedule,
     wake: [Vec<Nanos>; 2],
-    /// Per entity, the next instant each time dependency can change
-    /// something (`time_deps[kind].len()` entries per entity): never later
-    /// than the truth, so a wake recomputes only the entries that came
-    /// due and the others stand (see `next_wake_of`).
-    wake_next: [Vec<Nanos>; 2],
-    /// Beside each kept instant, what it hits (see [`next_of`]): a wake
-    /// reads its hits here instead of searching the records.
-    wake_bits: [Vec<u8>; 2],
-    /// Beside each kept instant, where its search of the entity's records
-    /// ended: the next search starts there ([`crate::wake::partition_from`]).
-    wake_hint: [Vec<u32>; 2],
+    /// Per entity, for each time dependency (`time_deps[kind].len()`
+    /// entries per entity), what comes next there (see `next_wake_of`).
+    kept: [Vec<Kept>; 2],
     group_wake: Vec<Nanos>,
     dirty: Vec<Vec<u32>>,
     tier_dirty: Vec<u32>,
@@ -166,9 +181,7 @@ impl LiveEngine {
             share_thresholds: Vec::new(),
             heap: Schedule::default(),
             wake: [Vec::new(), Vec::new()],
-            wake_next: Default::default(),
-            wake_bits: Default::default(),
-            wake_hint: Default::default(),
+            kept: Default::default(),
             group_wake: Vec::new(),
             dirty: Vec::new(),
             tier_dirty: Vec::new(),
@@ -542,9 +555,7 @@ impl LiveEngine {
                 self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
                 let n = self.time_deps[1].len();
-                self.wake_next[1].extend(std::iter::repeat_n(NONE, n));
-                self.wake_bits[1].extend(std::iter::repeat_n(0, n));
-                self.wake_hint[1].extend(std::iter::repeat_n(0, n));
+                self.kept[1].extend(std::iter::repeat_n(Kept::NONE, n));
                 self.ids[1].push(Arc::from(input.sku.as_str()));
                 if self.store.track_sales {
                     self.store.sales_key.push(Decimal::ZERO);
@@ -750,9 +761,7 @@ impl LiveEngine {
                     .insert(input.customer_id.as_str().into(), c);
                 self.wake[0].push(NONE);
                 let n = self.time_deps[0].len();
-                self.wake_next[0].extend(std::iter::repeat_n(NONE, n));
-                self.wake_bits[0].extend(std::iter::repeat_n(0, n));
-                self.wake_hint[0].extend(std::iter::repeat_n(0, n));
+                self.kept[0].extend(std::iter::repeat_n(Kept::NONE, n));
                 self.tiers.push(None);
                 self.ids[0].push(Arc::from(input.customer_id.as_str()));
                 self.touch_all_segments(Kind::Customer, c);
@@ -1272,9 +1281,9 @@ impl LiveEngine {
                         exact_segs[i].push((s as u32, flags, moves));
                     }
                 }
-                for (dep, &(rise, fall)) in seg.rule.days.iter().zip(&seg.rule.day_moves) {
+                for (dep, &moves) in seg.rule.days.iter().zip(&seg.rule.day_moves) {
                     if let Ok(i) = new[kk].days.binary_search(dep) {
-                        day_segs[i].push((s as u32, rise, fall));
+                        day_segs[i].push((s as u32, 1, moves));
                     }
                 }
             }
@@ -1285,9 +1294,7 @@ impl LiveEngine {
                 self.time_deps[kk] = new[kk].clone();
                 // The kept instants index the old dependencies.
                 let n = self.wake[kk].len() as u32;
-                self.wake_next[kk] = vec![NONE; n as usize * new[kk].len()];
-                self.wake_bits[kk] = vec![0; n as usize * new[kk].len()];
-                self.wake_hint[kk] = vec![0; n as usize * new[kk].len()];
+                self.kept[kk] = vec![Kept::NONE; n as usize * new[kk].len()];
                 for e in 0..n {
                     self.reschedule(kind, e);
                 }
@@ -1343,71 +1350,62 @@ impl LiveEngine {
         let kk = k(kind);
         let deps = &self.time_deps[kk];
         let n = deps.len();
-        let range = e as usize * n..(e as usize + 1) * n;
-        let slots = &mut self.wake_next[kk][range.clone()];
-        let bits = &mut self.wake_bits[kk][range.clone()];
-        let hints = &mut self.wake_hint[kk][range];
+        let kept = &mut self.kept[kk][e as usize * n..(e as usize + 1) * n];
         let alive = match kind {
             Kind::Customer => self.store.customers[e as usize].alive,
             Kind::Product => self.store.products[e as usize].alive,
         };
         if n == 0 || !alive {
-            slots.fill(NONE);
-            bits.fill(0);
+            kept.fill(Kept::NONE);
             return NONE;
         }
         let (now, cal) = (self.clock.now, &*self.clock.cal);
         let none: &[Date] = &[];
         let at = |x: &Nanos| *x;
         let day = |d: &Date| *d;
-        let due = |slot: Nanos| match how {
-            Rewake::Due(t) => slot <= t,
+        let due = |k: &Kept| match how {
+            Rewake::Due(t) => k.at <= t,
             _ => true,
+        };
+        let found = |k: &mut Kept, x: Option<(Nanos, u8)>| {
+            (k.at, k.hits) = x.unwrap_or((NONE, 0));
         };
         match (how, kind) {
             (Rewake::Added(t), _) => {
-                for (i, (slot, bit)) in slots.iter_mut().zip(bits.iter_mut()).enumerate() {
+                for (i, k) in kept.iter_mut().enumerate() {
                     let one = (&[t][..], &at);
                     let Some((x, b)) =
                         next_of(deps, (i, &mut 0), now, cal, one, None, (none, &day))
                     else {
                         continue;
                     };
-                    if x < *slot {
-                        (*slot, *bit) = (x, b);
-                    } else if x == *slot {
-                        *bit |= b;
+                    if x < k.at {
+                        (k.at, k.hits) = (x, b);
+                    } else if x == k.at {
+                        k.hits |= b;
                     }
                 }
             }
             (Rewake::All | Rewake::Due(_), Kind::Customer) => {
                 let c = &self.store.customers[e as usize];
-                let time = |x: &(Nanos, u32)| x.0;
-                let kept = slots.iter_mut().zip(bits.iter_mut()).zip(hints.iter_mut());
-                for (i, ((slot, bit), hint)) in kept.enumerate() {
-                    if due(*slot) {
-                        let times = (c.orders.as_slice(), &time);
-                        let (created, dates) = (c.created_at, (none, &day));
-                        let x = next_of(deps, (i, hint), now, cal, times, created, dates);
-                        (*slot, *bit) = x.unwrap_or((NONE, 0));
-                    }
+                let times = (c.orders.as_slice(), &|x: &(Nanos, u32)| x.0);
+                for (i, k) in kept.iter_mut().enumerate().filter(|(_, k)| due(k)) {
+                    let dates = (none, &day);
+                    let x = next_of(deps, (i, &mut k.hint), now, cal, times, c.created_at, dates);
+                    found(k, x);
                 }
             }
             (Rewake::All | Rewake::Due(_), Kind::Product) => {
                 let p = &self.store.products[e as usize];
-                let time = |l: &crate::store::PLine| l.at;
-                let kept = slots.iter_mut().zip(bits.iter_mut()).zip(hints.iter_mut());
-                for (i, ((slot, bit), hint)) in kept.enumerate() {
-                    if due(*slot) {
-                        let times = (p.lines.as_slice(), &time);
-                        let dates = (p.daily_dates.as_slice(), &day);
-                        let x = next_of(deps, (i, hint), now, cal, times, p.created_at, dates);
-                        (*slot, *bit) = x.unwrap_or((NONE, 0));
-                    }
+                let times = (p.lines.as_slice(), &|l: &crate::store::PLine| l.at);
+                for (i, k) in kept.iter_mut().enumerate().filter(|(_, k)| due(k)) {
+                    let dates = (p.daily_dates.as_slice(), &day);
+                    let x = next_of(deps, (i, &mut k.hint), now, cal, times, p.created_at, dates);
+                    found(k, x);
                 }
             }
         }
-        let next = slots.iter().copied().min().unwrap_or(NONE);
+        let next = kept.iter().map(|k| k.at).min().unwrap_or(NONE);
         #[cfg(debug_assertions)]
         self.check_kept(kind, e);
         next
@@ -1437,34 +1435,12 @@ impl LiveEngine {
                     next_of(deps, (i, &mut 0), now, cal, times, p.created_at, dates)
                 }
             };
-            let kept = self.wake_next[kk][e as usize * n + i];
+            let kept = self.kept[kk][e as usize * n + i].at;
             debug_assert!(
                 kept <= truth.map_or(NONE, |x| x.0),
                 "{kind:?} {e}: kept wake {kept} of dependency {i} after the true {truth:?}"
             );
         }
-    }
-
-    /// What a wake of an entity at `at` hits: the dependencies whose kept
-    /// instant has come, with the flags kept beside it.
-    fn due_found(&self, kind: Kind, e: u32, at: Nanos) -> crate::wake::Hits {
-        let kk = k(kind);
-        let deps = &self.time_deps[kk];
-        let n = deps.len();
-        let range = e as usize * n..(e as usize + 1) * n;
-        let slots = &self.wake_next[kk][range.clone()];
-        let bits = &self.wake_bits[kk][range];
-        let mut found: crate::wake::Hits = Default::default();
-        for (i, (&slot, &b)) in slots.iter().zip(bits).enumerate() {
-            if slot > at {
-                continue;
-            }
-            match i.checked_sub(deps.exact.len()) {
-                None => found.0.push((i, b)),
-                Some(j) => found.1.push(j),
-            }
-        }
-        found
     }
 
     fn queue_wake(&mut self, kind: Kind, e: u32, at: Nanos) {
@@ -1486,46 +1462,42 @@ impl LiveEngine {
         }
     }
 
-    /// Marks dirty the segments whose time dependencies make `at` a wake-up
-    /// of this entity, except where the entity stands on the side that
-    /// time crossing those dependencies cannot move it from (a product
-    /// outside `units_30d >= 10` stays out as its lines age).
-    /// Returns whether the 30-day window was among the hits (a line left
-    /// it: the product's 30-day sales moved).
-    fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos) -> bool {
+    /// Marks dirty the segments whose time dependencies a wake hit, except
+    /// where the entity stands on the side that time crossing those
+    /// dependencies cannot move it from (a product outside `units_30d >=
+    /// 10` stays out as its lines age).
+    fn touch_due(&mut self, kind: Kind, e: u32, (exact, days): crate::wake::Hits) {
         let kk = k(kind);
-        let (exact, days) = self.due_hits(kind, e, at);
         let negative = self.store.negative_revenue;
-        let window_30 = exact.iter().any(|&(i, _)| {
-            self.time_deps[kk].exact[i].0 == -30 * strata_engine::clock::NANOS_PER_DAY
-        });
-        for (i, mask) in exact {
-            for &(s, flags, moves) in &self.exact_segs[kk][i] {
-                let bits = flags & mask;
-                if bits != 0 {
-                    let member = self.members.contains(kk, s, e);
-                    if moves.can_move(bits, member, negative) {
-                        self.dirty[s as usize].push(e);
-                    }
-                }
-            }
-        }
-        for i in days {
-            for &(s, rise, fall) in &self.day_segs[kk][i] {
-                let member = self.members.contains(kk, s, e);
-                if (member && fall) || (!member && rise) {
+        let hit = exact
+            .iter()
+            .map(|&(i, bits)| (&self.exact_segs[kk][i], bits));
+        let hit = hit.chain(days.iter().map(|&i| (&self.day_segs[kk][i], 1)));
+        for (segs, bits) in hit {
+            for &(s, flags, moves) in segs {
+                let bits = flags & bits;
+                if bits != 0 && moves.can_move(bits, self.members.contains(kk, s, e), negative) {
                     self.dirty[s as usize].push(e);
                 }
             }
         }
-        window_30
     }
 
-    /// What a wake of an entity at `at` hits, read from its kept flags
-    /// ([`LiveEngine::due_found`]); debug builds check it against a search
-    /// of the records ([`crate::wake::hits`]).
+    /// What a wake of an entity at `at` hits: the dependencies whose kept
+    /// instant has come, with the flags kept beside it. Debug builds check
+    /// it against searches of the records ([`crate::wake::hits`]).
     fn due_hits(&self, kind: Kind, e: u32, at: Nanos) -> crate::wake::Hits {
-        let found = self.due_found(kind, e, at);
+        let kk = k(kind);
+        let deps = &self.time_deps[kk];
+        let n = deps.len();
+        let mut found: crate::wake::Hits = Default::default();
+        let kept = &self.kept[kk][e as usize * n..(e as usize + 1) * n];
+        for (i, kept) in kept.iter().enumerate().filter(|(_, k)| k.at <= at) {
+            match i.checked_sub(deps.exact.len()) {
+                None => found.0.push((i, kept.hits)),
+                Some(j) => found.1.push(j),
+            }
+        }
         #[cfg(debug_assertions)]
         {
             // The reference searches every dependency twice: over the
@@ -1534,7 +1506,6 @@ impl LiveEngine {
             // touched by their own change, as a line applied at `now` is: a
             // hit only one view has is theirs (they make it, or, as a newer
             // last order, make it moot). A hit both views have must be found.
-            let deps = &self.time_deps[k(kind)];
             let cal = &*self.clock.cal;
             let (times, created, dates): (Vec<Nanos>, _, &[Day]) = match kind {
                 Kind::Customer => {
@@ -1659,13 +1630,17 @@ impl LiveEngine {
                     return;
                 }
                 self.wake[k(kind)][id as usize] = NONE;
+                let hits = self.due_hits(kind, id, at);
                 // The key of `by_sales` is the 30-day sum, which time moves
                 // only where a line leaves that window: a dependency of
                 // every rule reading `revenue_share` (the only reader of
                 // the key), so only wakes it hits rekey.
-                if self.touch_due(kind, id, at) && kind == Kind::Product {
+                let window_30 = -30 * strata_engine::clock::NANOS_PER_DAY;
+                let exact = &self.time_deps[k(kind)].exact;
+                if kind == Kind::Product && hits.0.iter().any(|&(i, _)| exact[i].0 == window_30) {
                     self.store.rekey_sales(id, at);
                 }
+                self.touch_due(kind, id, hits);
                 let next = self.next_wake_of(kind, id, Rewake::Due(at));
                 self.queue_wake(kind, id, next);
             }

@@ -355,8 +355,9 @@ fn through_test(operand: Drift, test: &LTest) -> Drift {
     }
 }
 
-/// How time reaching one of a rule's exact dependencies (an offset, with
-/// [`AT`] / [`AFTER`] bits shifted to their source) can move its truth:
+/// How time reaching one of a rule's dependencies (an exact one, an offset
+/// with [`AT`] / [`AFTER`] bits shifted to their source; a day one, with
+/// the one bit `1`) can move its truth:
 /// bits of conditions that can become true, that can become false, and
 /// of those whose direction holds only while no line has a negative
 /// revenue (a `spent`/`sales` window losing a negative line grows).
@@ -496,8 +497,8 @@ pub struct LRule {
     /// For each entry of `exact`, how time reaching it can move the truth
     /// (a wake skips the entities already on the side it cannot leave).
     pub exact_moves: Vec<TimeMove>,
-    /// For each entry of `days`: whether it can make the truth rise, fall.
-    pub day_moves: Vec<(bool, bool)>,
+    /// For each entry of `days`, likewise (its one flag is `1`).
+    pub day_moves: Vec<TimeMove>,
     /// Literals `revenue_share` is compared with.
     pub share_thresholds: Vec<Decimal>,
     /// For each `in_segment:` product filter, its call's `since:` bound:
@@ -531,7 +532,7 @@ struct Builder<'a> {
     /// Under an odd number of NOTs.
     negated: bool,
     exact_moves: std::collections::BTreeMap<i64, TimeMove>,
-    day_moves: std::collections::BTreeMap<(i64, i64), (bool, bool)>,
+    day_moves: std::collections::BTreeMap<(i64, i64), TimeMove>,
 }
 
 const DAY: i64 = 86_400 * NANOS_PER_SECOND;
@@ -593,7 +594,7 @@ pub fn compile(
     let day_moves = b
         .days
         .iter()
-        .map(|dep| b.day_moves.get(dep).copied().unwrap_or((true, true)))
+        .map(|dep| b.day_moves.get(dep).copied().unwrap_or(any))
         .collect();
     Ok(LRule {
         added,
@@ -659,9 +660,7 @@ impl Builder<'_> {
         }
         for &dep in &self.cond_days {
             let d = turn(day_move(operand, test, dep), self.negated);
-            let entry = self.day_moves.entry(dep).or_insert((false, false));
-            entry.0 |= matches!(d, Drift::Up | Drift::Any);
-            entry.1 |= matches!(d, Drift::Down | Drift::Any);
+            self.day_moves.entry(dep).or_default().add(1, d, false);
         }
     }
 

@@ -139,15 +139,20 @@ impl Memberships {
         s as u32
     }
 
+    /// The index of the word holding slot `s`'s bit in entity `e`'s row.
+    fn word(&self, s: u32, e: u32) -> usize {
+        e as usize * self.words + s as usize / 64
+    }
+
     pub fn contains(&self, kind: usize, s: u32, e: u32) -> bool {
-        let i = e as usize * self.words + s as usize / 64;
+        let i = self.word(s, e);
         self.rows[kind]
             .get(i)
             .is_some_and(|w| w & (1 << (s % 64)) != 0)
     }
 
     pub fn insert(&mut self, kind: usize, s: u32, e: u32) {
-        let i = e as usize * self.words + s as usize / 64;
+        let i = self.word(s, e);
         let table = &mut self.rows[kind];
         if i >= table.len() {
             table.resize((e as usize + 1) * self.words, 0);
@@ -157,21 +162,21 @@ impl Memberships {
     }
 
     pub fn remove(&mut self, kind: usize, s: u32, e: u32) {
-        let i = e as usize * self.words + s as usize / 64;
-        if let Some(w) = self.rows[kind].get_mut(i) {
-            *w &= !(1 << (s % 64));
-        }
+        self.unset(kind, s, e);
         self.sets[s as usize].remove(e);
     }
 
     /// Empties a slot whose members are entities of `kind`.
     pub fn clear(&mut self, kind: usize, s: u32) {
-        let set = std::mem::take(&mut self.sets[s as usize]);
-        for e in &set {
-            let i = e as usize * self.words + s as usize / 64;
-            if let Some(w) = self.rows[kind].get_mut(i) {
-                *w &= !(1 << (s % 64));
-            }
+        for e in std::mem::take(&mut self.sets[s as usize]) {
+            self.unset(kind, s, e);
+        }
+    }
+
+    fn unset(&mut self, kind: usize, s: u32, e: u32) {
+        let i = self.word(s, e);
+        if let Some(w) = self.rows[kind].get_mut(i) {
+            *w &= !(1 << (s % 64));
         }
     }
 

@@ -65,6 +65,23 @@ fn order(id: &str, at: Nanos, customer: Option<&str>, sku: &str, qty: u32, price
     }])
 }
 
+/// [`order`] with one unit at `price` less `discount` (a discount above the
+/// price makes the line worth less than nothing).
+fn discounted(
+    id: &str,
+    at: Nanos,
+    customer: Option<&str>,
+    price: Decimal,
+    discount: Decimal,
+) -> Change {
+    let mut change = order(id, at, customer, "S1", 1, 0);
+    if let Change::AddLines(lines) = &mut change {
+        lines[0].unit_price = price;
+        lines[0].discount = discount;
+    }
+    change
+}
+
 fn segment(live: &mut LiveEngine, name: &str, kind: Kind, rule: &str) -> Vec<Event> {
     ok(
         live,
@@ -578,19 +595,7 @@ fn a_rule_that_only_rises_with_sales_skips_its_members_until_a_line_can_lower_it
     assert_eq!(events, [ev(T0, "quiet", "C2", false)]);
     // A line worth less than nothing can lower `amount_spent`: C1 (10.00)
     // is looked at again and leaves at 0.50.
-    let refund_like = Change::AddLines(vec![LineRow {
-        order_id: "O4".into(),
-        ordered_at: T0,
-        customer_id: Some("C1".into()),
-        sku: "S1".into(),
-        quantity: 1,
-        unit_price: Decimal::ONE,
-        discount: Decimal::new(1050, 2),
-        fees: Decimal::ZERO,
-        status: None,
-        marketplace: Some("US".into()),
-        seller_account: None,
-    }]);
+    let refund_like = discounted("O4", T0, Some("C1"), Decimal::ONE, Decimal::new(1050, 2));
     let (n, events) = evaluations(&mut live, refund_like);
     assert_eq!(n, 1);
     assert_eq!(events, [ev(T0, "spenders", "C1", false)]);
@@ -626,19 +631,7 @@ fn a_negative_line_leaving_a_window_is_looked_at_from_both_sides() {
     // 5.00 in all, so S1 is out; when the negative line leaves the window
     // the sum grows to 20.00 and S1 comes in, though lines leaving a
     // window usually only lower a sum.
-    let negative = Change::AddLines(vec![LineRow {
-        order_id: "O1".into(),
-        ordered_at: T0,
-        customer_id: None,
-        sku: "S1".into(),
-        quantity: 1,
-        unit_price: Decimal::from(5),
-        discount: Decimal::from(20),
-        fees: Decimal::ZERO,
-        status: None,
-        marketplace: Some("US".into()),
-        seller_account: None,
-    }]);
+    let negative = discounted("O1", T0, None, Decimal::from(5), Decimal::from(20));
     ok(&mut live, negative);
     live.advance_to(T0 + DAY).unwrap();
     let events = ok(&mut live, order("O2", T0 + DAY, None, "S1", 1, 20));

@@ -76,6 +76,13 @@ fn k(kind: Kind) -> usize {
     }
 }
 
+/// Segments of one kind that read none of each other.
+#[derive(Clone, Debug)]
+struct Level {
+    kind: Kind,
+    segs: Vec<u32>,
+}
+
 pub(crate) struct Segment {
     pub name: Arc<str>,
     pub kind: Kind,
@@ -94,8 +101,17 @@ pub struct LiveEngine {
     pub(crate) segments: Vec<Option<Segment>>,
     pub(crate) members: Memberships,
     seg_ids: FxHashMap<String, u32>,
-    /// Product segments before customer ones, each after what it reads.
-    topo: Vec<u32>,
+    /// Segments in settling order: product levels before customer ones,
+    /// each segment in a later level than every segment of its kind it
+    /// reads. A level settles entity by entity.
+    levels: Vec<Level>,
+    /// Each segment's place in the order of `levels` (events come out
+    /// segment by segment in this order), and the segment at each place.
+    order: Vec<u32>,
+    placed: Vec<u32>,
+    /// The (entity, segment) pairs of a level being settled (kept for its
+    /// capacity).
+    pairs: Vec<u64>,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, and how.
@@ -172,7 +188,10 @@ impl LiveEngine {
             segments: Vec::new(),
             members: Memberships::default(),
             seg_ids: FxHashMap::default(),
-            topo: Vec::new(),
+            levels: Vec::new(),
+            order: Vec::new(),
+            placed: Vec::new(),
+            pairs: Vec::new(),
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
@@ -1210,9 +1229,10 @@ impl LiveEngine {
                     .map(|(slot, _)| *slot);
             });
         }
-        // Kahn's order; product segments never read customer ones, so
-        // sorting products first keeps every reference before its reader.
-        let mut topo = Vec::new();
+        // Kahn's order by depth; product segments never read customer
+        // ones, so putting products first keeps every reference before its
+        // reader.
+        let mut levels = Vec::new();
         for kind in [Kind::Product, Kind::Customer] {
             let mut pending: Vec<usize> = vec![0; self.segments.len()];
             let mut ready = Vec::new();
@@ -1235,24 +1255,38 @@ impl LiveEngine {
                     ready.push(s as u32);
                 }
             }
-            while let Some(s) = ready.pop() {
-                topo.push(s);
-                for &(d, _) in &dependents[s as usize] {
-                    if self.segments[d as usize]
-                        .as_ref()
-                        .is_some_and(|x| x.kind == kind)
-                    {
-                        pending[d as usize] -= 1;
-                        if pending[d as usize] == 0 {
-                            ready.push(d);
+            while !ready.is_empty() {
+                let mut next = Vec::new();
+                for &s in &ready {
+                    for &(d, _) in &dependents[s as usize] {
+                        if self.segments[d as usize]
+                            .as_ref()
+                            .is_some_and(|x| x.kind == kind)
+                        {
+                            pending[d as usize] -= 1;
+                            if pending[d as usize] == 0 {
+                                next.push(d);
+                            }
                         }
                     }
                 }
+                ready.sort_unstable();
+                levels.push(Level {
+                    kind,
+                    segs: std::mem::replace(&mut ready, next),
+                });
             }
+        }
+        let placed: Vec<u32> = levels.iter().flat_map(|l| l.segs.iter().copied()).collect();
+        let mut order = vec![u32::MAX; self.segments.len()];
+        for (i, &s) in placed.iter().enumerate() {
+            order[s as usize] = i as u32;
         }
         self.index = index;
         self.dependents = dependents;
-        self.topo = topo;
+        self.levels = levels;
+        self.order = order;
+        self.placed = placed;
         thresholds.sort_unstable();
         thresholds.dedup();
         self.share_thresholds = thresholds;
@@ -1577,7 +1611,7 @@ impl LiveEngine {
                 break;
             }
             if at > self.clock.now {
-                self.clock = Clock::new(at, self.clock.cal.clone());
+                self.clock.move_to(at);
             }
             while let Some((t, tag, id)) = self.heap.peek() {
                 if t != at {
@@ -1589,7 +1623,7 @@ impl LiveEngine {
             self.settle();
         }
         if to > self.clock.now {
-            self.clock = Clock::new(to, self.clock.cal.clone());
+            self.clock.move_to(to);
         }
         Ok(std::mem::take(&mut self.events))
     }
@@ -1653,36 +1687,15 @@ impl LiveEngine {
     /// Re-evaluates every dirty (segment, entity) pair, in reference order,
     /// and records the events.
     fn settle(&mut self) {
-        {
-            // Clearing a large table writes all of it: start afresh instead
-            // (a bulk install leaves a big one behind).
-            let mut memo = self.memo.borrow_mut();
-            if memo.capacity() > 1 << 12 {
-                *memo = Default::default();
-            } else if !memo.is_empty() {
-                memo.clear();
-            }
-        }
-        // The products about to be evaluated get their 30-day buyers
-        // brought to `now` (the evaluator reads them without a scan).
-        let now = self.clock.now;
-        for (s, seg) in self.segments.iter().enumerate() {
-            if seg.as_ref().is_some_and(|x| x.kind == Kind::Product) {
-                for &p in &self.dirty[s] {
-                    self.store.products[p as usize].catch_up_buyers(now);
-                }
-            }
-        }
+        self.memo.borrow_mut().invalidate();
         self.share_candidates();
         let mut tiers_done = false;
-        for i in 0..self.topo.len() {
-            let s = self.topo[i];
-            let kind = self.segments[s as usize].as_ref().map(|x| x.kind);
-            if kind == Some(Kind::Customer) && !tiers_done {
+        for i in 0..self.levels.len() {
+            if self.levels[i].kind == Kind::Customer && !tiers_done {
                 self.settle_tiers();
                 tiers_done = true;
             }
-            self.settle_segment(s);
+            self.settle_level(i);
         }
         if !tiers_done {
             self.settle_tiers();
@@ -1775,28 +1788,36 @@ impl LiveEngine {
         }
     }
 
-    fn settle_segment(&mut self, s: u32) {
-        let mut list = std::mem::take(&mut self.dirty[s as usize]);
-        if list.is_empty() {
+    /// Evaluates the dirty pairs of one level entity by entity: the
+    /// entity's records are fetched once for all its segments, and operands
+    /// its segments share are computed once ([`crate::eval::MemoTable`]).
+    fn settle_level(&mut self, level: usize) {
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.clear();
+        for &s in &self.levels[level].segs {
+            pairs.extend(
+                self.dirty[s as usize]
+                    .drain(..)
+                    .map(|e| (u64::from(e) << 32) | u64::from(s)),
+            );
+        }
+        if pairs.is_empty() {
+            self.pairs = pairs;
             return;
         }
-        list.sort_unstable();
-        list.dedup();
-        self.settle_list(s, &list);
-        // The buffer goes back with its capacity: nothing marks this
-        // segment dirty while it settles (references are acyclic).
-        list.clear();
-        if self.dirty[s as usize].is_empty() {
-            self.dirty[s as usize] = list;
+        pairs.sort_unstable();
+        pairs.dedup();
+        let kind = self.levels[level].kind;
+        if kind == Kind::Product {
+            // The products about to be evaluated get their 30-day buyers
+            // brought to `now` (the evaluator reads them without a scan).
+            let now = self.clock.now;
+            for &pair in &pairs {
+                self.store.products[(pair >> 32) as usize].catch_up_buyers(now);
+            }
         }
-    }
-
-    fn settle_list(&mut self, s: u32, list: &[u32]) {
-        let Some(seg) = &self.segments[s as usize] else {
-            return;
-        };
-        let kind = seg.kind;
-        self.evaluations += list.len() as u64;
+        self.evaluations += pairs.len() as u64;
+        // (place of the segment in `order`, entity, enters).
         let mut flips = Vec::new();
         {
             let ev = Evaluator {
@@ -1807,7 +1828,11 @@ impl LiveEngine {
                 tiers: Some(&self.tiers),
             };
             let members = &self.members;
-            for &e in list {
+            for &pair in &pairs {
+                let (e, s) = ((pair >> 32) as u32, pair as u32);
+                let Some(seg) = &self.segments[s as usize] else {
+                    continue;
+                };
                 let now_in = match kind {
                     Kind::Customer => {
                         self.store.customers[e as usize].alive && ev.customer(&seg.rule.node, e)
@@ -1817,15 +1842,32 @@ impl LiveEngine {
                     }
                 };
                 if now_in != members.contains(k(kind), s, e) {
-                    flips.push((e, now_in));
+                    flips.push((self.order[s as usize], e, now_in));
                 }
             }
         }
-        if flips.is_empty() {
-            return;
+        self.pairs = pairs;
+        // Events come out segment by segment, as a segment-major settle
+        // would give them.
+        flips.sort_unstable();
+        let mut i = 0;
+        while i < flips.len() {
+            let place = flips[i].0;
+            let j = i + flips[i..].iter().take_while(|f| f.0 == place).count();
+            let s = self.placed[place as usize];
+            let list: Vec<(u32, bool)> = flips[i..j].iter().map(|f| (f.1, f.2)).collect();
+            self.flip(s, kind, &list);
+            i = j;
         }
+    }
+
+    /// Records a segment's entries and exits, and marks its dependents.
+    fn flip(&mut self, s: u32, kind: Kind, flips: &[(u32, bool)]) {
+        let Some(seg) = &self.segments[s as usize] else {
+            return;
+        };
         let name = seg.name.clone();
-        for &(e, enter) in &flips {
+        for &(e, enter) in flips {
             if enter {
                 self.members.insert(k(kind), s, e);
             } else {
@@ -1846,7 +1888,7 @@ impl LiveEngine {
         }
         let dependents = self.dependents[s as usize].clone();
         for (d, via) in dependents {
-            for &(e, _) in &flips {
+            for &(e, _) in flips {
                 match via {
                     Via::InSegment => self.dirty[d as usize].push(e),
                     Via::Bought => {

@@ -49,6 +49,21 @@ impl Clock {
         }
     }
 
+    /// Moves forward to `now`; the calendar is asked again only when the
+    /// day changes.
+    pub fn move_to(&mut self, now: Nanos) {
+        if (self.today_start..self.today_end).contains(&now) {
+            self.now = now;
+            debug_assert_eq!(
+                self.today,
+                self.cal.date_of(now),
+                "a day's bounds are wrong"
+            );
+        } else {
+            *self = Clock::new(now, self.cal.clone());
+        }
+    }
+
     pub fn days_ago(&self, days: i64) -> Date {
         self.today
             .checked_sub(jiff::Span::new().days(days))
@@ -189,7 +204,45 @@ impl Memberships {
     }
 }
 
-pub type Memo = std::cell::RefCell<rustc_hash::FxHashMap<(u32, u32), Memoised>>;
+pub type Memo = std::cell::RefCell<MemoTable>;
+
+/// Operand values shared by segments: per memo slot, the value last
+/// computed there and for which entity. A settle evaluates an entity's
+/// segments one after another, so one entry per slot catches every reuse
+/// without hashing; a new generation (each settle: the data moved)
+/// forgets them all at once.
+#[derive(Clone, Debug, Default)]
+pub struct MemoTable {
+    generation: u32,
+    /// By slot: (generation, entity, value).
+    slots: Vec<Option<(u32, u32, Memoised)>>,
+}
+
+impl MemoTable {
+    /// Forgets every value.
+    pub fn invalidate(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // A wrapped counter could revive entries of its first round.
+            self.slots.iter_mut().for_each(|x| *x = None);
+        }
+    }
+
+    fn get(&self, slot: u32, e: u32) -> Option<Memoised> {
+        match self.slots.get(slot as usize) {
+            Some(&Some((generation, x, m))) if generation == self.generation && x == e => Some(m),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, slot: u32, e: u32, m: Memoised) {
+        let i = slot as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some((self.generation, e, m));
+    }
+}
 
 /// An operand value that can be kept.
 #[derive(Clone, Copy, Debug)]
@@ -234,13 +287,13 @@ impl Evaluator<'_> {
             LNode::Not(x) => !self.node(x, e, customer),
             LNode::Cond(op, test, memo) => match (memo, self.memo) {
                 (Some(slot), Some(cache)) => {
-                    let known = cache.borrow().get(&(*slot, e)).copied();
+                    let known = cache.borrow().get(*slot, e);
                     let v = match known {
                         Some(m) => m.value(),
                         None => {
                             let v = self.operand(op, e, customer);
                             if let Some(m) = Memoised::of(&v) {
-                                cache.borrow_mut().insert((*slot, e), m);
+                                cache.borrow_mut().put(*slot, e, m);
                             }
                             v
                         }

@@ -642,3 +642,75 @@ fn a_negative_line_leaving_a_window_is_looked_at_from_both_sides() {
         [ev(T0 + 7 * DAY + 1, "earners", "S1", true)]
     );
 }
+
+#[test]
+fn an_operand_shared_by_segments_is_read_afresh_at_every_change_and_instant() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    // Both rules read the same 30-day sum: it is computed once per
+    // settle, and must not be carried over to the next one.
+    segment(
+        &mut live,
+        "over_10",
+        Kind::Customer,
+        "spent(since: -30d) > 10",
+    );
+    segment(
+        &mut live,
+        "over_30",
+        Kind::Customer,
+        "spent(since: -30d) > 30",
+    );
+    let events = ok(&mut live, order("O1", T0, Some("C1"), "S1", 1, 20));
+    assert_eq!(members(&events), [ev(T0, "over_10", "C1", true)]);
+    live.advance_to(T0 + DAY).unwrap();
+    let events = ok(&mut live, order("O2", T0 + DAY, Some("C1"), "S1", 1, 20));
+    assert_eq!(members(&events), [ev(T0 + DAY, "over_30", "C1", true)]);
+    let events = live.advance_to(T0 + 40 * DAY).unwrap();
+    assert_eq!(
+        members(&events),
+        [
+            ev(T0 + 30 * DAY + 1, "over_30", "C1", false),
+            ev(T0 + 31 * DAY + 1, "over_10", "C1", false),
+        ]
+    );
+}
+
+#[test]
+fn events_of_one_instant_come_segment_by_segment_in_reference_order() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    for id in ["C1", "C2"] {
+        customer(&mut live, id);
+    }
+    // `late` reads `early`, so it settles after it although it was put
+    // first under a name that sorts before it.
+    segment(&mut live, "early", Kind::Customer, "number_of_orders >= 1");
+    segment(&mut live, "a_late", Kind::Customer, "in_segment('early')");
+    segment(&mut live, "b_spent", Kind::Customer, "amount_spent > 0");
+    let change = Change::AddLines(
+        ["C2", "C1"]
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, c)| match order(&format!("O{i}"), T0, Some(c), "S1", 1, 5) {
+                    Change::AddLines(mut lines) => lines.remove(0),
+                    _ => unreachable!(),
+                },
+            )
+            .collect(),
+    );
+    let events = ok(&mut live, change);
+    assert_eq!(
+        members(&events),
+        [
+            ev(T0, "early", "C1", true),
+            ev(T0, "early", "C2", true),
+            ev(T0, "b_spent", "C1", true),
+            ev(T0, "b_spent", "C2", true),
+            ev(T0, "a_late", "C1", true),
+            ev(T0, "a_late", "C2", true),
+        ]
+    );
+}

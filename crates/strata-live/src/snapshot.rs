@@ -115,6 +115,9 @@ impl LiveEngine {
                     qty: line.qty,
                     revenue: line.revenue,
                     customer: c,
+                    // Summed once the list is sorted.
+                    cum_units: 0,
+                    cum_revenue: Decimal::ZERO,
                 });
                 if c != NO_CUSTOMER {
                     let cu = &mut s.customers[c as usize];
@@ -142,16 +145,7 @@ impl LiveEngine {
                     *p.w30_buyers.entry(c).or_insert(0) += 1;
                 }
             }
-            let mut u = 0u64;
-            let mut r = Decimal::ZERO;
-            p.cum_units.reserve(p.lines.len());
-            p.cum_revenue.reserve(p.lines.len());
-            for x in &p.lines {
-                u += u64::from(x.qty);
-                r += x.revenue;
-                p.cum_units.push(u);
-                p.cum_revenue.push(r);
-            }
+            p.rebuild_sums(0);
         }
         for o in 0..s.orders.len() {
             if s.orders[o].contributes() {

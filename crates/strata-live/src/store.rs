@@ -37,7 +37,16 @@ pub struct PLine {
     pub revenue: Decimal,
     /// Dense customer slot or [`NO_CUSTOMER`].
     pub customer: u32,
+    /// Σ quantity and Σ revenue over the product's lines up to and
+    /// including this one. Kept in the line rather than in arrays beside
+    /// the list: a window's sums read the lines its search just found (a
+    /// 64-byte line is one cache line), not two more arrays.
+    pub cum_units: u64,
+    pub cum_revenue: Decimal,
 }
+
+// A window's search and its sums read one cache line per line.
+const _: () = assert!(std::mem::size_of::<PLine>() == 64);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Day {
@@ -66,11 +75,8 @@ pub struct Product {
     pub created_at: Option<Nanos>,
     /// By position in [`Store::product_custom`].
     pub custom: Vec<Text>,
-    /// Contributing lines sorted by `(at, line)`.
+    /// Contributing lines sorted by `(at, line)`, with their prefix sums.
     pub lines: Vec<PLine>,
-    /// `cum_units[i]` is Σ quantity over `lines[..=i]`; likewise revenue.
-    pub cum_units: Vec<u64>,
-    pub cum_revenue: Vec<Decimal>,
     /// Sorted by date, one per date.
     pub daily: Vec<Day>,
     /// `cum_sessions[i]` is Σ sessions over `daily[..=i]` (an absent count
@@ -131,9 +137,11 @@ impl Product {
         let (u0, r0) = if lo == 0 {
             (0, Decimal::ZERO)
         } else {
-            (self.cum_units[lo - 1], self.cum_revenue[lo - 1])
+            let x = &self.lines[lo - 1];
+            (x.cum_units, x.cum_revenue)
         };
-        (self.cum_units[hi - 1] - u0, self.cum_revenue[hi - 1] - r0)
+        let x = &self.lines[hi - 1];
+        (x.cum_units - u0, x.cum_revenue - r0)
     }
 
     /// Σ (units, revenue) of contributing lines at or after `since`.
@@ -242,19 +250,17 @@ impl Product {
             .fold(0u64, |s, r| s.wrapping_add(r.sessions.unwrap_or(0)))
     }
 
-    fn rebuild_sums(&mut self, from: usize) {
-        self.cum_units.truncate(from);
-        self.cum_revenue.truncate(from);
-        let (mut u, mut r) = if from == 0 {
-            (0, Decimal::ZERO)
-        } else {
-            (self.cum_units[from - 1], self.cum_revenue[from - 1])
+    /// Brings the prefix sums of `lines[from..]` up to date.
+    pub fn rebuild_sums(&mut self, from: usize) {
+        let (mut u, mut r) = match from.checked_sub(1) {
+            None => (0, Decimal::ZERO),
+            Some(i) => (self.lines[i].cum_units, self.lines[i].cum_revenue),
         };
-        for l in &self.lines[from..] {
+        for l in &mut self.lines[from..] {
             u += u64::from(l.qty);
             r += l.revenue;
-            self.cum_units.push(u);
-            self.cum_revenue.push(r);
+            l.cum_units = u;
+            l.cum_revenue = r;
         }
     }
 }
@@ -518,6 +524,9 @@ impl Store {
                     qty,
                     revenue,
                     customer: c,
+                    // Set by `rebuild_sums` below.
+                    cum_units: 0,
+                    cum_revenue: Decimal::ZERO,
                 },
             );
             product.buyers_moved(pos, at, c, true);

@@ -105,10 +105,6 @@ pub struct LiveEngine {
     /// each segment in a later level than every segment of its kind it
     /// reads. A level settles entity by entity.
     levels: Vec<Level>,
-    /// Each segment's place in the order of `levels` (events come out
-    /// segment by segment in this order), and the segment at each place.
-    order: Vec<u32>,
-    placed: Vec<u32>,
     /// The (entity, segment) pairs of a level being settled (kept for its
     /// capacity).
     pairs: Vec<u64>,
@@ -189,8 +185,6 @@ impl LiveEngine {
             members: Memberships::default(),
             seg_ids: FxHashMap::default(),
             levels: Vec::new(),
-            order: Vec::new(),
-            placed: Vec::new(),
             pairs: Vec::new(),
             index: Default::default(),
             dependents: Vec::new(),
@@ -1277,16 +1271,10 @@ impl LiveEngine {
                 });
             }
         }
-        let placed: Vec<u32> = levels.iter().flat_map(|l| l.segs.iter().copied()).collect();
-        let mut order = vec![u32::MAX; self.segments.len()];
-        for (i, &s) in placed.iter().enumerate() {
-            order[s as usize] = i as u32;
-        }
         self.index = index;
         self.dependents = dependents;
         self.levels = levels;
-        self.order = order;
-        self.placed = placed;
+
         thresholds.sort_unstable();
         thresholds.dedup();
         self.share_thresholds = thresholds;
@@ -1817,7 +1805,7 @@ impl LiveEngine {
             }
         }
         self.evaluations += pairs.len() as u64;
-        // (place of the segment in `order`, entity, enters).
+        // (segment, entity, enters).
         let mut flips = Vec::new();
         {
             let ev = Evaluator {
@@ -1842,32 +1830,27 @@ impl LiveEngine {
                     }
                 };
                 if now_in != members.contains(k(kind), s, e) {
-                    flips.push((self.order[s as usize], e, now_in));
+                    flips.push((s, e, now_in));
                 }
             }
         }
         self.pairs = pairs;
-        // Events come out segment by segment, as a segment-major settle
-        // would give them.
+        // Events come out segment by segment (a level's segments are in
+        // slot order), as a segment-major settle would give them.
         flips.sort_unstable();
-        let mut i = 0;
-        while i < flips.len() {
-            let place = flips[i].0;
-            let j = i + flips[i..].iter().take_while(|f| f.0 == place).count();
-            let s = self.placed[place as usize];
-            let list: Vec<(u32, bool)> = flips[i..j].iter().map(|f| (f.1, f.2)).collect();
-            self.flip(s, kind, &list);
-            i = j;
+        for group in flips.chunk_by(|a, b| a.0 == b.0) {
+            self.flip(group[0].0, kind, group);
         }
     }
 
-    /// Records a segment's entries and exits, and marks its dependents.
-    fn flip(&mut self, s: u32, kind: Kind, flips: &[(u32, bool)]) {
+    /// Records segment `s`'s entries and exits (`(s, entity, enters)`), and
+    /// marks its dependents.
+    fn flip(&mut self, s: u32, kind: Kind, flips: &[(u32, u32, bool)]) {
         let Some(seg) = &self.segments[s as usize] else {
             return;
         };
         let name = seg.name.clone();
-        for &(e, enter) in flips {
+        for &(_, e, enter) in flips {
             if enter {
                 self.members.insert(k(kind), s, e);
             } else {
@@ -1888,7 +1871,7 @@ impl LiveEngine {
         }
         let dependents = self.dependents[s as usize].clone();
         for (d, via) in dependents {
-            for &(e, _) in flips {
+            for &(_, e, _) in flips {
                 match via {
                     Via::InSegment => self.dirty[d as usize].push(e),
                     Via::Bought => {

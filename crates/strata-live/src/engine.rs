@@ -19,7 +19,7 @@ use crate::change::{
     Cause, Change, CustomerRow, DailyRow, Event, LineRow, LiveError, ProductRow, ProductValue,
     invalid,
 };
-use crate::eval::{Clock, Evaluator, Memberships};
+use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
@@ -108,6 +108,8 @@ pub struct LiveEngine {
     /// The (entity, segment) pairs of a level being settled (kept for its
     /// capacity).
     pairs: Vec<u64>,
+    /// The segments one touch marks (kept for its capacity).
+    touched: Vec<u32>,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, and how.
@@ -186,6 +188,7 @@ impl LiveEngine {
             seg_ids: FxHashMap::default(),
             levels: Vec::new(),
             pairs: Vec::new(),
+            touched: Vec::new(),
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
@@ -470,22 +473,48 @@ impl LiveEngine {
         self.touch_moved(kind, e, bits, None);
     }
 
-    /// [`LiveEngine::touch`] for a line added (`drift` = its
+    /// [`LiveEngine::touch`] for line `l` added (`signs` = its
     /// [`rule::added_index`]): a segment whose rule can only move one way
     /// under it is skipped where the entity already stands on that side (a
-    /// member of `amount_spent > 500` stays one as lines come in).
-    fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, drift: Option<usize>) {
+    /// member of `amount_spent > 500` stays one as lines come in), and so
+    /// is one the line cannot move at all for this entity
+    /// ([`LRule::line_drift`]: a call whose filter the line misses, a
+    /// conjunction with an attribute condition that is false).
+    fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, added: Option<(usize, u32)>) {
+        let mut hit = std::mem::take(&mut self.touched);
         let index = &self.index[k(kind)];
+        let ev = Evaluator {
+            store: &self.store,
+            clock: &self.clock,
+            members: &self.members,
+            memo: None,
+            tiers: Some(&self.tiers),
+        };
+        let mut cx = added.map(|(signs, l)| {
+            let line = &self.store.lines[l as usize];
+            let order = &self.store.orders[line.order as usize];
+            (
+                signs,
+                AddedLine {
+                    ev: &ev,
+                    customer: kind == Kind::Customer,
+                    entity: e,
+                    at: order.at,
+                    product: line.product,
+                    marketplace: order.marketplace.as_deref(),
+                },
+            )
+        });
         for (bit, segs) in index.iter().enumerate() {
             if bits & (1 << bit) == 0 {
                 continue;
             }
             for &s in segs {
-                let stays = drift.is_some_and(|i| {
+                let stays = cx.as_mut().is_some_and(|(i, cx)| {
                     let Some(seg) = &self.segments[s as usize] else {
                         return true;
                     };
-                    match seg.rule.added[i] {
+                    match seg.rule.line_drift(*i, cx) {
                         Drift::Still => true,
                         Drift::Up => self.members.contains(k(kind), s, e),
                         Drift::Down => !self.members.contains(k(kind), s, e),
@@ -493,10 +522,15 @@ impl LiveEngine {
                     }
                 });
                 if !stays {
-                    self.dirty[s as usize].push(e);
+                    hit.push(s);
                 }
             }
         }
+        for &s in &hit {
+            self.dirty[s as usize].push(e);
+        }
+        hit.clear();
+        self.touched = hit;
     }
 
     fn touch_all_segments(&mut self, kind: Kind, e: u32) {
@@ -927,7 +961,7 @@ impl LiveEngine {
         let g = self.store.products[self.store.lines[l as usize].product as usize].group;
         self.note_group(g);
         let t = self.store.contribute(l, add, self.clock.now);
-        let drift = add.then_some(t.signs);
+        let drift = add.then_some((t.signs, l));
         if t.customer != NO_CUSTOMER {
             self.touch_moved(
                 Kind::Customer,

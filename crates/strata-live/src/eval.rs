@@ -715,6 +715,37 @@ fn latest(
     p.daily[..b].iter().rev().find_map(col)
 }
 
+/// A line just added to an entity, as [`crate::rule::LRule::line_drift`]
+/// reads it.
+pub struct AddedLine<'a> {
+    pub ev: &'a Evaluator<'a>,
+    pub customer: bool,
+    pub entity: u32,
+    /// The line's instant (its order's).
+    pub at: Nanos,
+    pub product: u32,
+    /// Its order's.
+    pub marketplace: Option<&'a str>,
+}
+
+impl crate::rule::LineCx for AddedLine<'_> {
+    // Mirrors the tests `customer_call` makes of each line it sums.
+    fn passes(&mut self, filter: &LineFilter, since: Option<Bound>, until: Option<Bound>) -> bool {
+        let lo = since.map_or(i64::MIN, |b| self.ev.bound(b));
+        let hi = until.map_or(i64::MAX, |b| self.ev.bound(b));
+        (lo..=hi).contains(&self.at)
+            && filter
+                .marketplace
+                .as_ref()
+                .is_none_or(|markets| any_of(markets, self.marketplace))
+            && (!filter.reads_product() || self.ev.line_passes(self.product, filter))
+    }
+
+    fn holds(&mut self, node: &LNode) -> bool {
+        self.ev.node(node, self.entity, self.customer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

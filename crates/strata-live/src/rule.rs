@@ -284,6 +284,77 @@ pub fn added_index(revenue_negative: bool, profit_negative: bool) -> usize {
     usize::from(revenue_negative) | usize::from(profit_negative) << 1
 }
 
+/// What [`LRule::line_drift`] reads of the line added and of its entity.
+pub trait LineCx {
+    /// Whether the line counts in a call with this filter and window.
+    fn passes(&mut self, filter: &LineFilter, since: Option<Bound>, until: Option<Bound>) -> bool;
+    /// The entity's truth of a condition no added line moves
+    /// ([`steady`]).
+    fn holds(&mut self, node: &LNode) -> bool;
+}
+
+/// Whether a condition reads only what adding a line leaves as it is, and
+/// cheaply: the entity's own attributes, its tier (a tier change touches
+/// its readers), prices and stock, segment membership (a flip touches its
+/// dependents).
+pub fn steady(node: &LNode) -> bool {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs.iter().all(steady),
+        LNode::Not(x) => steady(x),
+        LNode::Cond(op, _, _) => match op {
+            LOperand::C(f) => !matches!(
+                f,
+                CField::NumberOfOrders
+                    | CField::UnitsPurchased
+                    | CField::AmountSpent
+                    | CField::TotalProfit
+                    | CField::AverageOrderValue
+                    | CField::FirstOrderDate
+                    | CField::LastOrderDate
+            ),
+            LOperand::P(f) => matches!(
+                f,
+                PField::Sku
+                    | PField::ParentSku
+                    | PField::Asin
+                    | PField::Title
+                    | PField::Brand
+                    | PField::Category
+                    | PField::Tags
+                    | PField::SellerAccount
+                    | PField::Marketplace
+                    | PField::Price
+                    | PField::Cost
+                    | PField::Inventory
+                    | PField::CreatedAt
+            ),
+            LOperand::Custom(_) | LOperand::InSegment(_) => true,
+            LOperand::CCall { .. } | LOperand::PCall { .. } | LOperand::Sessions { .. } => false,
+        },
+    }
+}
+
+/// Whether [`LRule::line_drift`] can say more than [`LRule::added`]: the
+/// rule has a call that a line can miss (a filter or a window), or a
+/// conjunction or disjunction one of whose parts is [`steady`].
+fn line_refinable(node: &LNode) -> bool {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs.iter().any(steady) || xs.iter().any(line_refinable),
+        LNode::Not(x) => line_refinable(x),
+        LNode::Cond(
+            LOperand::CCall {
+                since,
+                until,
+                filter,
+                ..
+            },
+            _,
+            _,
+        ) => !filter.is_empty() || since.is_some() || until.is_some(),
+        LNode::Cond(..) => false,
+    }
+}
+
 /// How the truth can move when one contributing line is added to the
 /// entity (its customer's or its product's), with a revenue and a profit
 /// that are not negative when `revenue_up` / `profit_up`.
@@ -295,14 +366,49 @@ pub fn added_index(revenue_negative: bool, profit_negative: bool) -> usize {
 /// `tier` (a tier change touches the segments reading it) and
 /// `in_segment` (a flip touches its dependents). Anything else that moves
 /// (averages, dates, ratios, equality) is `Any`.
-fn drift(node: &LNode, revenue_up: bool, profit_up: bool) -> Drift {
+///
+/// With `cx`, the answer is for that line and entity: a call the line
+/// does not count in stays still, and so does a conjunction with a
+/// [`steady`] part that is false (a disjunction, true).
+fn drift<'c>(
+    node: &LNode,
+    revenue_up: bool,
+    profit_up: bool,
+    mut cx: Option<&mut (dyn LineCx + 'c)>,
+) -> Drift {
     let sign = |up: bool| if up { Drift::Up } else { Drift::Down };
     match node {
-        LNode::And(xs) | LNode::Or(xs) => xs
-            .iter()
-            .fold(Drift::Still, |d, x| d.join(drift(x, revenue_up, profit_up))),
-        LNode::Not(x) => drift(x, revenue_up, profit_up).flip(),
+        LNode::And(xs) | LNode::Or(xs) => {
+            let mut d = Drift::Still;
+            for x in xs {
+                d = d.join(drift(x, revenue_up, profit_up, cx.as_deref_mut()));
+            }
+            if d != Drift::Still
+                && let Some(cx) = cx
+            {
+                // The part that decides the whole, whatever the others do.
+                let decides = matches!(node, LNode::Or(_));
+                if xs.iter().any(|x| steady(x) && cx.holds(x) == decides) {
+                    return Drift::Still;
+                }
+            }
+            d
+        }
+        LNode::Not(x) => drift(x, revenue_up, profit_up, cx).flip(),
         LNode::Cond(op, test, _) => {
+            if let (
+                LOperand::CCall {
+                    since,
+                    until,
+                    filter,
+                    ..
+                },
+                Some(cx),
+            ) = (op, cx)
+                && !cx.passes(filter, *since, *until)
+            {
+                return Drift::Still;
+            }
             let operand = match op {
                 LOperand::C(f) => match f {
                     CField::NumberOfOrders | CField::UnitsPurchased => Drift::Up,
@@ -482,6 +588,8 @@ fn day_move(op: &LOperand, test: &LTest, (off, k): (i64, i64)) -> Drift {
 pub struct LRule {
     /// How the truth can move when a line is added, by [`added_index`].
     pub added: [Drift; 4],
+    /// Whether [`LRule::line_drift`] can narrow `added` for a given line.
+    pub refine: bool,
     pub node: LNode,
     /// [`input`] bits.
     pub inputs: u32,
@@ -504,6 +612,19 @@ pub struct LRule {
     /// For each `in_segment:` product filter, its call's `since:` bound:
     /// a product flipping there only matters to buyers with lines since.
     pub bought_since: Vec<(u32, Option<Bound>)>,
+}
+
+impl LRule {
+    /// How the truth for one entity can move when one line is added to
+    /// it, `i` being the line's [`added_index`]: [`LRule::added`] narrowed
+    /// by what `cx` says of the line and the entity. Never moves more ways
+    /// than `added[i]`.
+    pub fn line_drift(&self, i: usize, cx: &mut dyn LineCx) -> Drift {
+        if !self.refine || self.added[i] == Drift::Still {
+            return self.added[i];
+        }
+        drift(&self.node, i & 1 == 0, i & 2 == 0, Some(cx))
+    }
 }
 
 /// Resolves names the rule refers to.
@@ -578,7 +699,8 @@ pub fn compile(
     }
     b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
     b.refs.dedup();
-    let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0));
+    let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0, None));
+    let refine = line_refinable(&node);
     // Every registered dependency has its entry: one the conditions did not
     // describe moves either way.
     let any = TimeMove {
@@ -598,6 +720,7 @@ pub fn compile(
         .collect();
     Ok(LRule {
         added,
+        refine,
         node,
         inputs: b.inputs,
         refs: b.refs,

@@ -744,6 +744,18 @@ impl crate::rule::LineCx for AddedLine<'_> {
     fn holds(&mut self, node: &LNode) -> bool {
         self.ev.node(node, self.entity, self.customer)
     }
+
+    fn at(&self) -> Nanos {
+        self.at
+    }
+
+    fn order(&mut self, value: crate::rule::Probe, lit: &Lit) -> Option<Ordering> {
+        let v = match value {
+            crate::rule::Probe::Count(n) => num(Decimal::from(n)),
+            crate::rule::Probe::Time(t) => V::Time(t),
+        };
+        self.ev.cmp(&v, lit)
+    }
 }
 
 #[cfg(test)]

@@ -291,6 +291,17 @@ pub trait LineCx {
     /// The entity's truth of a condition no added line moves
     /// ([`steady`]).
     fn holds(&mut self, node: &LNode) -> bool;
+    /// The line's instant.
+    fn at(&self) -> i64;
+    /// How a value compares with a literal, as a condition compares them.
+    fn order(&mut self, value: Probe, lit: &Lit) -> Option<std::cmp::Ordering>;
+}
+
+/// A value [`LineCx::order`] compares.
+#[derive(Clone, Copy, Debug)]
+pub enum Probe {
+    Count(u64),
+    Time(i64),
 }
 
 /// Whether a condition reads only what adding a line leaves as it is, and
@@ -335,22 +346,19 @@ pub fn steady(node: &LNode) -> bool {
 }
 
 /// Whether [`LRule::line_drift`] can say more than [`LRule::added`]: the
-/// rule has a call that a line can miss (a filter or a window), or a
-/// conjunction or disjunction one of whose parts is [`steady`].
+/// rule has a call (a line can miss it, or decide it), a field a line can
+/// decide ([`known_after`]), or a conjunction or disjunction one of whose
+/// parts is [`steady`].
 fn line_refinable(node: &LNode) -> bool {
     match node {
         LNode::And(xs) | LNode::Or(xs) => xs.iter().any(steady) || xs.iter().any(line_refinable),
         LNode::Not(x) => line_refinable(x),
+        LNode::Cond(LOperand::CCall { .. }, _, _) => true,
         LNode::Cond(
-            LOperand::CCall {
-                since,
-                until,
-                filter,
-                ..
-            },
+            LOperand::C(CField::NumberOfOrders | CField::LastOrderDate | CField::FirstOrderDate),
             _,
             _,
-        ) => !filter.is_empty() || since.is_some() || until.is_some(),
+        ) => true,
         LNode::Cond(..) => false,
     }
 }
@@ -375,39 +383,56 @@ fn drift<'c>(
     revenue_up: bool,
     profit_up: bool,
     mut cx: Option<&mut (dyn LineCx + 'c)>,
-) -> Drift {
+) -> (Drift, Option<bool>) {
     let sign = |up: bool| if up { Drift::Up } else { Drift::Down };
     match node {
         LNode::And(xs) | LNode::Or(xs) => {
+            // The value of one part that decides the whole.
+            let decides = matches!(node, LNode::Or(_));
             let mut d = Drift::Still;
+            let mut all_known = true;
             for x in xs {
-                d = d.join(drift(x, revenue_up, profit_up, cx.as_deref_mut()));
+                let (dx, after) = drift(x, revenue_up, profit_up, cx.as_deref_mut());
+                if after == Some(decides) {
+                    return (sign(decides), Some(decides));
+                }
+                all_known &= after.is_some();
+                d = d.join(dx);
+            }
+            if all_known && cx.is_some() {
+                return (sign(!decides), Some(!decides));
             }
             if d != Drift::Still
                 && let Some(cx) = cx
+                && xs.iter().any(|x| steady(x) && cx.holds(x) == decides)
             {
-                // The part that decides the whole, whatever the others do.
-                let decides = matches!(node, LNode::Or(_));
-                if xs.iter().any(|x| steady(x) && cx.holds(x) == decides) {
-                    return Drift::Still;
-                }
+                return (Drift::Still, None);
             }
-            d
+            (d, None)
         }
-        LNode::Not(x) => drift(x, revenue_up, profit_up, cx).flip(),
+        LNode::Not(x) => {
+            let (d, after) = drift(x, revenue_up, profit_up, cx);
+            (d.flip(), after.map(|b| !b))
+        }
         LNode::Cond(op, test, _) => {
-            if let (
-                LOperand::CCall {
-                    since,
-                    until,
-                    filter,
-                    ..
-                },
-                Some(cx),
-            ) = (op, cx)
-                && !cx.passes(filter, *since, *until)
-            {
-                return Drift::Still;
+            if let Some(cx) = cx {
+                let counted = match op {
+                    LOperand::CCall {
+                        since,
+                        until,
+                        filter,
+                        ..
+                    } => {
+                        if !cx.passes(filter, *since, *until) {
+                            return (Drift::Still, None);
+                        }
+                        true
+                    }
+                    _ => false,
+                };
+                if let Some(after) = known_after(op, test, counted, cx) {
+                    return (sign(after), Some(after));
+                }
             }
             let operand = match op {
                 LOperand::C(f) => match f {
@@ -443,8 +468,52 @@ fn drift<'c>(
                     Drift::Still
                 }
             };
-            through_test(operand, test)
+            (through_test(operand, test), None)
         }
+    }
+}
+
+/// A customer condition's truth once the line is added, where the line
+/// alone decides it whatever the value was before: the customer then has
+/// an order (`number_of_orders = 0` is false), its last order is no
+/// earlier than the line and its first no later (`last_order_date < -60d`
+/// is false for a line of today), and a call the line counts in
+/// (`counted`) has it (`purchased(..)` is true, `orders(..) >= 1` too).
+fn known_after(op: &LOperand, test: &LTest, counted: bool, cx: &mut dyn LineCx) -> Option<bool> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let (value, floor) = match op {
+        LOperand::C(CField::NumberOfOrders) => (Probe::Count(1), true),
+        LOperand::C(CField::LastOrderDate) => (Probe::Time(cx.at()), true),
+        LOperand::C(CField::FirstOrderDate) => (Probe::Time(cx.at()), false),
+        LOperand::CCall { f: CFn::Orders, .. } if counted => (Probe::Count(1), true),
+        LOperand::CCall {
+            f: CFn::Purchased, ..
+        } if counted => {
+            return matches!(test, LTest::Truth).then_some(true);
+        }
+        _ => return None,
+    };
+    // Each of these values is never null once the customer has an order.
+    if let LTest::IsNull(negated) = test {
+        return Some(*negated);
+    }
+    let mut vs = |lit: &Lit| cx.order(value, lit);
+    // The value is at least (`floor`) or at most `value`: a test holding
+    // on the whole half-line is true, one failing on all of it false.
+    match (test, floor) {
+        (LTest::Cmp(op, lit), true) => match (op, vs(lit)?) {
+            (CmpOp::Gt, Greater) | (CmpOp::Ge, Greater | Equal) => Some(true),
+            (CmpOp::Lt, Greater | Equal) | (CmpOp::Le | CmpOp::Eq, Greater) => Some(false),
+            _ => None,
+        },
+        (LTest::Cmp(op, lit), false) => match (op, vs(lit)?) {
+            (CmpOp::Lt, Less) | (CmpOp::Le, Less | Equal) => Some(true),
+            (CmpOp::Gt, Less | Equal) | (CmpOp::Ge | CmpOp::Eq, Less) => Some(false),
+            _ => None,
+        },
+        (LTest::Between(_, hi), true) => (vs(hi)? == Greater).then_some(false),
+        (LTest::Between(lo, _), false) => (vs(lo)? == Less).then_some(false),
+        _ => None,
     }
 }
 
@@ -623,7 +692,7 @@ impl LRule {
         if !self.refine || self.added[i] == Drift::Still {
             return self.added[i];
         }
-        drift(&self.node, i & 1 == 0, i & 2 == 0, Some(cx))
+        drift(&self.node, i & 1 == 0, i & 2 == 0, Some(cx)).0
     }
 }
 
@@ -699,7 +768,7 @@ pub fn compile(
     }
     b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
     b.refs.dedup();
-    let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0, None));
+    let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0, None).0);
     let refine = line_refinable(&node);
     // Every registered dependency has its entry: one the conditions did not
     // describe moves either way.

@@ -1,4 +1,5 @@
 //! Tests of the live engine (one integration-test binary).
 
+mod drift;
 mod model;
 mod paths;

@@ -1,0 +1,172 @@
+//! The segments an added line skips (`LRule::line_drift`) must be exactly
+//! those it cannot move: random customers with random order histories,
+//! random rules made of what a line can decide or miss (order counts,
+//! first and last order dates, filtered and windowed calls, attributes in
+//! conjunctions), random lines (some back-dated, some of other brands or
+//! marketplaces) and clock moves; after every step the memberships equal
+//! a from-scratch evaluation. The model test draws these shapes too, but
+//! too seldom to pin each boundary (`number_of_orders = 1` after a first
+//! order, `last_order_date < -7d` for a line of eight days ago).
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use strata_data::{Nanos, RuleSource};
+use strata_lang::catalog::Kind;
+use strata_live::{Change, CustomerRow, LineRow, LiveEngine, ProductRow};
+use strata_testkit::Rng;
+
+use crate::model::{live_state, scratch_state};
+
+const SEC: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * SEC;
+const T0: Nanos = 1_719_748_800 * SEC;
+
+const CUSTOMERS: &[(&str, &str)] = &[("C1", "US"), ("C2", "FR"), ("C3", "US")];
+const PRODUCTS: &[(&str, &str)] = &[("S1", "Acme"), ("S2", "Zeta")];
+
+fn atom(rng: &mut Rng) -> String {
+    let ops = ["=", "!=", "<", "<=", ">", ">=", "IS NULL", "IS NOT NULL"];
+    let op = rng.pick(&ops);
+    let count = |rng: &mut Rng| match op {
+        "IS NULL" | "IS NOT NULL" => String::new(),
+        _ => rng.pick(&["0", "1", "2", "3"]).to_string(),
+    };
+    let time = |rng: &mut Rng| match op {
+        "IS NULL" | "IS NOT NULL" => String::new(),
+        _ => rng
+            .pick(&["-1d", "-7d", "-30d", "today", "2024-06-20"])
+            .to_string(),
+    };
+    let window = |rng: &mut Rng| {
+        let mut args = Vec::new();
+        if rng.chance(60) {
+            args.push(format!("since: {}", rng.pick(&["-1d", "-7d", "-30d"])));
+        }
+        if rng.chance(40) {
+            args.push(format!("brand: {}", rng.pick(&["'acme'", "'Zeta'"])));
+        }
+        if rng.chance(30) {
+            args.push(format!("marketplace: {}", rng.pick(&["'US'", "'UK'"])));
+        }
+        args.join(", ")
+    };
+    match rng.below(8) {
+        0 => format!("number_of_orders {op} {}", count(rng)),
+        1 => format!("last_order_date {op} {}", time(rng)),
+        2 => format!("first_order_date {op} {}", time(rng)),
+        3 => {
+            let (lo, hi) = (rng.pick(&["-30d", "-8d"]), rng.pick(&["-7d", "today"]));
+            let f = rng.pick(&["first_order_date", "last_order_date"]);
+            format!("{f} BETWEEN {lo} AND {hi}")
+        }
+        4 => {
+            let op = rng.pick(&["=", "<", "<=", ">", ">="]);
+            let n = rng.pick(&["0", "1", "2"]);
+            format!("orders({}) {op} {n}", window(rng))
+        }
+        5 => format!("purchased({})", window(rng)),
+        6 => format!("country = {}", rng.pick(&["'US'", "'FR'"])),
+        _ => format!("amount_spent > {}", rng.pick(&["0", "20", "100"])),
+    }
+}
+
+fn rule(rng: &mut Rng, depth: u32) -> String {
+    if depth == 0 || rng.chance(30) {
+        return atom(rng);
+    }
+    match rng.below(4) {
+        0 => format!("NOT ({})", rule(rng, depth - 1)),
+        1 => format!("({}) OR ({})", rule(rng, depth - 1), rule(rng, depth - 1)),
+        _ => format!("({}) AND ({})", rule(rng, depth - 1), rule(rng, depth - 1)),
+    }
+}
+
+fn line(rng: &mut Rng, order: usize, now: Nanos) -> Change {
+    let agos = [0, 0, SEC, DAY, 7 * DAY, 8 * DAY, 31 * DAY, 400 * DAY];
+    let ago = agos[rng.below(agos.len())];
+    Change::AddLines(vec![LineRow {
+        order_id: format!("O{order}"),
+        ordered_at: now - ago,
+        customer_id: Some(CUSTOMERS[rng.below(CUSTOMERS.len())].0.into()),
+        sku: PRODUCTS[rng.below(PRODUCTS.len())].0.into(),
+        quantity: 1,
+        unit_price: Decimal::from([5, 30, 90][rng.below(3)]),
+        discount: Decimal::ZERO,
+        fees: Decimal::ZERO,
+        status: None,
+        marketplace: Some(rng.pick(&["US", "UK"]).to_string()),
+        seller_account: None,
+    }])
+}
+
+fn scenario(seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = Rng(seed);
+    let mut live = LiveEngine::empty(T0, jiff::tz::TimeZone::UTC);
+    for &(sku, brand) in PRODUCTS {
+        let row = ProductRow {
+            sku: sku.into(),
+            brand: Some(brand.into()),
+            price: Some(Decimal::TEN),
+            ..ProductRow::default()
+        };
+        live.apply(Change::UpsertProduct(row)).unwrap();
+    }
+    for &(id, country) in CUSTOMERS {
+        let row = CustomerRow {
+            customer_id: id.into(),
+            country: Some(country.into()),
+            ..CustomerRow::default()
+        };
+        live.apply(Change::UpsertCustomer(row)).unwrap();
+    }
+    let mut orders = 0;
+    for _ in 0..rng.below(4) {
+        orders += 1;
+        live.apply(line(&mut rng, orders, T0)).unwrap();
+    }
+    let mut rules = Vec::new();
+    for i in 0..6 {
+        let text = rule(&mut rng, 2);
+        let change = Change::PutSegment {
+            name: format!("d{i}"),
+            kind: Kind::Customer,
+            rule: RuleSource::Text(text.clone()),
+        };
+        live.apply(change)
+            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        rules.push(text);
+    }
+    for step in 0..12 {
+        let label = if rng.chance(75) {
+            orders += 1;
+            let change = line(&mut rng, orders, live.now());
+            let label = format!("{change:?}");
+            live.apply(change).unwrap();
+            label
+        } else {
+            let to = live.now() + [SEC, DAY, 6 * DAY][rng.below(3)];
+            live.advance_to(to).unwrap();
+            format!("advance to {to}")
+        };
+        let truth = scratch_state(&Arc::new(live.to_dataset()), live.now());
+        prop_assert_eq!(
+            &live_state(&live),
+            &truth,
+            "step {}: {}; rules {:?}",
+            step,
+            label,
+            rules
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn a_line_skips_only_the_segments_it_cannot_move(seed in any::<u64>()) {
+        scenario(seed)?;
+    }
+}

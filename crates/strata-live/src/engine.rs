@@ -94,6 +94,21 @@ pub(crate) struct Segment {
     pub history: BTreeMap<Date, u64>,
 }
 
+/// What one line of an `AddLines` change names, as validation found it.
+struct LineSlots {
+    product: u32,
+    /// Dense slot or [`NO_CUSTOMER`].
+    customer: u32,
+    order: OrderSlot,
+}
+
+#[derive(Clone, Copy)]
+enum OrderSlot {
+    Known(u32),
+    /// Created by this change, at this line (the order's first here).
+    New(usize),
+}
+
 /// Segment state that evaluation reads while the rest is written.
 pub struct LiveEngine {
     pub(crate) store: Store,
@@ -244,7 +259,7 @@ impl LiveEngine {
     /// Applies one change at the current instant and returns the events it
     /// caused. A refused change leaves the engine as it was.
     pub fn apply(&mut self, change: Change) -> Result<Vec<Event>, LiveError> {
-        self.validate(&change)?;
+        let slots = self.validate(&change)?;
         self.seq += 1;
         self.cause = Cause::Change(self.seq);
         match change {
@@ -252,7 +267,7 @@ impl LiveEngine {
             Change::DeleteProduct(sku) => self.delete_product(&sku),
             Change::UpsertCustomer(c) => self.upsert_customer(c),
             Change::DeleteCustomer(id) => self.delete_customer(&id),
-            Change::AddLines(lines) => self.add_lines(lines),
+            Change::AddLines(lines) => self.add_lines(lines, &slots),
             Change::SetOrderStatus { order_id, status } => self.set_status(&order_id, &status),
             Change::SetProductValue { sku, value } => self.set_value(&sku, value),
             Change::PutDaily(row) => self.put_daily(row),
@@ -321,8 +336,10 @@ impl LiveEngine {
     }
 
     /// Checks a change against the data, so that applying it cannot fail
-    /// half-way. Segment rules are checked when they are put.
-    fn validate(&self, change: &Change) -> Result<(), LiveError> {
+    /// half-way. Segment rules are checked when they are put. For order
+    /// lines, returns what each names, so that applying them looks nothing
+    /// up again.
+    fn validate(&self, change: &Change) -> Result<Vec<LineSlots>, LiveError> {
         let s = &self.store;
         let product = |sku: &str| {
             s.product_ids
@@ -358,19 +375,23 @@ impl LiveEngine {
                 }
             }
             Change::AddLines(lines) => {
-                let mut seen: FxHashMap<&str, &LineRow> = FxHashMap::default();
+                let mut slots: Vec<LineSlots> = Vec::with_capacity(lines.len());
+                // The first line of each order named here; a map only for
+                // changes too long for a scan of the earlier lines.
+                let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
                 for (i, l) in lines.iter().enumerate() {
                     let at = |msg: String| invalid(format!("line {}: {msg}", i + 1));
                     if l.order_id.is_empty() {
                         return Err(at("order_id is empty".into()));
                     }
-                    product(&l.sku).map_err(|e| at(e.to_string()))?;
-                    if let Some(c) = &l.customer_id
-                        && !c.is_empty()
-                        && !s.customer_ids.contains_key(c.as_str())
-                    {
-                        return Err(at(format!("unknown customer '{c}'")));
-                    }
+                    let p = product(&l.sku).map_err(|e| at(e.to_string()))?;
+                    let customer = match norm(&l.customer_id) {
+                        Some(c) => *s
+                            .customer_ids
+                            .get(c)
+                            .ok_or_else(|| at(format!("unknown customer '{c}'")))?,
+                        None => NO_CUSTOMER,
+                    };
                     l.checked_revenue().map_err(|what| at(what.into()))?;
                     line_revenue(l).ok_or_else(|| {
                         at("quantity × unit_price − discount is out of exact range".into())
@@ -381,19 +402,24 @@ impl LiveEngine {
                             && status_of(&o.status) == status_of(&l.status)
                             && norm(&o.marketplace) == norm(&l.marketplace)
                     };
-                    if let Some(prev) = seen.get(l.order_id.as_str()) {
-                        if !agrees(prev) {
+                    let earlier = if lines.len() <= 16 {
+                        lines[..i].iter().position(|o| o.order_id == l.order_id)
+                    } else {
+                        let first = *seen.entry(l.order_id.as_str()).or_insert(i);
+                        (first < i).then_some(first)
+                    };
+                    let order = if let Some(j) = earlier {
+                        if !agrees(&lines[j]) {
                             return Err(at(format!(
                                 "order '{}': order-level columns disagree with an earlier line",
                                 l.order_id
                             )));
                         }
+                        slots[j].order
                     } else if let Some(&o) = s.order_ids.get(l.order_id.as_str()) {
                         let order = &s.orders[o as usize];
-                        let customer = (order.customer != NO_CUSTOMER)
-                            .then(|| s.customers[order.customer as usize].id.to_string());
                         if order.at != l.ordered_at
-                            || customer.as_deref() != norm(&l.customer_id)
+                            || order.customer != customer
                             || *order.status != *status_of(&l.status)
                             || order.marketplace.as_deref() != norm(&l.marketplace)
                         {
@@ -402,9 +428,17 @@ impl LiveEngine {
                                 l.order_id
                             )));
                         }
-                    }
-                    seen.insert(&l.order_id, l);
+                        OrderSlot::Known(o)
+                    } else {
+                        OrderSlot::New(i)
+                    };
+                    slots.push(LineSlots {
+                        product: p,
+                        customer,
+                        order,
+                    });
                 }
+                return Ok(slots);
             }
             Change::SetOrderStatus { order_id, status } => {
                 if !s.order_ids.contains_key(order_id.as_str()) {
@@ -453,7 +487,7 @@ impl LiveEngine {
                 }
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn users_of(&self, sid: u32) -> Vec<String> {
@@ -894,21 +928,23 @@ impl LiveEngine {
         self.tier_dirty.push(c);
     }
 
-    fn add_lines(&mut self, lines: Vec<LineRow>) {
+    fn add_lines(&mut self, lines: Vec<LineRow>, slots: &[LineSlots]) {
         let now = self.clock.now;
-        for input in lines {
-            let p = self.store.product_ids[input.sku.as_str()];
-            let o = match self.store.order_ids.get(input.order_id.as_str()).copied() {
-                Some(o) => o,
-                None => {
-                    let customer = match norm(&input.customer_id) {
-                        Some(id) => self.store.customer_ids[id],
-                        None => NO_CUSTOMER,
-                    };
+        // The order of each line so far (a line of an order this change
+        // creates finds it at the order's first line).
+        let mut order_of = Vec::with_capacity(lines.len());
+        for (input, slot) in lines.into_iter().zip(slots) {
+            let p = slot.product;
+            let o = match slot.order {
+                OrderSlot::Known(o) => o,
+                OrderSlot::New(first) if first < order_of.len() => order_of[first],
+                OrderSlot::New(_) => {
+                    let customer = slot.customer;
                     let o = self.store.orders.len() as u32;
                     let status = status_of(&input.status);
+                    let id: Box<str> = input.order_id.as_str().into();
                     self.store.orders.push(Order {
-                        id: input.order_id.as_str().into(),
+                        id: id.clone(),
                         at: input.ordered_at,
                         customer,
                         counting: counting_status(&status),
@@ -919,9 +955,7 @@ impl LiveEngine {
                         revenue: Decimal::ZERO,
                         active: input.ordered_at <= now,
                     });
-                    self.store
-                        .order_ids
-                        .insert(input.order_id.as_str().into(), o);
+                    self.store.order_ids.insert(id, o);
                     if customer != NO_CUSTOMER {
                         self.store.customers[customer as usize].all_orders.push(o);
                     }
@@ -931,6 +965,7 @@ impl LiveEngine {
                     o
                 }
             };
+            order_of.push(o);
             let revenue = line_revenue(&input).unwrap_or_default();
             let l = self.store.lines.len() as u32;
             self.store.push_line(Line {

@@ -782,3 +782,51 @@ fn a_line_is_not_looked_at_by_rules_it_cannot_move_for_its_entity() {
     assert_eq!(live.count("acme"), Some(1));
     assert_eq!(live.count("uk"), Some(0));
 }
+
+/// One line of [`order`].
+fn line_of(change: Change) -> LineRow {
+    match change {
+        Change::AddLines(mut lines) => lines.remove(0),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn the_lines_of_one_change_find_the_orders_it_creates_however_long_it_is() {
+    for n in [3usize, 16, 17, 40] {
+        let mut live = engine();
+        product(&mut live, "S1", "a", 10);
+        customer(&mut live, "C1");
+        segment(&mut live, "buyers", Kind::Customer, "number_of_orders >= 2");
+        // Lines of two new orders, interleaved, then of an existing one.
+        ok(&mut live, order("OLD", T0, Some("C1"), "S1", 1, 5));
+        let mut lines: Vec<LineRow> = (0..n)
+            .map(|i| {
+                let id = if i % 2 == 0 { "A" } else { "B" };
+                line_of(order(id, T0, Some("C1"), "S1", 1, 5))
+            })
+            .collect();
+        lines.push(line_of(order("OLD", T0, Some("C1"), "S1", 1, 5)));
+        ok(&mut live, Change::AddLines(lines.clone()));
+        assert_eq!(
+            live.order_state("A"),
+            Some(("shipped", n.div_ceil(2))),
+            "{n}"
+        );
+        assert_eq!(live.order_state("B"), Some(("shipped", n / 2)), "{n}");
+        assert_eq!(live.order_state("OLD"), Some(("shipped", 2)), "{n}");
+        assert_eq!(live.count("buyers"), Some(1));
+        // A late line of `A` naming another customer is refused, wherever
+        // it falls, and nothing of the change is kept.
+        let seq = live.last_change();
+        lines[n - 1 - (n - 1) % 2].customer_id = None;
+        let err = live.apply(Change::AddLines(lines)).unwrap_err().to_string();
+        assert!(err.contains("disagree"), "{n}: {err}");
+        assert_eq!(live.last_change(), seq);
+        assert_eq!(
+            live.order_state("A"),
+            Some(("shipped", n.div_ceil(2))),
+            "{n}"
+        );
+    }
+}

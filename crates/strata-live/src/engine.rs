@@ -125,6 +125,16 @@ pub struct LiveEngine {
     pairs: Vec<u64>,
     /// The segments one touch marks (kept for its capacity).
     touched: Vec<u32>,
+    /// Per product segment slot, per product: the instant before which
+    /// time alone cannot move the pair's truth
+    /// ([`Evaluator::product_quiet`]), as of its last evaluation by a
+    /// wake. An evaluation for a change resets it (to `Nanos::MIN`: every
+    /// wake evaluates). A pair a line skips keeps it: the skip means the
+    /// rule only moves one way with that line and the entity already
+    /// stands there (or an unchanging part decides it), so at every later
+    /// instant the truth with the line is on that side wherever it was
+    /// without, and it cannot leave earlier than the kept instant.
+    quiet: Vec<Vec<Nanos>>,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, and how.
@@ -204,6 +214,7 @@ impl LiveEngine {
             levels: Vec::new(),
             pairs: Vec::new(),
             touched: Vec::new(),
+            quiet: Vec::new(),
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
@@ -1194,6 +1205,7 @@ impl LiveEngine {
                 debug_assert_eq!(slot, s, "member slots follow segment slots");
                 self.dependents.push(Vec::new());
                 self.dirty.push(Vec::new());
+                self.quiet.push(Vec::new());
                 self.seg_ids.insert(name.clone(), s);
                 s
             }
@@ -1216,6 +1228,7 @@ impl LiveEngine {
             rule,
             history,
         });
+        self.quiet[s as usize] = Vec::new();
         self.rebuild_graph();
         let n = match kind {
             Kind::Customer => self.store.customers.len(),
@@ -1239,6 +1252,7 @@ impl LiveEngine {
             self.members.clear(k(old.kind), s);
         }
         self.dirty[s as usize].clear();
+        self.quiet[s as usize] = Vec::new();
         self.rebuild_graph();
     }
 
@@ -1557,7 +1571,7 @@ impl LiveEngine {
     /// where the entity stands on the side that time crossing those
     /// dependencies cannot move it from (a product outside `units_30d >=
     /// 10` stays out as its lines age).
-    fn touch_due(&mut self, kind: Kind, e: u32, (exact, days): crate::wake::Hits) {
+    fn touch_due(&mut self, kind: Kind, e: u32, at: Nanos, (exact, days): crate::wake::Hits) {
         let kk = k(kind);
         let negative = self.store.negative_revenue;
         let hit = exact
@@ -1567,11 +1581,47 @@ impl LiveEngine {
         for (segs, bits) in hit {
             for &(s, flags, moves) in segs {
                 let bits = flags & bits;
-                if bits != 0 && moves.can_move(bits, self.members.contains(kk, s, e), negative) {
+                if bits != 0
+                    && moves.can_move(bits, self.members.contains(kk, s, e), negative)
+                    && !self.is_quiet(kind, s, e, at)
+                {
                     self.dirty[s as usize].push(e);
                 }
             }
         }
+    }
+
+    /// Whether time alone cannot have moved product pair `(s, e)` by `at`
+    /// ([`LiveEngine::quiet`]). Debug builds check the skip against an
+    /// evaluation.
+    fn is_quiet(&self, kind: Kind, s: u32, e: u32, at: Nanos) -> bool {
+        if kind != Kind::Product {
+            return false;
+        }
+        let q = self
+            .quiet
+            .get(s as usize)
+            .and_then(|q| q.get(e as usize))
+            .copied()
+            .unwrap_or(Nanos::MIN);
+        let quiet = at < q;
+        #[cfg(debug_assertions)]
+        if quiet && let Some(seg) = &self.segments[s as usize] {
+            let ev = Evaluator {
+                store: &self.store,
+                clock: &self.clock,
+                members: &self.members,
+                memo: None,
+                tiers: Some(&self.tiers),
+            };
+            let truth = self.store.products[e as usize].alive && ev.product(&seg.rule.node, e);
+            debug_assert_eq!(
+                truth,
+                self.members.contains(k(kind), s, e),
+                "product {e} skipped in segment {s} at {at} (quiet until {q}) though it moved"
+            );
+        }
+        quiet
     }
 
     /// What a wake of an entity at `at` hits: the dependencies whose kept
@@ -1731,7 +1781,7 @@ impl LiveEngine {
                 if kind == Kind::Product && hits.0.iter().any(|&(i, _)| exact[i].0 == window_30) {
                     self.store.rekey_sales(id, at);
                 }
-                self.touch_due(kind, id, hits);
+                self.touch_due(kind, id, at, hits);
                 let next = self.next_wake_of(kind, id, Rewake::Due(at));
                 self.queue_wake(kind, id, next);
             }
@@ -1876,6 +1926,8 @@ impl LiveEngine {
         self.evaluations += pairs.len() as u64;
         // (segment, entity, enters).
         let mut flips = Vec::new();
+        let timed = self.cause == Cause::Time;
+        let mut quiet = Vec::new();
         {
             let ev = Evaluator {
                 store: &self.store,
@@ -1895,7 +1947,16 @@ impl LiveEngine {
                         self.store.customers[e as usize].alive && ev.customer(&seg.rule.node, e)
                     }
                     Kind::Product => {
-                        self.store.products[e as usize].alive && ev.product(&seg.rule.node, e)
+                        let alive = self.store.products[e as usize].alive;
+                        // Only wakes look ahead: a change's evaluation
+                        // leaves the pair to its next wake.
+                        let q = if alive && timed {
+                            ev.product_quiet(&seg.rule.node, e)
+                        } else {
+                            Nanos::MIN
+                        };
+                        quiet.push((s, e, q));
+                        alive && ev.product(&seg.rule.node, e)
                     }
                 };
                 if now_in != members.contains(k(kind), s, e) {
@@ -1904,6 +1965,16 @@ impl LiveEngine {
             }
         }
         self.pairs = pairs;
+        for (s, e, q) in quiet {
+            let row = &mut self.quiet[s as usize];
+            if row.len() <= e as usize {
+                if q == Nanos::MIN {
+                    continue;
+                }
+                row.resize(e as usize + 1, Nanos::MIN);
+            }
+            row[e as usize] = q;
+        }
         // Events come out segment by segment (a level's segments are in
         // slot order), as a segment-major settle would give them.
         flips.sort_unstable();

@@ -511,9 +511,16 @@ impl Evaluator<'_> {
     }
 
     fn product_field(&self, e: u32, f: PField) -> V<'_> {
+        self.product_field_at(e, f, self.clock.now)
+    }
+
+    /// [`Evaluator::product_field`] with the order-line windows ending at
+    /// `now` instead of the clock's (what [`Evaluator::product_quiet`]
+    /// probes; the other fields read the clock as usual).
+    fn product_field_at(&self, e: u32, f: PField, now: Nanos) -> V<'_> {
         let p = &self.store.products[e as usize];
         let clock = self.clock;
-        let window = |days: i64| p.sums_since(clock.now.saturating_sub(days * NANOS_PER_DAY));
+        let window = |days: i64| p.sums_since(now.saturating_sub(days * NANOS_PER_DAY));
         let opt = |v: Option<Decimal>| v.map_or(V::Null, num);
         let velocity = || {
             let (u7, _) = window(7);
@@ -593,6 +600,104 @@ impl Evaluator<'_> {
                 }
             }
         }
+    }
+
+    /// The first instant after `now` at which time passing, with no
+    /// change, could move the truth of `node` for product `p`; never later
+    /// than the true one, and `now` where it cannot tell (a wake then
+    /// evaluates the pair as usual).
+    ///
+    /// A condition on a sum over the last n days (or a velocity, or days
+    /// of stock, built from such sums) can only move one way as lines
+    /// leave its window, so its truth changes at most once: at the first
+    /// line leaving where the test's answer differs, found by a binary
+    /// search over those instants. A member of `units_sold(since: -14d) >
+    /// 10` with 30 units in the window is not looked at again until 20 of
+    /// them have left.
+    pub fn product_quiet(&self, node: &LNode, p: u32) -> Nanos {
+        match node {
+            LNode::And(xs) | LNode::Or(xs) => xs
+                .iter()
+                .map(|x| self.product_quiet(x, p))
+                .min()
+                .unwrap_or(Nanos::MAX),
+            LNode::Not(x) => self.product_quiet(x, p),
+            LNode::Cond(op, test, _) => self.cond_quiet(op, test, p),
+        }
+    }
+
+    fn cond_quiet(&self, op: &LOperand, test: &LTest, p: u32) -> Nanos {
+        const D: Nanos = NANOS_PER_DAY;
+        let now = self.clock.now;
+        let money = !self.store.negative_revenue;
+        // A test that changes at most once along a value moving one way.
+        let ordered = matches!(
+            test,
+            LTest::Cmp(CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, Lit::Num(_))
+        );
+        let below = matches!(test, LTest::Cmp(CmpOp::Lt | CmpOp::Le, _));
+        let windows: &[Nanos] = match op {
+            LOperand::Custom(_) | LOperand::InSegment(_) => return Nanos::MAX,
+            LOperand::P(f) => match f {
+                PField::Sku
+                | PField::ParentSku
+                | PField::Asin
+                | PField::Title
+                | PField::Brand
+                | PField::Category
+                | PField::Tags
+                | PField::SellerAccount
+                | PField::Marketplace
+                | PField::Price
+                | PField::Cost
+                | PField::Inventory
+                | PField::InventoryValue
+                | PField::UnitsSold
+                | PField::Sales => return Nanos::MAX,
+                PField::Units(n) | PField::AvgDaily(n) if ordered => &[n * D],
+                PField::SalesN(n) if ordered && money => &[n * D],
+                PField::DailyVelocity if ordered => &[7 * D, 14 * D, 30 * D],
+                // Rises as the velocity falls, then is null at none: only
+                // `<` / `<=` change once.
+                PField::DaysOfStock if ordered && below => &[7 * D, 14 * D, 30 * D],
+                _ => return now,
+            },
+            LOperand::PCall {
+                f,
+                since: Some(Bound::Rel(off)),
+                until: None,
+            } if ordered && *off < 0 && (*f == PFn::UnitsSold || money) => &[-*off],
+            _ => return now,
+        };
+        let value = |t: Nanos| match op {
+            LOperand::P(f) => self.product_field_at(p, *f, t),
+            LOperand::PCall { f, since, .. } => {
+                let off = match since {
+                    Some(Bound::Rel(off)) => *off,
+                    _ => unreachable!("only a relative start is probed"),
+                };
+                let (u, r) = self.store.products[p as usize].sums_since(t.saturating_add(off));
+                match f {
+                    PFn::UnitsSold => num(Decimal::from(u)),
+                    PFn::Sales => num(r),
+                }
+            }
+            _ => unreachable!("only sums over windows are probed"),
+        };
+        let was = self.test(&value(now), test);
+        let lines = &self.store.products[p as usize].lines;
+        let mut first = Nanos::MAX;
+        for &w in windows {
+            // The lines in the window now, in the order they leave it (a
+            // line at `a` is in while `now - w <= a`).
+            let inside = &lines[self.store.products[p as usize].first_at(now.saturating_sub(w))..];
+            let leaves = |l: &crate::store::PLine| l.at.saturating_add(w).saturating_add(1);
+            let k = inside.partition_point(|l| self.test(&value(leaves(l)), test) == was);
+            if let Some(l) = inside.get(k) {
+                first = first.min(leaves(l));
+            }
+        }
+        first
     }
 
     fn test(&self, v: &V<'_>, test: &LTest) -> bool {

@@ -830,3 +830,35 @@ fn the_lines_of_one_change_find_the_orders_it_creates_however_long_it_is() {
         );
     }
 }
+
+#[test]
+fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_can_fall() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    const HOUR: Nanos = 3_600 * SEC;
+    for i in 0..5 {
+        live.advance_to(T0 + i * HOUR).unwrap();
+        ok(
+            &mut live,
+            order(&format!("O{i}"), T0 + i * HOUR, None, "S1", 1, 5),
+        );
+    }
+    segment(&mut live, "busy", Kind::Product, "units_7d >= 3");
+    assert_eq!(live.count("busy"), Some(1));
+    let leaves = |i: i64| T0 + i * HOUR + 7 * DAY + 1;
+    let step = |live: &mut LiveEngine, to: Nanos| {
+        let before = live.evaluations();
+        let events = live.advance_to(to).unwrap();
+        (live.evaluations() - before, members(&events))
+    };
+    // The first line leaving is looked at (5 → 4 units), and finds that
+    // S1 cannot fall below 3 before the third line leaves.
+    assert_eq!(step(&mut live, leaves(0)), (1, vec![]));
+    // The second leaving (4 → 3) is passed by.
+    assert_eq!(step(&mut live, leaves(1)), (0, vec![]));
+    // The third (3 → 2) takes S1 out, at its exact instant.
+    assert_eq!(
+        step(&mut live, leaves(2)),
+        (1, vec![ev(leaves(2), "busy", "S1", false)])
+    );
+}

@@ -528,13 +528,7 @@ impl LiveEngine {
     fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, added: Option<(usize, u32)>) {
         let mut hit = std::mem::take(&mut self.touched);
         let index = &self.index[k(kind)];
-        let ev = Evaluator {
-            store: &self.store,
-            clock: &self.clock,
-            members: &self.members,
-            memo: None,
-            tiers: Some(&self.tiers),
-        };
+        let ev = self.reader();
         let mut cx = added.map(|(signs, l)| {
             let line = &self.store.lines[l as usize];
             let order = &self.store.orders[line.order as usize];
@@ -1591,6 +1585,17 @@ impl LiveEngine {
         }
     }
 
+    /// An evaluator of the settled state, without the per-settle memo.
+    fn reader(&self) -> Evaluator<'_> {
+        Evaluator {
+            store: &self.store,
+            clock: &self.clock,
+            members: &self.members,
+            memo: None,
+            tiers: Some(&self.tiers),
+        }
+    }
+
     /// Whether time alone cannot have moved product pair `(s, e)` by `at`
     /// ([`LiveEngine::quiet`]). Debug builds check the skip against an
     /// evaluation.
@@ -1607,13 +1612,7 @@ impl LiveEngine {
         let quiet = at < q;
         #[cfg(debug_assertions)]
         if quiet && let Some(seg) = &self.segments[s as usize] {
-            let ev = Evaluator {
-                store: &self.store,
-                clock: &self.clock,
-                members: &self.members,
-                memo: None,
-                tiers: Some(&self.tiers),
-            };
+            let ev = self.reader();
             let truth = self.store.products[e as usize].alive && ev.product(&seg.rule.node, e);
             debug_assert_eq!(
                 truth,

@@ -639,21 +639,8 @@ impl Evaluator<'_> {
         let windows: &[Nanos] = match op {
             LOperand::Custom(_) | LOperand::InSegment(_) => return Nanos::MAX,
             LOperand::P(f) => match f {
-                PField::Sku
-                | PField::ParentSku
-                | PField::Asin
-                | PField::Title
-                | PField::Brand
-                | PField::Category
-                | PField::Tags
-                | PField::SellerAccount
-                | PField::Marketplace
-                | PField::Price
-                | PField::Cost
-                | PField::Inventory
-                | PField::InventoryValue
-                | PField::UnitsSold
-                | PField::Sales => return Nanos::MAX,
+                f if f.of_record() => return Nanos::MAX,
+                PField::InventoryValue | PField::UnitsSold | PField::Sales => return Nanos::MAX,
                 PField::Units(n) | PField::AvgDaily(n) if ordered => &[n * D],
                 PField::SalesN(n) if ordered && money => &[n * D],
                 PField::DailyVelocity if ordered => &[7 * D, 14 * D, 30 * D],

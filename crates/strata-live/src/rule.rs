@@ -103,6 +103,28 @@ pub enum PField {
     NewReviews30d,
 }
 
+impl PField {
+    /// A value the product's own record holds (a product change sets it,
+    /// neither lines nor daily rows nor time move it).
+    pub fn of_record(self) -> bool {
+        matches!(
+            self,
+            PField::Sku
+                | PField::ParentSku
+                | PField::Asin
+                | PField::Title
+                | PField::Brand
+                | PField::Category
+                | PField::Tags
+                | PField::SellerAccount
+                | PField::Marketplace
+                | PField::Price
+                | PField::Cost
+                | PField::Inventory
+        )
+    }
+}
+
 /// An instant bound of a behaviour function, inclusive.
 #[derive(Clone, Copy, Debug)]
 pub enum Bound {
@@ -323,22 +345,7 @@ pub fn steady(node: &LNode) -> bool {
                     | CField::FirstOrderDate
                     | CField::LastOrderDate
             ),
-            LOperand::P(f) => matches!(
-                f,
-                PField::Sku
-                    | PField::ParentSku
-                    | PField::Asin
-                    | PField::Title
-                    | PField::Brand
-                    | PField::Category
-                    | PField::Tags
-                    | PField::SellerAccount
-                    | PField::Marketplace
-                    | PField::Price
-                    | PField::Cost
-                    | PField::Inventory
-                    | PField::CreatedAt
-            ),
+            LOperand::P(f) => f.of_record() || *f == PField::CreatedAt,
             LOperand::Custom(_) | LOperand::InSegment(_) => true,
             LOperand::CCall { .. } | LOperand::PCall { .. } | LOperand::Sessions { .. } => false,
         },

@@ -523,8 +523,9 @@ impl LiveEngine {
     /// under it is skipped where the entity already stands on that side (a
     /// member of `amount_spent > 500` stays one as lines come in), and so
     /// is one the line cannot move at all for this entity
-    /// ([`LRule::line_drift`]: a call whose filter the line misses, a
-    /// conjunction with an attribute condition that is false).
+    /// ([`LRule::line_drift`]: a call whose filter or window the line
+    /// misses, a conjunction with an attribute condition that is false, a
+    /// condition the line decides for a non-member of a rule it falsifies).
     fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, added: Option<(usize, u32)>) {
         let mut hit = std::mem::take(&mut self.touched);
         let index = &self.index[k(kind)];
@@ -1926,7 +1927,6 @@ impl LiveEngine {
         // (segment, entity, enters).
         let mut flips = Vec::new();
         let timed = self.cause == Cause::Time;
-        let mut quiet = Vec::new();
         {
             let ev = Evaluator {
                 store: &self.store,
@@ -1954,7 +1954,7 @@ impl LiveEngine {
                         } else {
                             Nanos::MIN
                         };
-                        quiet.push((s, e, q));
+                        set_quiet(&mut self.quiet[s as usize], e, q);
                         alive && ev.product(&seg.rule.node, e)
                     }
                 };
@@ -1964,16 +1964,6 @@ impl LiveEngine {
             }
         }
         self.pairs = pairs;
-        for (s, e, q) in quiet {
-            let row = &mut self.quiet[s as usize];
-            if row.len() <= e as usize {
-                if q == Nanos::MIN {
-                    continue;
-                }
-                row.resize(e as usize + 1, Nanos::MIN);
-            }
-            row[e as usize] = q;
-        }
         // Events come out segment by segment (a level's segments are in
         // slot order), as a segment-major settle would give them.
         flips.sort_unstable();
@@ -2195,6 +2185,19 @@ impl LiveEngine {
 /// `quantity × unit_price − discount`, or `None` where `Decimal` would
 /// round (past 28 significant digits) or overflow: money is never rounded
 /// silently.
+/// Keeps a product's quiet instant in its segment's row, which grows only
+/// for a real instant (`Nanos::MIN` is what a missing entry reads as).
+fn set_quiet(row: &mut Vec<Nanos>, e: u32, q: Nanos) {
+    let e = e as usize;
+    if e >= row.len() {
+        if q == Nanos::MIN {
+            return;
+        }
+        row.resize(e + 1, Nanos::MIN);
+    }
+    row[e] = q;
+}
+
 fn line_revenue(l: &LineRow) -> Option<Decimal> {
     let gross = Decimal::from(l.quantity).checked_mul(l.unit_price)?;
     // Multiplying by an integer keeps the scale unless the result was

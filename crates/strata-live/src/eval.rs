@@ -332,20 +332,9 @@ impl Evaluator<'_> {
                 filter,
             } => self.customer_call(e, *f, *since, *until, filter),
             LOperand::PCall { f, since, until } => {
-                let p = &self.store.products[e as usize];
                 let lo = since.map_or(i64::MIN, |b| self.bound(b));
                 let hi = until.map_or(i64::MAX, |b| self.bound(b));
-                let (u, r) = if lo > hi {
-                    (0, Decimal::ZERO)
-                } else {
-                    let a = p.first_at(lo);
-                    let b = p.lines.partition_point(|l| l.at <= hi);
-                    p.sums(a, b)
-                };
-                match f {
-                    PFn::UnitsSold => num(Decimal::from(u)),
-                    PFn::Sales => num(r),
-                }
+                self.product_call(e, *f, lo, hi)
             }
             LOperand::Sessions { since, until } => {
                 let p = &self.store.products[e as usize];
@@ -364,6 +353,22 @@ impl Evaluator<'_> {
             Bound::Rel(off) => self.clock.rel(off),
             Bound::TodayStart => self.clock.today_start,
             Bound::TodayEnd => self.clock.today_end.saturating_sub(1),
+        }
+    }
+
+    /// `units_sold(..)` / `sales(..)` over the lines at `lo..=hi`.
+    fn product_call(&self, e: u32, f: PFn, lo: Nanos, hi: Nanos) -> V<'_> {
+        let p = &self.store.products[e as usize];
+        let (u, r) = if lo > hi {
+            (0, Decimal::ZERO)
+        } else {
+            let a = p.first_at(lo);
+            let b = p.lines.partition_point(|l| l.at <= hi);
+            p.sums(a, b)
+        };
+        match f {
+            PFn::UnitsSold => num(Decimal::from(u)),
+            PFn::Sales => num(r),
         }
     }
 
@@ -658,26 +663,18 @@ impl Evaluator<'_> {
         };
         let value = |t: Nanos| match op {
             LOperand::P(f) => self.product_field_at(p, *f, t),
-            LOperand::PCall { f, since, .. } => {
-                let off = match since {
-                    Some(Bound::Rel(off)) => *off,
-                    _ => unreachable!("only a relative start is probed"),
-                };
-                let (u, r) = self.store.products[p as usize].sums_since(t.saturating_add(off));
-                match f {
-                    PFn::UnitsSold => num(Decimal::from(u)),
-                    PFn::Sales => num(r),
-                }
+            LOperand::PCall { f, .. } => {
+                self.product_call(p, *f, t.saturating_sub(windows[0]), Nanos::MAX)
             }
             _ => unreachable!("only sums over windows are probed"),
         };
         let was = self.test(&value(now), test);
-        let lines = &self.store.products[p as usize].lines;
+        let product = &self.store.products[p as usize];
         let mut first = Nanos::MAX;
         for &w in windows {
             // The lines in the window now, in the order they leave it (a
             // line at `a` is in while `now - w <= a`).
-            let inside = &lines[self.store.products[p as usize].first_at(now.saturating_sub(w))..];
+            let inside = &product.lines[product.first_at(now.saturating_sub(w))..];
             let leaves = |l: &crate::store::PLine| l.at.saturating_add(w).saturating_add(1);
             let k = inside.partition_point(|l| self.test(&value(leaves(l)), test) == was);
             if let Some(l) = inside.get(k) {

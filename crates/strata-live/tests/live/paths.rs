@@ -110,6 +110,14 @@ fn members(events: &[Event]) -> Vec<(Nanos, String, String, bool)> {
         .collect()
 }
 
+/// Applies a change: the (segment, entity) pairs it evaluated, and its
+/// membership events.
+fn evaluations(live: &mut LiveEngine, change: Change) -> (u64, Vec<(Nanos, String, String, bool)>) {
+    let before = live.evaluations();
+    let events = ok(live, change);
+    (live.evaluations() - before, members(&events))
+}
+
 fn ev(at: Nanos, segment: &str, entity: &str, enter: bool) -> (Nanos, String, String, bool) {
     (at, segment.into(), entity.into(), enter)
 }
@@ -576,11 +584,6 @@ fn a_rule_that_only_rises_with_sales_skips_its_members_until_a_line_can_lower_it
         Kind::Customer,
         "NOT purchased(since: -7d)",
     );
-    let evaluations = |live: &mut LiveEngine, change: Change| {
-        let before = live.evaluations();
-        let events = ok(live, change);
-        (live.evaluations() - before, members(&events))
-    };
     // C1's first order: both rules look at C1 (it enters one, leaves one).
     let (n, events) = evaluations(&mut live, order("O1", T0, Some("C1"), "S1", 1, 5));
     assert_eq!(n, 2);
@@ -755,11 +758,6 @@ fn a_line_is_not_looked_at_by_rules_it_cannot_move_for_its_entity() {
         Kind::Customer,
         "purchased(marketplace: 'UK')",
     );
-    let evaluations = |live: &mut LiveEngine, change: Change| {
-        let before = live.evaluations();
-        let events = ok(live, change);
-        (live.evaluations() - before, members(&events))
-    };
     // Not Acme, not the UK: only `us` can move for C1.
     let (n, events) = evaluations(&mut live, order("O1", T0, Some("C1"), "S1", 1, 5));
     assert_eq!((n, events), (1, vec![]));

@@ -10,9 +10,28 @@ use strata_engine::clock::{date_of, day_start};
 #[derive(Clone, Debug)]
 pub struct Calendar {
     pub tz: TimeZone,
-    /// Consecutive dates and the first instant of each.
+    /// Consecutive dates and the first instant of each; `dates[i]` is day
+    /// `FIRST + i` counted from 1970-01-01.
     dates: Vec<Date>,
     starts: Vec<Nanos>,
+}
+
+/// Day number of 1990-01-01, the table's first day.
+const FIRST: i64 = 7_305;
+
+/// Days from 1970-01-01 to `d` (negative before), by the usual shift of
+/// the year to start in March so that the leap day comes last: whole
+/// 400-year eras of 146,097 days, then years of 365 days plus a leap day
+/// every 4th but not every 100th, then the days of the months since
+/// March (30.6 a month, in integers).
+pub fn epoch_day(d: Date) -> i64 {
+    let (m, day) = (i64::from(d.month()), i64::from(d.day()));
+    let y = i64::from(d.year()) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 impl Calendar {
@@ -23,6 +42,7 @@ impl Calendar {
         let mut day = Date::constant(1990, 1, 1);
         let last = Date::constant(2100, 1, 1);
         while day <= last {
+            debug_assert_eq!(epoch_day(day) - FIRST, dates.len() as i64);
             dates.push(day);
             starts.push(day_start(day, &tz));
             match day.tomorrow() {
@@ -42,14 +62,31 @@ impl Calendar {
         self.dates[i - 1]
     }
 
+    /// The table index of a day, if it is in the table.
+    fn index(&self, d: Date) -> Option<usize> {
+        let i = usize::try_from(epoch_day(d) - FIRST).ok()?;
+        (i < self.dates.len()).then_some(i)
+    }
+
     /// The first instant of a day.
     pub fn day_start(&self, d: Date) -> Nanos {
-        let i = self.dates.partition_point(|&x| x < d);
-        if i < self.dates.len() && self.dates[i] == d {
-            self.starts[i]
-        } else {
-            day_start(d, &self.tz)
+        match self.index(d) {
+            Some(i) => self.starts[i],
+            None => day_start(d, &self.tz),
         }
+    }
+
+    /// The day `n` days after `d` (before, for a negative `n`); the
+    /// calendar's first or last representable day past either end.
+    pub fn shift(&self, d: Date, n: i64) -> Date {
+        if let Some(i) = self.index(d)
+            && let Some(x) = i.checked_add_signed(n as isize)
+            && let Some(&day) = self.dates.get(x)
+        {
+            return day;
+        }
+        d.checked_add(jiff::Span::new().days(n))
+            .unwrap_or(if n < 0 { Date::MIN } else { Date::MAX })
     }
 
     /// The first instant of the day after `d`.
@@ -88,5 +125,23 @@ mod tests {
                 assert_eq!(cal.day_start(d), day_start(d, &tz), "{d}");
             }
         }
+    }
+
+    #[test]
+    fn day_numbers_and_shifts_agree_with_jiff() {
+        let cal = Calendar::new(TimeZone::UTC);
+        let epoch = Date::constant(1970, 1, 1);
+        let mut d = Date::constant(1600, 2, 27);
+        while d < Date::constant(2200, 1, 1) {
+            let days = i64::from((d - epoch).get_days());
+            assert_eq!(epoch_day(d), days, "{d}");
+            for n in [-400, -31, -30, -29, -1, 0, 1, 29, 30, 31, 400] {
+                let want = d.checked_add(jiff::Span::new().days(n)).unwrap();
+                assert_eq!(cal.shift(d, n), want, "{d} {n}");
+            }
+            d = d.checked_add(jiff::Span::new().days(13)).unwrap();
+        }
+        assert_eq!(cal.shift(Date::MAX, 1), Date::MAX);
+        assert_eq!(cal.shift(Date::MIN, -1), Date::MIN);
     }
 }

@@ -1949,13 +1949,13 @@ impl LiveEngine {
                         let alive = self.store.products[e as usize].alive;
                         // Only wakes look ahead: a change's evaluation
                         // leaves the pair to its next wake.
-                        let q = if alive && timed {
-                            ev.product_quiet(&seg.rule.node, e)
-                        } else {
-                            Nanos::MIN
+                        let (truth, q) = match alive {
+                            false => (false, Nanos::MIN),
+                            true if timed => ev.product_quiet(&seg.rule.node, e),
+                            true => (ev.product(&seg.rule.node, e), Nanos::MIN),
                         };
                         set_quiet(&mut self.quiet[s as usize], e, q);
-                        alive && ev.product(&seg.rule.node, e)
+                        truth
                     }
                 };
                 if now_in != members.contains(k(kind), s, e) {
@@ -2266,4 +2266,68 @@ fn check_scheme(scheme: &TierScheme) -> Result<(), LiveError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_data::{ProductRow, RuleSource};
+    use strata_lang::catalog::Kind;
+
+    use super::*;
+
+    /// 2024-06-30T12:00:00Z.
+    const T0: Nanos = 1_719_748_800_000_000_000;
+
+    /// A product created five days before `T0`, with no lines and no daily
+    /// rows, and what [`Evaluator::product_quiet`] says of `rule` for it.
+    fn quiet(rule: &str) -> (bool, Nanos) {
+        let mut live = LiveEngine::empty(T0, jiff::tz::TimeZone::UTC);
+        live.apply(Change::UpsertProduct(ProductRow {
+            sku: "S1".into(),
+            created_at: Some(T0 - 5 * strata_engine::clock::NANOS_PER_DAY),
+            ..ProductRow::default()
+        }))
+        .unwrap();
+        live.apply(Change::PutSegment {
+            name: "s".into(),
+            kind: Kind::Product,
+            rule: RuleSource::Text(rule.into()),
+        })
+        .unwrap();
+        let s = live.slot("s").unwrap();
+        let seg = live.segments[s as usize].as_ref().unwrap();
+        live.reader().product_quiet(&seg.rule.node, 0)
+    }
+
+    #[test]
+    fn a_false_part_holds_a_conjunction_only_where_nothing_steady_moves_with_time() {
+        let never = Nanos::MAX;
+        let cases = [
+            // Neither part moves with time alone: false for good.
+            ("units_30d > 0 AND sessions_30d > 5", (false, never)),
+            // A record field that decides decides for good, even beside a
+            // part that cannot tell when it moves (`IS NULL` on a ratio).
+            ("brand = 'Acme' AND units_30d > 0", (false, never)),
+            (
+                "brand = 'Acme' AND conversion_rate_30d IS NULL",
+                (false, never),
+            ),
+            ("conversion_rate_30d IS NULL", (true, T0)),
+            ("brand = 'Acme' OR units_30d > 0", (false, never)),
+            ("NOT (brand = 'Acme' OR units_30d > 0)", (true, never)),
+            // `created_at` moves with time: a line skipped while it decides
+            // could leave `units_30d > 0` true when it turns, so the
+            // conjunction keeps the earliest instant (now: it cannot tell).
+            ("created_at < -10d AND units_30d > 0", (false, T0)),
+            ("units_30d > 0 OR created_at < -10d", (false, T0)),
+            // However many other parts never move.
+            (
+                "units_30d > 0 AND created_at < -10d AND sessions_30d > 5",
+                (false, T0),
+            ),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(quiet(rule), want, "{rule}");
+        }
+    }
 }

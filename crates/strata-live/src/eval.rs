@@ -65,9 +65,7 @@ impl Clock {
     }
 
     pub fn days_ago(&self, days: i64) -> Date {
-        self.today
-            .checked_sub(jiff::Span::new().days(days))
-            .unwrap_or(Date::MIN)
+        self.cal.shift(self.today, -days)
     }
 
     fn rel(&self, off: i64) -> Nanos {
@@ -516,15 +514,16 @@ impl Evaluator<'_> {
     }
 
     fn product_field(&self, e: u32, f: PField) -> V<'_> {
-        self.product_field_at(e, f, self.clock.now)
+        self.product_field_at(e, f, self.clock.now, self.clock.today)
     }
 
-    /// [`Evaluator::product_field`] with the order-line windows ending at
-    /// `now` instead of the clock's (what [`Evaluator::product_quiet`]
-    /// probes; the other fields read the clock as usual).
-    fn product_field_at(&self, e: u32, f: PField, now: Nanos) -> V<'_> {
+    /// [`Evaluator::product_field`] as it will read at instant `now` on day
+    /// `today` if nothing changes before then (what
+    /// [`Evaluator::product_quiet`] probes): the order-line windows end at
+    /// `now`, the daily rows are read as of `today`. Stock, prices and the
+    /// group's total are read as they stand.
+    fn product_field_at(&self, e: u32, f: PField, now: Nanos, today: Date) -> V<'_> {
         let p = &self.store.products[e as usize];
-        let clock = self.clock;
         let window = |days: i64| p.sums_since(now.saturating_sub(days * NANOS_PER_DAY));
         let opt = |v: Option<Decimal>| v.map_or(V::Null, num);
         let velocity = || {
@@ -535,7 +534,8 @@ impl Evaluator<'_> {
             let n = Decimal::from(5 * u7 * 14 * 30 + 3 * u14 * 7 * 30 + 2 * u30 * 7 * 14);
             (n, Decimal::from(7 * 14 * 30 * 10))
         };
-        let sessions_30d = || p.sessions(clock.days_ago(29), clock.today);
+        let cal = &self.clock.cal;
+        let sessions_30d = || p.sessions(cal.shift(today, -29), today);
         match f {
             PField::Sku => V::Text(Cow::Borrowed(&p.sku)),
             PField::ParentSku => txt(&p.parent_sku),
@@ -575,10 +575,10 @@ impl Evaluator<'_> {
                 ratio(Decimal::ONE_HUNDRED * window(30).1, total)
             }
             PField::Customers30d => {
-                if let Some(n) = p.buyers_30d(clock.now) {
+                if let Some(n) = p.buyers_30d(now) {
                     return num(Decimal::from(n));
                 }
-                let a = p.first_at(clock.now.saturating_sub(30 * NANOS_PER_DAY));
+                let a = p.first_at(now.saturating_sub(30 * NANOS_PER_DAY));
                 let mut buyers: Vec<u32> = p.lines[a..]
                     .iter()
                     .map(|l| l.customer)
@@ -593,24 +593,22 @@ impl Evaluator<'_> {
                 Decimal::ONE_HUNDRED * Decimal::from(window(30).0),
                 Decimal::from(sessions_30d()),
             ),
-            PField::Bsr => opt(latest(p, clock.today, |r| r.bsr.map(Decimal::from))),
-            PField::Reviews => opt(latest(p, clock.today, |r| r.reviews.map(Decimal::from))),
-            PField::Rating => opt(latest(p, clock.today, |r| r.rating)),
-            PField::NewReviews30d => {
-                match latest(p, clock.today, |r| r.reviews.map(Decimal::from)) {
-                    None => V::Null,
-                    Some(now) => num(now
-                        - latest(p, clock.days_ago(30), |r| r.reviews.map(Decimal::from))
-                            .unwrap_or(Decimal::ZERO)),
-                }
-            }
+            PField::Bsr => opt(latest(p, today, |r| r.bsr.map(Decimal::from))),
+            PField::Reviews => opt(latest(p, today, |r| r.reviews.map(Decimal::from))),
+            PField::Rating => opt(latest(p, today, |r| r.rating)),
+            PField::NewReviews30d => match latest(p, today, |r| r.reviews.map(Decimal::from)) {
+                None => V::Null,
+                Some(now) => num(now
+                    - latest(p, cal.shift(today, -30), |r| r.reviews.map(Decimal::from))
+                        .unwrap_or(Decimal::ZERO)),
+            },
         }
     }
 
-    /// The first instant after `now` at which time passing, with no
-    /// change, could move the truth of `node` for product `p`; never later
-    /// than the true one, and `now` where it cannot tell (a wake then
-    /// evaluates the pair as usual).
+    /// The truth of `node` for product `p` now, and the first instant
+    /// after `now` at which time passing, with no change, could move it;
+    /// never later than the true one, and `now` where it cannot tell (a
+    /// wake then evaluates the pair as usual).
     ///
     /// A condition on a sum over the last n days (or a velocity, or days
     /// of stock, built from such sums) can only move one way as lines
@@ -618,20 +616,53 @@ impl Evaluator<'_> {
     /// line leaving where the test's answer differs, found by a binary
     /// search over those instants. A member of `units_sold(since: -14d) >
     /// 10` with 30 units in the window is not looked at again until 20 of
-    /// them have left.
-    pub fn product_quiet(&self, node: &LNode, p: u32) -> Nanos {
+    /// them have left. A condition on the daily rows (sessions, reviews,
+    /// BSR) only moves on the days a row enters or leaves what it reads,
+    /// and those days are walked ([`Evaluator::day_quiet`]).
+    ///
+    /// A conjunction that is false stays false while any false part does,
+    /// so its instant is the latest of its false parts' (a disjunction that
+    /// is true, likewise with its true parts); otherwise it is the earliest
+    /// of all. That holds only while every part moves with time alone: a
+    /// line the engine skips because a [`crate::rule::steady`] part decides
+    /// the whole leaves the other parts unlooked at, so the latest is taken
+    /// only where each steady part never moves with time ([`fixed`]): one
+    /// that decides then decides for good.
+    pub fn product_quiet(&self, node: &LNode, p: u32) -> (bool, Nanos) {
         match node {
-            LNode::And(xs) | LNode::Or(xs) => xs
-                .iter()
-                .map(|x| self.product_quiet(x, p))
-                .min()
-                .unwrap_or(Nanos::MAX),
-            LNode::Not(x) => self.product_quiet(x, p),
-            LNode::Cond(op, test, _) => self.cond_quiet(op, test, p),
+            LNode::And(xs) | LNode::Or(xs) => {
+                let decides = matches!(node, LNode::Or(_));
+                let latest_ok = xs.iter().all(|x| !crate::rule::steady(x) || fixed(x));
+                let (mut any, mut hold, mut soonest) = (false, Nanos::MIN, Nanos::MAX);
+                for x in xs {
+                    let (truth, q) = self.product_quiet(x, p);
+                    if truth == decides {
+                        if latest_ok && q == Nanos::MAX {
+                            return (decides, q);
+                        }
+                        any = true;
+                        hold = hold.max(q);
+                    }
+                    soonest = soonest.min(q);
+                }
+                match (any, latest_ok) {
+                    (true, true) => (decides, hold),
+                    (true, false) => (decides, soonest),
+                    (false, _) => (!decides, soonest),
+                }
+            }
+            LNode::Not(x) => {
+                let (truth, q) = self.product_quiet(x, p);
+                (!truth, q)
+            }
+            LNode::Cond(op, test, _) => {
+                let was = self.node(node, p, false);
+                (was, self.cond_quiet(op, test, p, was))
+            }
         }
     }
 
-    fn cond_quiet(&self, op: &LOperand, test: &LTest, p: u32) -> Nanos {
+    fn cond_quiet(&self, op: &LOperand, test: &LTest, p: u32, was: bool) -> Nanos {
         const D: Nanos = NANOS_PER_DAY;
         let now = self.clock.now;
         let money = !self.store.negative_revenue;
@@ -652,6 +683,12 @@ impl Evaluator<'_> {
                 // Rises as the velocity falls, then is null at none: only
                 // `<` / `<=` change once.
                 PField::DaysOfStock if ordered && below => &[7 * D, 14 * D, 30 * D],
+                PField::Sessions30d
+                | PField::NewReviews30d
+                | PField::Bsr
+                | PField::Reviews
+                | PField::Rating => return self.day_quiet(*f, test, p, was),
+                PField::ConversionRate30d if ordered => return self.day_quiet(*f, test, p, was),
                 _ => return now,
             },
             LOperand::PCall {
@@ -661,14 +698,14 @@ impl Evaluator<'_> {
             } if ordered && *off < 0 && (*f == PFn::UnitsSold || money) => &[-*off],
             _ => return now,
         };
+        let today = self.clock.today;
         let value = |t: Nanos| match op {
-            LOperand::P(f) => self.product_field_at(p, *f, t),
+            LOperand::P(f) => self.product_field_at(p, *f, t, today),
             LOperand::PCall { f, .. } => {
                 self.product_call(p, *f, t.saturating_sub(windows[0]), Nanos::MAX)
             }
             _ => unreachable!("only sums over windows are probed"),
         };
-        let was = self.test(&value(now), test);
         let product = &self.store.products[p as usize];
         let mut first = Nanos::MAX;
         for &w in windows {
@@ -682,6 +719,92 @@ impl Evaluator<'_> {
             }
         }
         first
+    }
+
+    /// [`Evaluator::cond_quiet`] for a field of the daily rows. With no
+    /// change, what such a field reads moves only at the start of a day on
+    /// which a row enters it (a row dated after today: on its date) or
+    /// leaves it (30 days after its date, for the 30-day sums and the
+    /// review count 30 days back), so the days in between are skipped and
+    /// only those days are probed, in order. The conversion rate also
+    /// falls as lines leave its 30-day window, but with its sessions
+    /// fixed between two such days it only falls: an ordered test changes
+    /// at most once in between, and a binary search over the lines leaving
+    /// finds where.
+    fn day_quiet(&self, f: PField, test: &LTest, p: u32, was: bool) -> Nanos {
+        const W: Nanos = 30 * NANOS_PER_DAY;
+        // Days probed before giving up (a wake then evaluates as usual):
+        // each probe costs about what the evaluation it may save does, so
+        // a few days ahead; a field that lines move fewer still, as the
+        // product's next line has it evaluated again anyway.
+        let lines = f == PField::ConversionRate30d;
+        let most = if lines { 3 } else { 8 };
+        let product = &self.store.products[p as usize];
+        let today = self.clock.today;
+        let cal = &self.clock.cal;
+        let holds = |t: Nanos, day: Date| self.test(&self.product_field_at(p, f, t, day), test);
+        let leaves = |l: &crate::store::PLine| l.at.saturating_add(W).saturating_add(1);
+        // The lines still in the window, in the order they leave it.
+        let mut inside = if lines {
+            &product.lines[product.first_at(self.clock.now.saturating_sub(W))..]
+        } else {
+            &[]
+        };
+        // The first instant in `(from, to)` at which the lines leaving the
+        // 30-day window turn the test, read on `day`; `Nanos::MAX` if none.
+        let mut leaving = |from: Nanos, to: Nanos, day: Date| -> Nanos {
+            let here = &inside[..inside.partition_point(|l| leaves(l) < to)];
+            inside = &inside[here.len()..];
+            if here.is_empty() || holds(to.saturating_sub(1), day) == was {
+                return Nanos::MAX;
+            }
+            let k = here.partition_point(|l| holds(leaves(l), day) == was);
+            // The last probe says the test has turned before `to`, so some
+            // line leaving turned it.
+            here.get(k).map_or(from.saturating_add(1), leaves)
+        };
+        let dates = &product.daily_dates;
+        let entering = &dates[dates.partition_point(|&d| d <= today)..];
+        let leaving_rows = &dates[..];
+        let (mut i, mut j) = (0, 0);
+        let (mut from, mut day) = (self.clock.now, today);
+        let mut probed = 0;
+        loop {
+            // The next day after `day` on which a row enters or leaves.
+            let mut next = None;
+            while let Some(&d) = entering.get(i) {
+                if d > day {
+                    next = Some(d);
+                    break;
+                }
+                i += 1;
+            }
+            // A row leaves 30 days after its date: the first one still in
+            // on `day` is the next to leave.
+            let gone = cal.shift(day, -30);
+            j += leaving_rows[j..].partition_point(|&d| d <= gone);
+            if let Some(&d) = leaving_rows.get(j) {
+                let out = cal.shift(d, 30);
+                next = Some(next.map_or(out, |n: Date| n.min(out)));
+            }
+            let Some(next) = next else {
+                // Nothing enters or leaves again: the rest is lines leaving.
+                return leaving(from, Nanos::MAX, day);
+            };
+            let start = cal.day_start(next);
+            let turn = leaving(from, start, day);
+            if turn != Nanos::MAX {
+                return turn;
+            }
+            if holds(start, next) != was {
+                return start;
+            }
+            probed += 1;
+            if probed == most {
+                return start;
+            }
+            (from, day) = (start, next);
+        }
     }
 
     fn test(&self, v: &V<'_>, test: &LTest) -> bool {
@@ -792,6 +915,20 @@ pub(crate) fn any_of(folded: &[String], value: Option<&str>) -> bool {
     folded
         .iter()
         .any(|f| cmp_folded(value, f) == Ordering::Equal)
+}
+
+/// Whether a condition reads nothing that moves with time alone: the
+/// product's record, custom fields, segment membership.
+fn fixed(node: &LNode) -> bool {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => xs.iter().all(fixed),
+        LNode::Not(x) => fixed(x),
+        LNode::Cond(op, _, _) => match op {
+            LOperand::P(f) => f.of_record(),
+            LOperand::Custom(_) | LOperand::InSegment(_) => true,
+            _ => false,
+        },
+    }
 }
 
 /// The latest value of a daily column dated on or before `day`.

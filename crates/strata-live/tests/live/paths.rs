@@ -860,3 +860,92 @@ fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_c
         (1, vec![ev(leaves(2), "busy", "S1", false)])
     );
 }
+
+#[test]
+fn a_conversion_rate_is_looked_at_again_only_where_a_leaving_line_can_turn_it() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    ok(
+        &mut live,
+        Change::PutDaily(DailyRow {
+            sku: "S1".into(),
+            date: jiff::civil::date(2024, 6, 25),
+            sessions: Some(100),
+            bsr: None,
+            reviews: None,
+            rating: None,
+        }),
+    );
+    const HOUR: Nanos = 3_600 * SEC;
+    let at = |i: i64| T0 - 20 * DAY + i * HOUR;
+    for i in 0..10 {
+        ok(&mut live, order(&format!("O{i}"), at(i), None, "S1", 1, 5));
+    }
+    // 10 units over 100 sessions: 10 %, falling a point per line leaving.
+    segment(
+        &mut live,
+        "converts",
+        Kind::Product,
+        "conversion_rate_30d > 5",
+    );
+    assert_eq!(live.count("converts"), Some(1));
+    let leaves = |i: i64| at(i) + 30 * DAY + 1;
+    let step = |live: &mut LiveEngine, to: Nanos| {
+        let before = live.evaluations();
+        let events = live.advance_to(to).unwrap();
+        (live.evaluations() - before, members(&events))
+    };
+    // The first line leaving is looked at (9 %), and finds that the rate
+    // cannot reach 5 % before the fifth line leaves.
+    assert_eq!(step(&mut live, leaves(0)), (1, vec![]));
+    assert_eq!(step(&mut live, leaves(3)), (0, vec![]));
+    // The fifth (6 % → 5 %) takes S1 out, at its exact instant.
+    assert_eq!(
+        step(&mut live, leaves(4)),
+        (1, vec![ev(leaves(4), "converts", "S1", false)])
+    );
+}
+
+#[test]
+fn a_review_count_is_looked_at_again_only_on_the_day_it_can_fall_below_its_threshold() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    // today is 2024-06-30: the count 30 days back moves on 07-01, 07-05,
+    // 07-10, 07-20 and 07-28 as the rows of 30 days before pass.
+    for (day, reviews) in [(1, 1), (5, 2), (10, 3), (20, 25), (28, 31)] {
+        ok(
+            &mut live,
+            Change::PutDaily(DailyRow {
+                sku: "S1".into(),
+                date: jiff::civil::date(2024, 6, day),
+                sessions: None,
+                bsr: None,
+                reviews: Some(reviews),
+                rating: None,
+            }),
+        );
+    }
+    segment(&mut live, "reviewed", Kind::Product, "new_reviews_30d > 20");
+    assert_eq!(live.count("reviewed"), Some(1));
+    let midnight = |day: i8| {
+        strata_engine::clock::timestamp_nanos(
+            jiff::civil::date(2024, 7, day)
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .unwrap()
+                .timestamp(),
+        )
+    };
+    let step = |live: &mut LiveEngine, to: Nanos| {
+        let before = live.evaluations();
+        let events = live.advance_to(to).unwrap();
+        (live.evaluations() - before, members(&events))
+    };
+    // 07-01 (31 − 1 = 30) is looked at, and finds the count stays above 20
+    // until 07-20 (31 − 25 = 6).
+    assert_eq!(step(&mut live, midnight(1)), (1, vec![]));
+    assert_eq!(step(&mut live, midnight(19)), (0, vec![]));
+    assert_eq!(
+        step(&mut live, midnight(20)),
+        (1, vec![ev(midnight(20), "reviewed", "S1", false)])
+    );
+}

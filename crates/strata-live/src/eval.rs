@@ -629,36 +629,49 @@ impl Evaluator<'_> {
     /// only where each steady part never moves with time ([`fixed`]): one
     /// that decides then decides for good.
     pub fn product_quiet(&self, node: &LNode, p: u32) -> (bool, Nanos) {
+        let truth = self.node(node, p, false);
+        (truth, self.quiet_of(node, p, truth))
+    }
+
+    /// [`Evaluator::product_quiet`]'s instant for `node`, true now or not
+    /// as `truth` says.
+    fn quiet_of(&self, node: &LNode, p: u32, truth: bool) -> Nanos {
         match node {
             LNode::And(xs) | LNode::Or(xs) => {
                 let decides = matches!(node, LNode::Or(_));
-                let latest_ok = xs.iter().all(|x| !crate::rule::steady(x) || fixed(x));
-                let (mut any, mut hold, mut soonest) = (false, Nanos::MIN, Nanos::MAX);
-                for x in xs {
-                    let (truth, q) = self.product_quiet(x, p);
-                    if truth == decides {
-                        if latest_ok && q == Nanos::MAX {
-                            return (decides, q);
+                if truth == decides && xs.iter().all(|x| !crate::rule::steady(x) || fixed(x)) {
+                    // Held by the parts that decide it: the latest of
+                    // theirs, the cheapest asked first (a record field's
+                    // is for good, and ends the search).
+                    let mut held: Vec<&LNode> = xs
+                        .iter()
+                        .filter(|x| self.node(x, p, false) == decides)
+                        .collect();
+                    held.sort_by_key(|x| quiet_cost(x));
+                    let mut hold = Nanos::MIN;
+                    for x in held {
+                        let q = self.quiet_of(x, p, decides);
+                        if q == Nanos::MAX {
+                            return q;
                         }
-                        any = true;
                         hold = hold.max(q);
                     }
-                    soonest = soonest.min(q);
+                    hold
+                } else {
+                    let now = self.clock.now;
+                    let mut soonest = Nanos::MAX;
+                    for x in xs {
+                        let part = self.node(x, p, false);
+                        soonest = soonest.min(self.quiet_of(x, p, part));
+                        if soonest <= now {
+                            break;
+                        }
+                    }
+                    soonest
                 }
-                match (any, latest_ok) {
-                    (true, true) => (decides, hold),
-                    (true, false) => (decides, soonest),
-                    (false, _) => (!decides, soonest),
-                }
             }
-            LNode::Not(x) => {
-                let (truth, q) = self.product_quiet(x, p);
-                (!truth, q)
-            }
-            LNode::Cond(op, test, _) => {
-                let was = self.node(node, p, false);
-                (was, self.cond_quiet(op, test, p, was))
-            }
+            LNode::Not(x) => self.quiet_of(x, p, !truth),
+            LNode::Cond(op, test, _) => self.cond_quiet(op, test, p, truth),
         }
     }
 
@@ -765,6 +778,31 @@ impl Evaluator<'_> {
         };
         let dates = &product.daily_dates;
         let entering = &dates[dates.partition_point(|&d| d <= today)..];
+        if f == PField::Sessions30d && entering.is_empty() {
+            // With no row to come, sessions only fall as rows leave, and an
+            // ordered test turns at most once: never, if it is on the side
+            // falling moves it to; else on a day a binary search finds.
+            let (ordered, below) = match test {
+                LTest::Cmp(op, Lit::Num(_)) => (
+                    !matches!(op, CmpOp::Eq | CmpOp::Ne),
+                    matches!(op, CmpOp::Lt | CmpOp::Le),
+                ),
+                _ => (false, false),
+            };
+            if ordered {
+                if was == below {
+                    return Nanos::MAX;
+                }
+                let gone = cal.shift(today, -30);
+                let rows = &dates[dates.partition_point(|&d| d <= gone)..];
+                let out = |d: Date| cal.shift(d, 30);
+                let k = rows.partition_point(|&d| {
+                    let day = out(d);
+                    holds(cal.day_start(day), day) == was
+                });
+                return rows.get(k).map_or(Nanos::MAX, |&d| cal.day_start(out(d)));
+            }
+        }
         let leaving_rows = &dates[..];
         let (mut i, mut j) = (0, 0);
         let (mut from, mut day) = (self.clock.now, today);
@@ -915,6 +953,19 @@ pub(crate) fn any_of(folded: &[String], value: Option<&str>) -> bool {
     folded
         .iter()
         .any(|f| cmp_folded(value, f) == Ordering::Equal)
+}
+
+/// How dear [`Evaluator::quiet_of`] is for a condition: a fixed one's
+/// instant is known at once, sessions' takes a binary search over a few
+/// rows, others may walk days or lines.
+fn quiet_cost(node: &LNode) -> u8 {
+    if fixed(node) {
+        0
+    } else if matches!(node, LNode::Cond(LOperand::P(PField::Sessions30d), _, _)) {
+        1
+    } else {
+        2
+    }
 }
 
 /// Whether a condition reads nothing that moves with time alone: the

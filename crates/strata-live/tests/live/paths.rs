@@ -118,6 +118,14 @@ fn evaluations(live: &mut LiveEngine, change: Change) -> (u64, Vec<(Nanos, Strin
     (live.evaluations() - before, members(&events))
 }
 
+/// Moves the clock: the (segment, entity) pairs its wakes evaluated, and
+/// its membership events.
+fn advance(live: &mut LiveEngine, to: Nanos) -> (u64, Vec<(Nanos, String, String, bool)>) {
+    let before = live.evaluations();
+    let events = live.advance_to(to).unwrap();
+    (live.evaluations() - before, members(&events))
+}
+
 fn ev(at: Nanos, segment: &str, entity: &str, enter: bool) -> (Nanos, String, String, bool) {
     (at, segment.into(), entity.into(), enter)
 }
@@ -844,19 +852,14 @@ fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_c
     segment(&mut live, "busy", Kind::Product, "units_7d >= 3");
     assert_eq!(live.count("busy"), Some(1));
     let leaves = |i: i64| T0 + i * HOUR + 7 * DAY + 1;
-    let step = |live: &mut LiveEngine, to: Nanos| {
-        let before = live.evaluations();
-        let events = live.advance_to(to).unwrap();
-        (live.evaluations() - before, members(&events))
-    };
     // The first line leaving is looked at (5 → 4 units), and finds that
     // S1 cannot fall below 3 before the third line leaves.
-    assert_eq!(step(&mut live, leaves(0)), (1, vec![]));
+    assert_eq!(advance(&mut live, leaves(0)), (1, vec![]));
     // The second leaving (4 → 3) is passed by.
-    assert_eq!(step(&mut live, leaves(1)), (0, vec![]));
+    assert_eq!(advance(&mut live, leaves(1)), (0, vec![]));
     // The third (3 → 2) takes S1 out, at its exact instant.
     assert_eq!(
-        step(&mut live, leaves(2)),
+        advance(&mut live, leaves(2)),
         (1, vec![ev(leaves(2), "busy", "S1", false)])
     );
 }
@@ -890,18 +893,13 @@ fn a_conversion_rate_is_looked_at_again_only_where_a_leaving_line_can_turn_it() 
     );
     assert_eq!(live.count("converts"), Some(1));
     let leaves = |i: i64| at(i) + 30 * DAY + 1;
-    let step = |live: &mut LiveEngine, to: Nanos| {
-        let before = live.evaluations();
-        let events = live.advance_to(to).unwrap();
-        (live.evaluations() - before, members(&events))
-    };
     // The first line leaving is looked at (9 %), and finds that the rate
     // cannot reach 5 % before the fifth line leaves.
-    assert_eq!(step(&mut live, leaves(0)), (1, vec![]));
-    assert_eq!(step(&mut live, leaves(3)), (0, vec![]));
+    assert_eq!(advance(&mut live, leaves(0)), (1, vec![]));
+    assert_eq!(advance(&mut live, leaves(3)), (0, vec![]));
     // The fifth (6 % → 5 %) takes S1 out, at its exact instant.
     assert_eq!(
-        step(&mut live, leaves(4)),
+        advance(&mut live, leaves(4)),
         (1, vec![ev(leaves(4), "converts", "S1", false)])
     );
 }
@@ -935,17 +933,12 @@ fn a_review_count_is_looked_at_again_only_on_the_day_it_can_fall_below_its_thres
                 .timestamp(),
         )
     };
-    let step = |live: &mut LiveEngine, to: Nanos| {
-        let before = live.evaluations();
-        let events = live.advance_to(to).unwrap();
-        (live.evaluations() - before, members(&events))
-    };
     // 07-01 (31 − 1 = 30) is looked at, and finds the count stays above 20
     // until 07-20 (31 − 25 = 6).
-    assert_eq!(step(&mut live, midnight(1)), (1, vec![]));
-    assert_eq!(step(&mut live, midnight(19)), (0, vec![]));
+    assert_eq!(advance(&mut live, midnight(1)), (1, vec![]));
+    assert_eq!(advance(&mut live, midnight(19)), (0, vec![]));
     assert_eq!(
-        step(&mut live, midnight(20)),
+        advance(&mut live, midnight(20)),
         (1, vec![ev(midnight(20), "reviewed", "S1", false)])
     );
 }

@@ -76,16 +76,22 @@ impl Calendar {
         }
     }
 
-    /// The day `n` days after `d` (before, for a negative `n`); the
-    /// calendar's first or last representable day past either end.
-    pub fn shift(&self, d: Date, n: i64) -> Date {
+    /// The day `n` days after `d` (before, for a negative `n`); `None`
+    /// past the last or first representable day.
+    pub fn checked_shift(&self, d: Date, n: i64) -> Option<Date> {
         if let Some(i) = self.index(d)
             && let Some(x) = i.checked_add_signed(n as isize)
             && let Some(&day) = self.dates.get(x)
         {
-            return day;
+            return Some(day);
         }
-        d.checked_add(jiff::Span::new().days(n))
+        d.checked_add(jiff::Span::new().days(n)).ok()
+    }
+
+    /// [`Calendar::checked_shift`], stopping at the first or last
+    /// representable day.
+    pub fn shift(&self, d: Date, n: i64) -> Date {
+        self.checked_shift(d, n)
             .unwrap_or(if n < 0 { Date::MIN } else { Date::MAX })
     }
 
@@ -141,6 +147,7 @@ mod tests {
             }
             d = d.checked_add(jiff::Span::new().days(13)).unwrap();
         }
+        assert_eq!(cal.checked_shift(Date::MAX, 1), None);
         assert_eq!(cal.shift(Date::MAX, 1), Date::MAX);
         assert_eq!(cal.shift(Date::MIN, -1), Date::MIN);
     }

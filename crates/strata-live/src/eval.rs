@@ -629,49 +629,61 @@ impl Evaluator<'_> {
     /// only where each steady part never moves with time ([`fixed`]): one
     /// that decides then decides for good.
     pub fn product_quiet(&self, node: &LNode, p: u32) -> (bool, Nanos) {
-        let truth = self.node(node, p, false);
-        (truth, self.quiet_of(node, p, truth))
+        self.quiet_of(node, p, None)
     }
 
-    /// [`Evaluator::product_quiet`]'s instant for `node`, true now or not
-    /// as `truth` says.
-    fn quiet_of(&self, node: &LNode, p: u32, truth: bool) -> Nanos {
+    /// [`Evaluator::product_quiet`] for `node`, whose truth the caller
+    /// passes when it has it already.
+    fn quiet_of(&self, node: &LNode, p: u32, known: Option<bool>) -> (bool, Nanos) {
         match node {
             LNode::And(xs) | LNode::Or(xs) => {
                 let decides = matches!(node, LNode::Or(_));
+                let truths: Vec<bool> = xs.iter().map(|x| self.node(x, p, false)).collect();
+                let truth = if truths.contains(&decides) {
+                    decides
+                } else {
+                    !decides
+                };
+                debug_assert!(known.is_none_or(|k| k == truth));
+                let parts = xs.iter().zip(truths.iter().copied());
                 if truth == decides && xs.iter().all(|x| !crate::rule::steady(x) || fixed(x)) {
                     // Held by the parts that decide it: the latest of
                     // theirs, the cheapest asked first (a record field's
                     // is for good, and ends the search).
-                    let mut held: Vec<&LNode> = xs
-                        .iter()
-                        .filter(|x| self.node(x, p, false) == decides)
-                        .collect();
-                    held.sort_by_key(|x| quiet_cost(x));
                     let mut hold = Nanos::MIN;
-                    for x in held {
-                        let q = self.quiet_of(x, p, decides);
-                        if q == Nanos::MAX {
-                            return q;
+                    for cost in 0..=2 {
+                        for (x, _) in parts
+                            .clone()
+                            .filter(|&(x, t)| t == decides && quiet_cost(x) == cost)
+                        {
+                            let q = self.quiet_of(x, p, Some(decides)).1;
+                            if q == Nanos::MAX {
+                                return (truth, q);
+                            }
+                            hold = hold.max(q);
                         }
-                        hold = hold.max(q);
                     }
-                    hold
+                    (truth, hold)
                 } else {
                     let now = self.clock.now;
                     let mut soonest = Nanos::MAX;
-                    for x in xs {
-                        let part = self.node(x, p, false);
-                        soonest = soonest.min(self.quiet_of(x, p, part));
+                    for (x, t) in parts {
+                        soonest = soonest.min(self.quiet_of(x, p, Some(t)).1);
                         if soonest <= now {
                             break;
                         }
                     }
-                    soonest
+                    (truth, soonest)
                 }
             }
-            LNode::Not(x) => self.quiet_of(x, p, !truth),
-            LNode::Cond(op, test, _) => self.cond_quiet(op, test, p, truth),
+            LNode::Not(x) => {
+                let (truth, q) = self.quiet_of(x, p, known.map(|b| !b));
+                (!truth, q)
+            }
+            LNode::Cond(op, test, _) => {
+                let truth = known.unwrap_or_else(|| self.node(node, p, false));
+                (truth, self.cond_quiet(op, test, p, truth))
+            }
         }
     }
 
@@ -700,8 +712,10 @@ impl Evaluator<'_> {
                 | PField::NewReviews30d
                 | PField::Bsr
                 | PField::Reviews
-                | PField::Rating => return self.day_quiet(*f, test, p, was),
-                PField::ConversionRate30d if ordered => return self.day_quiet(*f, test, p, was),
+                | PField::Rating => return self.day_quiet(*f, test, p, was, ordered, below),
+                PField::ConversionRate30d if ordered => {
+                    return self.day_quiet(*f, test, p, was, ordered, below);
+                }
                 _ => return now,
             },
             LOperand::PCall {
@@ -744,7 +758,15 @@ impl Evaluator<'_> {
     /// fixed between two such days it only falls: an ordered test changes
     /// at most once in between, and a binary search over the lines leaving
     /// finds where.
-    fn day_quiet(&self, f: PField, test: &LTest, p: u32, was: bool) -> Nanos {
+    fn day_quiet(
+        &self,
+        f: PField,
+        test: &LTest,
+        p: u32,
+        was: bool,
+        ordered: bool,
+        below: bool,
+    ) -> Nanos {
         const W: Nanos = 30 * NANOS_PER_DAY;
         // Days probed before giving up (a wake then evaluates as usual):
         // each probe costs about what the evaluation it may save does, so
@@ -782,13 +804,6 @@ impl Evaluator<'_> {
             // With no row to come, sessions only fall as rows leave, and an
             // ordered test turns at most once: never, if it is on the side
             // falling moves it to; else on a day a binary search finds.
-            let (ordered, below) = match test {
-                LTest::Cmp(op, Lit::Num(_)) => (
-                    !matches!(op, CmpOp::Eq | CmpOp::Ne),
-                    matches!(op, CmpOp::Lt | CmpOp::Le),
-                ),
-                _ => (false, false),
-            };
             if ordered {
                 if was == below {
                     return Nanos::MAX;
@@ -803,28 +818,15 @@ impl Evaluator<'_> {
                 return rows.get(k).map_or(Nanos::MAX, |&d| cal.day_start(out(d)));
             }
         }
-        let leaving_rows = &dates[..];
-        let (mut i, mut j) = (0, 0);
         let (mut from, mut day) = (self.clock.now, today);
         let mut probed = 0;
         loop {
-            // The next day after `day` on which a row enters or leaves.
-            let mut next = None;
-            while let Some(&d) = entering.get(i) {
-                if d > day {
-                    next = Some(d);
-                    break;
-                }
-                i += 1;
-            }
-            // A row leaves 30 days after its date: the first one still in
-            // on `day` is the next to leave.
-            let gone = cal.shift(day, -30);
-            j += leaving_rows[j..].partition_point(|&d| d <= gone);
-            if let Some(&d) = leaving_rows.get(j) {
-                let out = cal.shift(d, 30);
-                next = Some(next.map_or(out, |n: Date| n.min(out)));
-            }
+            // The next day after `day` on which a row enters (one dated
+            // later) or leaves (30 days after its date).
+            let after = |x: Date| dates[dates.partition_point(|&d| d <= x)..].first().copied();
+            let enters = after(day);
+            let ages_out = after(cal.shift(day, -30)).map(|d| cal.shift(d, 30));
+            let next = enters.into_iter().chain(ages_out).min();
             let Some(next) = next else {
                 // Nothing enters or leaves again: the rest is lines leaving.
                 return leaving(from, Nanos::MAX, day);

@@ -83,10 +83,6 @@ pub fn partition_from<T>(xs: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> us
     lo + xs[lo..hi].partition_point(pred)
 }
 
-fn add_days(d: Date, k: i64) -> Option<Date> {
-    d.checked_add(jiff::Span::new().days(k)).ok()
-}
-
 /// The next instant after `now` at which entry `i` of `deps` (the exact
 /// entries, then the day ones) can change something, from these records,
 /// starting the search of `times` at `hint` and leaving where it ended,
@@ -155,7 +151,7 @@ pub fn next_of<T, D>(
     }
     let &(off, k) = deps.days.get(i - deps.exact.len())?;
     let shifted = now.saturating_add(off);
-    let threshold = add_days(cal.date_of(shifted), -k)?;
+    let threshold = cal.checked_shift(cal.date_of(shifted), -k)?;
     // The first recorded date after `threshold`.
     let next_day = threshold.tomorrow().ok()?;
     let from = cal.day_start(next_day);
@@ -178,7 +174,7 @@ pub fn next_of<T, D>(
         consider(date(d));
     }
     if let Some(d) = first
-        && let Some(dk) = add_days(d, k)
+        && let Some(dk) = cal.checked_shift(d, k)
     {
         keep(cal.day_start(dk).checked_sub(off), 1);
     }
@@ -251,7 +247,9 @@ pub fn hits<T, D>(
         if cal.day_start(day) != shifted {
             continue;
         }
-        let Some(d) = add_days(day, -k) else { continue };
+        let Some(d) = cal.checked_shift(day, -k) else {
+            continue;
+        };
         let (from, to) = (cal.day_start(d), cal.day_end(d));
         let j = times.partition_point(|x| time(x) < from);
         let in_times = times.get(j).is_some_and(|x| time(x) < to);

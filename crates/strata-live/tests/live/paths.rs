@@ -82,6 +82,19 @@ fn discounted(
     change
 }
 
+/// A daily row of June 2024 (`T0` is on June 30) with these sessions and
+/// reviews.
+fn june(sku: &str, day: i8, sessions: Option<u64>, reviews: Option<u64>) -> Change {
+    Change::PutDaily(DailyRow {
+        sku: sku.into(),
+        date: jiff::civil::date(2024, 6, day),
+        sessions,
+        bsr: None,
+        reviews,
+        rating: None,
+    })
+}
+
 fn segment(live: &mut LiveEngine, name: &str, kind: Kind, rule: &str) -> Vec<Event> {
     ok(
         live,
@@ -216,17 +229,7 @@ fn a_daily_row_ages_out_of_the_30_day_window_at_midnight() {
     product(&mut live, "S1", "a", 10);
     segment(&mut live, "visited", Kind::Product, "sessions_30d > 10");
     // today is 2024-06-30: a row of 2024-06-01 is the window's first day.
-    let events = ok(
-        &mut live,
-        Change::PutDaily(DailyRow {
-            sku: "S1".into(),
-            date: jiff::civil::date(2024, 6, 1),
-            sessions: Some(11),
-            bsr: None,
-            reviews: None,
-            rating: None,
-        }),
-    );
+    let events = ok(&mut live, june("S1", 1, Some(11), None));
     assert_eq!(members(&events), [ev(T0, "visited", "S1", true)]);
     let events = live.advance_to(T0 + 5 * DAY).unwrap();
     let midnight = T0 + DAY / 2; // 2024-07-01T00:00:00Z
@@ -868,17 +871,7 @@ fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_c
 fn a_conversion_rate_is_looked_at_again_only_where_a_leaving_line_can_turn_it() {
     let mut live = engine();
     product(&mut live, "S1", "a", 10);
-    ok(
-        &mut live,
-        Change::PutDaily(DailyRow {
-            sku: "S1".into(),
-            date: jiff::civil::date(2024, 6, 25),
-            sessions: Some(100),
-            bsr: None,
-            reviews: None,
-            rating: None,
-        }),
-    );
+    ok(&mut live, june("S1", 25, Some(100), None));
     const HOUR: Nanos = 3_600 * SEC;
     let at = |i: i64| T0 - 20 * DAY + i * HOUR;
     for i in 0..10 {
@@ -911,17 +904,7 @@ fn a_review_count_is_looked_at_again_only_on_the_day_it_can_fall_below_its_thres
     // today is 2024-06-30: the count 30 days back moves on 07-01, 07-05,
     // 07-10, 07-20 and 07-28 as the rows of 30 days before pass.
     for (day, reviews) in [(1, 1), (5, 2), (10, 3), (20, 25), (28, 31)] {
-        ok(
-            &mut live,
-            Change::PutDaily(DailyRow {
-                sku: "S1".into(),
-                date: jiff::civil::date(2024, 6, day),
-                sessions: None,
-                bsr: None,
-                reviews: Some(reviews),
-                rating: None,
-            }),
-        );
+        ok(&mut live, june("S1", day, None, Some(reviews)));
     }
     segment(&mut live, "reviewed", Kind::Product, "new_reviews_30d > 20");
     assert_eq!(live.count("reviewed"), Some(1));

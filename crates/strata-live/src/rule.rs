@@ -614,6 +614,17 @@ fn exact_move(op: &LOperand, test: &LTest, off: i64) -> (Drift, bool) {
             LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_)) => (Drift::Down, false),
             _ => (Drift::Any, false),
         },
+        // The 30-day dependency of a share is one of the product's own
+        // lines leaving: `s / S` becomes `(s - r) / (S - r)`, no larger
+        // while `0 <= r <= s <= S` (no negative revenue), or has no value
+        // once the group's total is gone. Either way `>`/`>=` can only
+        // turn false. Other products' lines leaving raise the share, but
+        // they reach it through the group's total (the engine's share
+        // candidates), not through this dependency.
+        LOperand::P(PField::RevenueShare) => match test {
+            LTest::Cmp(CmpOp::Gt | CmpOp::Ge, Lit::Num(_)) => (Drift::Down, true),
+            _ => (Drift::Any, false),
+        },
         LOperand::CCall {
             f, since, until, ..
         } => {

@@ -355,6 +355,38 @@ fn revenue_share_moves_with_the_group_and_only_the_group() {
 }
 
 #[test]
+fn a_products_own_line_leaving_looks_only_at_members_of_a_share_above_a_threshold() {
+    let mut live = engine();
+    for sku in ["A", "B", "C"] {
+        product(&mut live, sku, "acct1", 10);
+    }
+    // A 100, B 900, then C 10 (of 1010): A's line at T0, B's a day later,
+    // C's two days later.
+    ok(&mut live, order("O1", T0, None, "A", 10, 10));
+    live.advance_to(T0 + DAY).unwrap();
+    ok(&mut live, order("O2", T0 + DAY, None, "B", 90, 10));
+    live.advance_to(T0 + 2 * DAY).unwrap();
+    ok(&mut live, order("O3", T0 + 2 * DAY, None, "C", 10, 1));
+    segment(&mut live, "big", Kind::Product, "revenue_share > 50");
+    // A's line leaving lowers A's share: A, outside, is not looked at, and
+    // the group's total (1010 to 910) carries nobody over 50 %.
+    let (n, events) = advance(&mut live, T0 + 30 * DAY + 2);
+    assert_eq!((n, events), (0, vec![]));
+    // B's own line leaving takes B out: B is looked at for it. The total
+    // falling from 910 to 10 carries C in (as a group's share candidate),
+    // not B out: B's own wake is what finds it.
+    let (n, events) = advance(&mut live, T0 + 31 * DAY + 2);
+    assert_eq!(n, 2);
+    assert_eq!(
+        events,
+        [
+            ev(T0 + 31 * DAY + 1, "big", "B", false),
+            ev(T0 + 31 * DAY + 1, "big", "C", true)
+        ]
+    );
+}
+
+#[test]
 fn a_change_re_evaluates_only_segments_that_read_it() {
     let mut live = engine();
     product(&mut live, "S1", "a", 10);

@@ -2182,9 +2182,6 @@ impl LiveEngine {
     }
 }
 
-/// `quantity × unit_price − discount`, or `None` where `Decimal` would
-/// round (past 28 significant digits) or overflow: money is never rounded
-/// silently.
 /// Keeps a product's quiet instant in its segment's row, which grows only
 /// for a real instant (`Nanos::MIN` is what a missing entry reads as).
 fn set_quiet(row: &mut Vec<Nanos>, e: u32, q: Nanos) {
@@ -2198,6 +2195,9 @@ fn set_quiet(row: &mut Vec<Nanos>, e: u32, q: Nanos) {
     row[e] = q;
 }
 
+/// `quantity × unit_price − discount`, or `None` where `Decimal` would
+/// round (past 28 significant digits) or overflow: money is never rounded
+/// silently.
 fn line_revenue(l: &LineRow) -> Option<Decimal> {
     let gross = Decimal::from(l.quantity).checked_mul(l.unit_price)?;
     // Multiplying by an integer keeps the scale unless the result was

@@ -10,6 +10,7 @@ use strata_live::{
 };
 
 const SEC: i64 = 1_000_000_000;
+const HOUR: i64 = 3_600 * SEC;
 const DAY: i64 = 86_400 * SEC;
 /// 2024-06-30T12:00:00Z
 const T0: Nanos = 1_719_748_800 * SEC;
@@ -137,6 +138,20 @@ fn advance(live: &mut LiveEngine, to: Nanos) -> (u64, Vec<(Nanos, String, String
     let before = live.evaluations();
     let events = live.advance_to(to).unwrap();
     (live.evaluations() - before, members(&events))
+}
+
+/// Moves the clock three times and checks the quiet-instant pattern: the
+/// first wake looks at `sku` in `segment` once and finds it stays, the
+/// second passes it by, the third looks once and takes it out at `out`.
+fn looked_at_once_then_out(
+    live: &mut LiveEngine,
+    [first, passed, out]: [Nanos; 3],
+    segment: &str,
+    sku: &str,
+) {
+    assert_eq!(advance(live, first), (1, vec![]));
+    assert_eq!(advance(live, passed), (0, vec![]));
+    assert_eq!(advance(live, out), (1, vec![ev(out, segment, sku, false)]));
 }
 
 fn ev(at: Nanos, segment: &str, entity: &str, enter: bool) -> (Nanos, String, String, bool) {
@@ -876,7 +891,6 @@ fn the_lines_of_one_change_find_the_orders_it_creates_however_long_it_is() {
 fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_can_fall() {
     let mut live = engine();
     product(&mut live, "S1", "a", 10);
-    const HOUR: Nanos = 3_600 * SEC;
     for i in 0..5 {
         live.advance_to(T0 + i * HOUR).unwrap();
         ok(
@@ -888,15 +902,11 @@ fn a_product_well_above_its_threshold_is_not_looked_at_as_lines_leave_until_it_c
     assert_eq!(live.count("busy"), Some(1));
     let leaves = |i: i64| T0 + i * HOUR + 7 * DAY + 1;
     // The first line leaving is looked at (5 → 4 units), and finds that
-    // S1 cannot fall below 3 before the third line leaves.
-    assert_eq!(advance(&mut live, leaves(0)), (1, vec![]));
-    // The second leaving (4 → 3) is passed by.
-    assert_eq!(advance(&mut live, leaves(1)), (0, vec![]));
-    // The third (3 → 2) takes S1 out, at its exact instant.
-    assert_eq!(
-        advance(&mut live, leaves(2)),
-        (1, vec![ev(leaves(2), "busy", "S1", false)])
-    );
+    // S1 cannot fall below 3 before the third line leaves. The second
+    // leaving (4 → 3) is passed by; the third (3 → 2) takes S1 out, at
+    // its exact instant.
+    let instants = [leaves(0), leaves(1), leaves(2)];
+    looked_at_once_then_out(&mut live, instants, "busy", "S1");
 }
 
 #[test]
@@ -904,7 +914,6 @@ fn a_conversion_rate_is_looked_at_again_only_where_a_leaving_line_can_turn_it() 
     let mut live = engine();
     product(&mut live, "S1", "a", 10);
     ok(&mut live, june("S1", 25, Some(100), None));
-    const HOUR: Nanos = 3_600 * SEC;
     let at = |i: i64| T0 - 20 * DAY + i * HOUR;
     for i in 0..10 {
         ok(&mut live, order(&format!("O{i}"), at(i), None, "S1", 1, 5));
@@ -919,14 +928,10 @@ fn a_conversion_rate_is_looked_at_again_only_where_a_leaving_line_can_turn_it() 
     assert_eq!(live.count("converts"), Some(1));
     let leaves = |i: i64| at(i) + 30 * DAY + 1;
     // The first line leaving is looked at (9 %), and finds that the rate
-    // cannot reach 5 % before the fifth line leaves.
-    assert_eq!(advance(&mut live, leaves(0)), (1, vec![]));
-    assert_eq!(advance(&mut live, leaves(3)), (0, vec![]));
-    // The fifth (6 % → 5 %) takes S1 out, at its exact instant.
-    assert_eq!(
-        advance(&mut live, leaves(4)),
-        (1, vec![ev(leaves(4), "converts", "S1", false)])
-    );
+    // cannot reach 5 % before the fifth line leaves, which (6 % → 5 %)
+    // takes S1 out at its exact instant.
+    let instants = [leaves(0), leaves(3), leaves(4)];
+    looked_at_once_then_out(&mut live, instants, "converts", "S1");
 }
 
 #[test]
@@ -950,10 +955,6 @@ fn a_review_count_is_looked_at_again_only_on_the_day_it_can_fall_below_its_thres
     };
     // 07-01 (31 − 1 = 30) is looked at, and finds the count stays above 20
     // until 07-20 (31 − 25 = 6).
-    assert_eq!(advance(&mut live, midnight(1)), (1, vec![]));
-    assert_eq!(advance(&mut live, midnight(19)), (0, vec![]));
-    assert_eq!(
-        advance(&mut live, midnight(20)),
-        (1, vec![ev(midnight(20), "reviewed", "S1", false)])
-    );
+    let instants = [midnight(1), midnight(19), midnight(20)];
+    looked_at_once_then_out(&mut live, instants, "reviewed", "S1");
 }

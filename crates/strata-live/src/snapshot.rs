@@ -137,8 +137,7 @@ impl LiveEngine {
             if !p.lines.is_sorted_by_key(|x| (x.at, x.line)) {
                 p.lines.sort_unstable_by_key(|x| (x.at, x.line));
             }
-            p.w30_now = now;
-            p.w30_start = p.first_at_full(start);
+            p.place_windows(now);
             for i in p.w30_start..p.lines.len() {
                 let c = p.lines[i].customer;
                 if c != NO_CUSTOMER {

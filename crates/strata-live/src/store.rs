@@ -28,6 +28,10 @@ pub fn text(value: Option<&str>) -> Text {
     value.filter(|s| !s.is_empty()).map(Box::from)
 }
 
+/// The windows shorter than 30 days whose starts a product keeps
+/// ([`Product::short_starts`]).
+pub const SHORT_DAYS: [i64; 2] = [7, 14];
+
 /// One contributing line as its product sees it.
 #[derive(Clone, Debug)]
 pub struct PLine {
@@ -95,6 +99,11 @@ pub struct Product {
     /// `w30_buyers` counts the lines of each customer in the rest.
     pub w30_now: Nanos,
     pub w30_start: usize,
+    /// Where the 7- and 14-day windows ([`SHORT_DAYS`]) start as of
+    /// `w30_now`, moved with the buyer window: velocity and days of stock
+    /// read three windows per evaluation, and a best seller's binary
+    /// search through a month of lines costs a cache miss a step.
+    pub short_starts: [usize; 2],
     pub w30_buyers: FxHashMap<u32, u32>,
 }
 
@@ -113,6 +122,11 @@ impl Product {
         }
         let i = if at == start {
             self.w30_start
+        } else if let Some(k) = SHORT_DAYS
+            .iter()
+            .position(|&d| at == self.w30_now.saturating_sub(d * NANOS_PER_DAY))
+        {
+            self.short_starts[k]
         } else {
             self.w30_start + self.lines[self.w30_start..].partition_point(|l| l.at < at)
         };
@@ -161,6 +175,25 @@ impl Product {
             self.forget_buyer(c);
             self.w30_start += 1;
         }
+        for (k, days) in SHORT_DAYS.into_iter().enumerate() {
+            let start = now.saturating_sub(days * NANOS_PER_DAY);
+            let i = &mut self.short_starts[k];
+            // A shorter window starts no earlier than the 30-day one.
+            *i = (*i).max(self.w30_start);
+            while *i < self.lines.len() && self.lines[*i].at < start {
+                *i += 1;
+            }
+        }
+    }
+
+    /// Sets the kept window starts from a search of the whole list, as of
+    /// `now` (the buyers are the caller's).
+    pub fn place_windows(&mut self, now: Nanos) {
+        self.w30_now = now;
+        self.w30_start = self.first_at_full(Store::window_start(now));
+        for (k, days) in SHORT_DAYS.into_iter().enumerate() {
+            self.short_starts[k] = self.first_at_full(now.saturating_sub(days * NANOS_PER_DAY));
+        }
     }
 
     fn forget_buyer(&mut self, c: u32) {
@@ -184,6 +217,14 @@ impl Product {
     /// Keeps the buyer window right when the line at `pos` was inserted
     /// (or is about to be removed).
     fn buyers_moved(&mut self, pos: usize, at: Nanos, c: u32, add: bool) {
+        for (k, days) in SHORT_DAYS.into_iter().enumerate() {
+            let i = &mut self.short_starts[k];
+            if add && at < self.w30_now.saturating_sub(days * NANOS_PER_DAY) {
+                *i += 1;
+            } else if !add && pos < *i {
+                *i -= 1;
+            }
+        }
         let start = Store::window_start(self.w30_now);
         match (add, at < start) {
             (true, true) => self.w30_start += 1,

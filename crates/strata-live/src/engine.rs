@@ -138,7 +138,9 @@ pub struct LiveEngine {
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, and how.
-    dependents: Vec<Vec<(u32, Via)>>,
+    /// Who refers to each segment, how, and how a member more moves the
+    /// referrer's truth ([`rule::ref_drift`]).
+    dependents: Vec<Vec<(u32, Via, Drift)>>,
     time_deps: [TimeDeps; 2],
     /// Segments having each entry of `time_deps[kind].exact` (with their
     /// own flags for it and how it moves them) / `.days` (likewise; a day
@@ -504,7 +506,7 @@ impl LiveEngine {
     fn users_of(&self, sid: u32) -> Vec<String> {
         let mut users: Vec<String> = self.dependents[sid as usize]
             .iter()
-            .filter_map(|&(d, _)| self.segments[d as usize].as_ref())
+            .filter_map(|&(d, _, _)| self.segments[d as usize].as_ref())
             .map(|s| s.name.to_string())
             .collect();
         users.sort();
@@ -1271,7 +1273,8 @@ impl LiveEngine {
                 }
             }
             for &(r, via) in &seg.rule.refs {
-                dependents[r as usize].push((s as u32, via));
+                let drift = rule::ref_drift(&seg.rule.node, r);
+                dependents[r as usize].push((s as u32, via, drift));
             }
             for &(off, flags) in &seg.rule.exact {
                 *deps[kk].0.entry(off).or_insert(0) |= flags;
@@ -1330,7 +1333,7 @@ impl LiveEngine {
             while !ready.is_empty() {
                 let mut next = Vec::new();
                 for &s in &ready {
-                    for &(d, _) in &dependents[s as usize] {
+                    for &(d, _, _) in &dependents[s as usize] {
                         if self.segments[d as usize]
                             .as_ref()
                             .is_some_and(|x| x.kind == kind)
@@ -1998,14 +2001,36 @@ impl LiveEngine {
         if let Some(seg) = self.segments[s as usize].as_mut() {
             seg.history.insert(self.clock.today, count);
         }
+        // A dependent that a flip can only move one way is left alone
+        // where the entity already stands on that side, as a line's touch
+        // is ([`LiveEngine::touch_moved`]): every other change of this
+        // step marks the pair itself, and changes that each move it one
+        // way move it that way together.
         let dependents = self.dependents[s as usize].clone();
-        for (d, via) in dependents {
-            for &(_, e, _) in flips {
+        let dk = |via| match via {
+            Via::InSegment => k(kind),
+            Via::Bought => k(Kind::Customer),
+        };
+        for (d, via, drift) in dependents {
+            for &(_, e, enter) in flips {
+                let drift = if enter { drift } else { drift.flip() };
+                let stays = |members: &Memberships, x: u32| match drift {
+                    Drift::Still => true,
+                    Drift::Up => members.contains(dk(via), d, x),
+                    Drift::Down => !members.contains(dk(via), d, x),
+                    Drift::Any => false,
+                };
                 match via {
-                    Via::InSegment => self.dirty[d as usize].push(e),
+                    Via::InSegment => {
+                        if !stays(&self.members, e) {
+                            self.dirty[d as usize].push(e);
+                        }
+                    }
                     Via::Bought => {
                         let buyers = self.store.buyers_since(e, self.bought_since(d, s));
-                        self.dirty[d as usize].extend(buyers);
+                        let members = &self.members;
+                        self.dirty[d as usize]
+                            .extend(buyers.into_iter().filter(|&c| !stays(members, c)));
                     }
                 }
             }

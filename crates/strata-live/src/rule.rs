@@ -292,7 +292,7 @@ impl Drift {
         }
     }
 
-    fn flip(self) -> Drift {
+    pub fn flip(self) -> Drift {
         match self {
             Drift::Up => Drift::Down,
             Drift::Down => Drift::Up,
@@ -476,6 +476,34 @@ fn drift<'c>(
                 }
             };
             (through_test(operand, test), None)
+        }
+    }
+}
+
+/// How a rule's truth for an entity can move when segment `s` gains a
+/// member the rule sees: the entity itself through `in_segment(s)`, or a
+/// product the customer bought through an `in_segment: s` line filter.
+/// A loss moves it the other way ([`Drift::flip`]).
+///
+/// A member more only adds lines to a filter (so counts, units and
+/// `purchased` grow) or turns `in_segment` true; a `spent` sum can shrink
+/// by a line of negative revenue, so it moves either way.
+pub fn ref_drift(node: &LNode, s: u32) -> Drift {
+    match node {
+        LNode::And(xs) | LNode::Or(xs) => {
+            xs.iter().fold(Drift::Still, |d, x| d.join(ref_drift(x, s)))
+        }
+        LNode::Not(x) => ref_drift(x, s).flip(),
+        LNode::Cond(op, test, _) => {
+            let operand = match op {
+                LOperand::InSegment(x) if *x == s => Drift::Up,
+                LOperand::CCall { f, filter, .. } if filter.segment == Some(s) => match f {
+                    CFn::Purchased | CFn::Orders | CFn::Units => Drift::Up,
+                    CFn::Spent => Drift::Any,
+                },
+                _ => Drift::Still,
+            };
+            through_test(operand, test)
         }
     }
 }

@@ -285,6 +285,127 @@ fn a_product_entering_a_segment_rechecks_its_buyers() {
     );
 }
 
+/// A product entering a segment can only add to what its buyers bought
+/// there: buyers already in a segment on `purchased(in_segment: ..)` are
+/// not looked at; leaving can only take away, so non-members are not.
+#[test]
+fn a_product_flip_looks_only_at_buyers_it_can_move() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    product(&mut live, "S2", "a", 10);
+    customer(&mut live, "C1");
+    customer(&mut live, "C2");
+    ok(
+        &mut live,
+        Change::UpsertCustomer(CustomerRow {
+            customer_id: "C3".into(),
+            country: Some("FR".into()),
+            ..CustomerRow::default()
+        }),
+    );
+    for (o, c, sku) in [
+        ("O1", "C1", "S1"),
+        ("O2", "C1", "S2"),
+        ("O3", "C2", "S2"),
+        ("O4", "C3", "S2"),
+    ] {
+        ok(&mut live, order(o, T0 - DAY, Some(c), sku, 1, 5));
+    }
+    segment(&mut live, "low", Kind::Product, "inventory < 5");
+    segment(
+        &mut live,
+        "bought",
+        Kind::Customer,
+        "purchased(in_segment: 'low')",
+    );
+    segment(
+        &mut live,
+        "us-bought",
+        Kind::Customer,
+        "purchased(in_segment: 'low') AND country = 'US'",
+    );
+    let inventory = |sku: &str, n| Change::SetProductValue {
+        sku: sku.into(),
+        value: ProductValue::Inventory(Some(n)),
+    };
+    assert_eq!(
+        evaluations(&mut live, inventory("S1", 3)),
+        (
+            3,
+            vec![
+                ev(T0, "low", "S1", true),
+                ev(T0, "bought", "C1", true),
+                ev(T0, "us-bought", "C1", true)
+            ]
+        )
+    );
+    // S2's buyers C1, C2, C3: C1 is a member of both already.
+    assert_eq!(
+        evaluations(&mut live, inventory("S2", 3)),
+        (
+            5,
+            vec![
+                ev(T0, "low", "S2", true),
+                ev(T0, "bought", "C2", true),
+                ev(T0, "bought", "C3", true),
+                ev(T0, "us-bought", "C2", true)
+            ]
+        )
+    );
+    // C1 still bought S2 there.
+    assert_eq!(
+        evaluations(&mut live, inventory("S1", 10)),
+        (3, vec![ev(T0, "low", "S1", false)])
+    );
+    // C3 was never a member of `us-bought`: S2 leaving cannot make it one.
+    assert_eq!(
+        evaluations(&mut live, inventory("S2", 10)),
+        (
+            6,
+            vec![
+                ev(T0, "low", "S2", false),
+                ev(T0, "bought", "C1", false),
+                ev(T0, "bought", "C2", false),
+                ev(T0, "bought", "C3", false),
+                ev(T0, "us-bought", "C1", false),
+                ev(T0, "us-bought", "C2", false)
+            ]
+        )
+    );
+}
+
+/// `in_segment` likewise: an entity entering a segment is not looked at
+/// again in a segment that can only gain it and has it already.
+#[test]
+fn an_entry_passes_by_members_of_a_segment_it_can_only_add_to() {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 100");
+    segment(
+        &mut live,
+        "spenders-or-us",
+        Kind::Customer,
+        "in_segment('spenders') OR country = 'US'",
+    );
+    segment(
+        &mut live,
+        "us-spenders",
+        Kind::Customer,
+        "in_segment('spenders') AND country = 'US'",
+    );
+    assert_eq!(
+        evaluations(&mut live, order("O1", T0, Some("C1"), "S1", 20, 10)),
+        (
+            2,
+            vec![
+                ev(T0, "spenders", "C1", true),
+                ev(T0, "us-spenders", "C1", true)
+            ]
+        )
+    );
+}
+
 #[test]
 fn a_segment_change_reaches_segments_that_use_it() {
     let mut live = engine();

@@ -943,18 +943,36 @@ fn day_cmp(t: Nanos, start: Nanos, end: Nanos) -> Ordering {
 /// lower-cased; without allocating when the value is ASCII.
 fn cmp_folded(s: &str, folded: &str) -> Ordering {
     if s.is_ascii() {
-        let a = s.bytes().map(|b| b.to_ascii_lowercase());
-        a.cmp(folded.bytes())
+        // A plain loop: the byte iterators' `cmp` does not vectorise or
+        // stop early as well, and this runs for every order a marketplace
+        // filter looks at.
+        let (a, b) = (s.as_bytes(), folded.as_bytes());
+        for (x, y) in a.iter().zip(b) {
+            match x.to_ascii_lowercase().cmp(y) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+        }
+        a.len().cmp(&b.len())
     } else {
         s.to_lowercase().as_str().cmp(folded)
     }
 }
 
+/// Whether `s` lower-cased is `folded` (already lower-cased).
+fn eq_folded(s: &str, folded: &str) -> bool {
+    if s.is_ascii() {
+        // An ASCII string never equals one with other characters, whose
+        // bytes `eq_ignore_ascii_case` compares as they are.
+        s.eq_ignore_ascii_case(folded)
+    } else {
+        s.to_lowercase() == folded
+    }
+}
+
 pub(crate) fn any_of(folded: &[String], value: Option<&str>) -> bool {
     let Some(value) = value else { return false };
-    folded
-        .iter()
-        .any(|f| cmp_folded(value, f) == Ordering::Equal)
+    folded.iter().any(|f| eq_folded(value, f))
 }
 
 /// How dear [`Evaluator::quiet_of`] is for a condition: a fixed one's
@@ -1043,9 +1061,38 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::Memberships;
+    use super::{Memberships, cmp_folded, eq_folded};
+
+    /// Mostly ASCII with case, some characters whose lower case is longer
+    /// or not ASCII, so both paths and the prefix cases are reached.
+    fn word() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(vec!['a', 'B', 'c', 'Z', '-', ' ', '0']),
+                1 => proptest::sample::select(vec!['É', 'é', 'İ', 'ß', 'Σ']),
+            ],
+            0..5,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
 
     proptest! {
+        /// The folded comparisons agree with lower-casing both sides.
+        #[test]
+        fn folded_comparisons_agree_with_lower_casing(s in word(), other in word(), how in 0u8..3) {
+            // Equal strings in other cases, and ones a prefix apart, come
+            // up too.
+            let t = match how {
+                0 => other,
+                1 => s.to_uppercase(),
+                _ => format!("{s}{other}"),
+            };
+            let folded = t.to_lowercase();
+            let want = s.to_lowercase().cmp(&folded);
+            prop_assert_eq!(cmp_folded(&s, &folded), want);
+            prop_assert_eq!(eq_folded(&s, &folded), want.is_eq());
+        }
+
         /// The bit rows agree with the per-segment sets through inserts,
         /// removals, clears and the re-layouts that new slots bring.
         #[test]

@@ -285,6 +285,22 @@ fn a_product_entering_a_segment_rechecks_its_buyers() {
     );
 }
 
+/// A store with product S1, customer C1 (US), `spenders` and
+/// `us-spenders` on it.
+fn spenders() -> LiveEngine {
+    let mut live = engine();
+    product(&mut live, "S1", "a", 10);
+    customer(&mut live, "C1");
+    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 100");
+    segment(
+        &mut live,
+        "us-spenders",
+        Kind::Customer,
+        "in_segment('spenders') AND country = 'US'",
+    );
+    live
+}
+
 /// A product entering a segment can only add to what its buyers bought
 /// there: buyers already in a segment on `purchased(in_segment: ..)` are
 /// not looked at; leaving can only take away, so non-members are not.
@@ -378,21 +394,12 @@ fn a_product_flip_looks_only_at_buyers_it_can_move() {
 /// again in a segment that can only gain it and has it already.
 #[test]
 fn an_entry_passes_by_members_of_a_segment_it_can_only_add_to() {
-    let mut live = engine();
-    product(&mut live, "S1", "a", 10);
-    customer(&mut live, "C1");
-    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 100");
+    let mut live = spenders();
     segment(
         &mut live,
         "spenders-or-us",
         Kind::Customer,
         "in_segment('spenders') OR country = 'US'",
-    );
-    segment(
-        &mut live,
-        "us-spenders",
-        Kind::Customer,
-        "in_segment('spenders') AND country = 'US'",
     );
     assert_eq!(
         evaluations(&mut live, order("O1", T0, Some("C1"), "S1", 20, 10)),
@@ -408,16 +415,7 @@ fn an_entry_passes_by_members_of_a_segment_it_can_only_add_to() {
 
 #[test]
 fn a_segment_change_reaches_segments_that_use_it() {
-    let mut live = engine();
-    product(&mut live, "S1", "a", 10);
-    customer(&mut live, "C1");
-    segment(&mut live, "spenders", Kind::Customer, "amount_spent > 100");
-    segment(
-        &mut live,
-        "us-spenders",
-        Kind::Customer,
-        "in_segment('spenders') AND country = 'US'",
-    );
+    let mut live = spenders();
     let events = ok(&mut live, order("O1", T0, Some("C1"), "S1", 20, 10));
     assert_eq!(
         members(&events),

@@ -137,7 +137,6 @@ pub struct LiveEngine {
     quiet: Vec<Vec<Nanos>>,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
-    /// Who refers to each segment, and how.
     /// Who refers to each segment, how, and how a member more moves the
     /// referrer's truth ([`rule::ref_drift`]).
     dependents: Vec<Vec<(u32, Via, Drift)>>,
@@ -556,12 +555,9 @@ impl LiveEngine {
                     let Some(seg) = &self.segments[s as usize] else {
                         return true;
                     };
-                    match seg.rule.line_drift(*i, cx) {
-                        Drift::Still => true,
-                        Drift::Up => self.members.contains(k(kind), s, e),
-                        Drift::Down => !self.members.contains(k(kind), s, e),
-                        Drift::Any => false,
-                    }
+                    stays(seg.rule.line_drift(*i, cx), || {
+                        self.members.contains(k(kind), s, e)
+                    })
                 });
                 if !stays {
                     hit.push(s);
@@ -2007,30 +2003,21 @@ impl LiveEngine {
         // step marks the pair itself, and changes that each move it one
         // way move it that way together.
         let dependents = self.dependents[s as usize].clone();
-        let dk = |via| match via {
-            Via::InSegment => k(kind),
-            Via::Bought => k(Kind::Customer),
-        };
         for (d, via, drift) in dependents {
+            // The kind of `d`'s entities.
+            let dk = match via {
+                Via::InSegment => k(kind),
+                Via::Bought => k(Kind::Customer),
+            };
             for &(_, e, enter) in flips {
                 let drift = if enter { drift } else { drift.flip() };
-                let stays = |members: &Memberships, x: u32| match drift {
-                    Drift::Still => true,
-                    Drift::Up => members.contains(dk(via), d, x),
-                    Drift::Down => !members.contains(dk(via), d, x),
-                    Drift::Any => false,
-                };
+                let members = &self.members;
+                let moves = |x: &u32| !stays(drift, || members.contains(dk, d, *x));
                 match via {
-                    Via::InSegment => {
-                        if !stays(&self.members, e) {
-                            self.dirty[d as usize].push(e);
-                        }
-                    }
+                    Via::InSegment => self.dirty[d as usize].extend(Some(e).filter(moves)),
                     Via::Bought => {
                         let buyers = self.store.buyers_since(e, self.bought_since(d, s));
-                        let members = &self.members;
-                        self.dirty[d as usize]
-                            .extend(buyers.into_iter().filter(|&c| !stays(members, c)));
+                        self.dirty[d as usize].extend(buyers.into_iter().filter(moves));
                     }
                 }
             }
@@ -2204,6 +2191,19 @@ impl LiveEngine {
             .filter(|(_, c)| c.alive)
             .map(|(i, c)| (&*c.id, self.tiers[i].as_deref()))
             .collect()
+    }
+}
+
+/// Whether a pair whose truth can only move as `drift` says stays where
+/// it stands, `member` telling which side that is: a rule that can only
+/// gain keeps its members, one that can only lose its non-members, one
+/// that cannot move everyone.
+fn stays(drift: Drift, member: impl FnOnce() -> bool) -> bool {
+    match drift {
+        Drift::Still => true,
+        Drift::Up => member(),
+        Drift::Down => !member(),
+        Drift::Any => false,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::calendar::Calendar;
 use crate::rule::{
     Bound, CField, CFn, DayBound, LNode, LOperand, LTest, LineFilter, Lit, PField, PFn, TimeLit,
 };
-use crate::store::{Customer, Product, Store, Text};
+use crate::store::{Customer, Product, Store, Text, days_before};
 
 const NANOS_PER_DAY: i64 = strata_engine::clock::NANOS_PER_DAY;
 
@@ -62,10 +62,6 @@ impl Clock {
         } else {
             *self = Clock::new(now, self.cal.clone());
         }
-    }
-
-    pub fn days_ago(&self, days: i64) -> Date {
-        self.cal.shift(self.today, -days)
     }
 
     fn rel(&self, off: i64) -> Nanos {
@@ -524,7 +520,7 @@ impl Evaluator<'_> {
     /// group's total are read as they stand.
     fn product_field_at(&self, e: u32, f: PField, now: Nanos, today: Date) -> V<'_> {
         let p = &self.store.products[e as usize];
-        let window = |days: i64| p.sums_since(now.saturating_sub(days * NANOS_PER_DAY));
+        let window = |days: i64| p.sums_since(days_before(now, days));
         let opt = |v: Option<Decimal>| v.map_or(V::Null, num);
         let velocity = || {
             let (u7, _) = window(7);
@@ -578,7 +574,7 @@ impl Evaluator<'_> {
                 if let Some(n) = p.buyers_30d(now) {
                     return num(Decimal::from(n));
                 }
-                let a = p.first_at(now.saturating_sub(30 * NANOS_PER_DAY));
+                let a = p.first_at(days_before(now, 30));
                 let mut buyers: Vec<u32> = p.lines[a..]
                     .iter()
                     .map(|l| l.customer)

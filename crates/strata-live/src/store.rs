@@ -32,6 +32,11 @@ pub fn text(value: Option<&str>) -> Text {
 /// ([`Product::short_starts`]).
 pub const SHORT_DAYS: [i64; 2] = [7, 14];
 
+/// The start of the window of the last `days` days ending at `now`.
+pub fn days_before(now: Nanos, days: i64) -> Nanos {
+    now.saturating_sub(days * NANOS_PER_DAY)
+}
+
 /// One contributing line as its product sees it.
 #[derive(Clone, Debug)]
 pub struct PLine {
@@ -124,7 +129,7 @@ impl Product {
             self.w30_start
         } else if let Some(k) = SHORT_DAYS
             .iter()
-            .position(|&d| at == self.w30_now.saturating_sub(d * NANOS_PER_DAY))
+            .position(|&d| at == days_before(self.w30_now, d))
         {
             self.short_starts[k]
         } else {
@@ -176,7 +181,7 @@ impl Product {
             self.w30_start += 1;
         }
         for (k, days) in SHORT_DAYS.into_iter().enumerate() {
-            let start = now.saturating_sub(days * NANOS_PER_DAY);
+            let start = days_before(now, days);
             let i = &mut self.short_starts[k];
             // A shorter window starts no earlier than the 30-day one.
             *i = (*i).max(self.w30_start);
@@ -192,7 +197,7 @@ impl Product {
         self.w30_now = now;
         self.w30_start = self.first_at_full(Store::window_start(now));
         for (k, days) in SHORT_DAYS.into_iter().enumerate() {
-            self.short_starts[k] = self.first_at_full(now.saturating_sub(days * NANOS_PER_DAY));
+            self.short_starts[k] = self.first_at_full(days_before(now, days));
         }
     }
 
@@ -214,12 +219,12 @@ impl Product {
         }
     }
 
-    /// Keeps the buyer window right when the line at `pos` was inserted
-    /// (or is about to be removed).
-    fn buyers_moved(&mut self, pos: usize, at: Nanos, c: u32, add: bool) {
+    /// Keeps the kept windows (their starts and the 30-day buyers) right
+    /// when the line at `pos` was inserted (or is about to be removed).
+    fn windows_moved(&mut self, pos: usize, at: Nanos, c: u32, add: bool) {
         for (k, days) in SHORT_DAYS.into_iter().enumerate() {
             let i = &mut self.short_starts[k];
-            if add && at < self.w30_now.saturating_sub(days * NANOS_PER_DAY) {
+            if add && at < days_before(self.w30_now, days) {
                 *i += 1;
             } else if !add && pos < *i {
                 *i -= 1;
@@ -532,7 +537,7 @@ impl Store {
     }
 
     pub fn window_start(now: Nanos) -> Nanos {
-        now.saturating_sub(30 * NANOS_PER_DAY)
+        days_before(now, 30)
     }
 
     /// Adds (or with `add == false` withdraws) one line's contribution.
@@ -570,10 +575,10 @@ impl Store {
                     cum_revenue: Decimal::ZERO,
                 },
             );
-            product.buyers_moved(pos, at, c, true);
+            product.windows_moved(pos, at, c, true);
         } else {
             debug_assert!(product.lines.get(pos).is_some_and(|x| x.line == l));
-            product.buyers_moved(pos, at, c, false);
+            product.windows_moved(pos, at, c, false);
             product.lines.remove(pos);
         }
         product.rebuild_sums(pos);

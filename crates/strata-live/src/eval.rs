@@ -777,7 +777,7 @@ impl Evaluator<'_> {
         let leaves = |l: &crate::store::PLine| l.at.saturating_add(W).saturating_add(1);
         // The lines still in the window, in the order they leave it.
         let mut inside = if lines {
-            &product.lines[product.first_at(self.clock.now.saturating_sub(W))..]
+            &product.lines[product.first_at(Store::window_start(self.clock.now))..]
         } else {
             &[]
         };

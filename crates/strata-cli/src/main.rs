@@ -19,6 +19,13 @@ mod serve;
 mod stored;
 use stored::StoreArgs;
 
+/// jemalloc, built to back its memory with transparent huge pages
+/// (`.cargo/config.toml`): the live engine's state is gigabytes read at
+/// random, and with 4 KiB pages most of its reads also miss the TLB.
+/// BENCHMARKS.md (issue #3, a tenth session) has the measurements.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "strata",

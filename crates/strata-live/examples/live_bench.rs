@@ -27,6 +27,11 @@ use strata_lang::catalog::Kind;
 use strata_live::feed::order_change;
 use strata_live::{Change, Event, LiveEngine};
 
+/// The allocator the `strata` binary ships with, so that the figures are
+/// the product's.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const HOUR: Nanos = NANOS_PER_DAY / 24;
 
 struct Args {

@@ -27,6 +27,7 @@
 
 pub mod calendar;
 mod change;
+pub mod chunked;
 mod engine;
 pub mod eval;
 pub mod feed;

@@ -63,7 +63,6 @@ impl LiveEngine {
     fn load_orders(&mut self, d: &Dataset) {
         let now = self.clock.now;
         let s: &mut Store = &mut self.store;
-        s.orders.reserve(d.orders.len());
         for o in 0..d.orders.len() {
             let at = d.orders.ordered_at[o];
             let customer = d.orders.customer[o];
@@ -86,7 +85,6 @@ impl LiveEngine {
                 s.customers[customer as usize].all_orders.push(o as u32);
             }
         }
-        s.lines.reserve(d.lines.len());
         let start = Store::window_start(now);
         for l in 0..d.lines.len() {
             let o = d.lines.order[l];

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use strata_data::{NO_CUSTOMER, Nanos, TierScheme};
 
+use crate::chunked::Chunked;
 use strata_engine::clock::NANOS_PER_DAY;
 
 /// A nullable text value; never `Some("")` (an empty value is null).
@@ -393,11 +394,11 @@ pub fn counting_status(status: &str) -> bool {
 pub struct Store {
     pub products: Vec<Product>,
     pub product_ids: FxHashMap<Box<str>, u32>,
-    pub customers: Vec<Customer>,
+    pub customers: Chunked<Customer>,
     pub customer_ids: FxHashMap<Box<str>, u32>,
-    pub orders: Vec<Order>,
+    pub orders: Chunked<Order>,
     pub order_ids: FxHashMap<Box<str>, u32>,
-    pub lines: Vec<Line>,
+    pub lines: Chunked<Line>,
     pub groups: Vec<Group>,
     pub group_ids: FxHashMap<(Text, Text), u32>,
     pub product_custom: Vec<String>,

@@ -17,55 +17,43 @@ const SHIFT: u32 = 16;
 const CHUNK: usize = 1 << SHIFT;
 const MASK: usize = CHUNK - 1;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Chunked<T> {
-    /// Every chunk but the last holds exactly `CHUNK` rows.
+    /// Every chunk but the last holds exactly `CHUNK` rows; the last holds
+    /// at least one.
     chunks: Vec<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Default for Chunked<T> {
     fn default() -> Self {
-        Chunked {
-            chunks: Vec::new(),
-            len: 0,
-        }
+        Chunked { chunks: Vec::new() }
     }
 }
 
 impl<T> Chunked<T> {
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks
+            .last()
+            .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.is_empty()
     }
 
     pub fn push(&mut self, row: T) {
-        if self.len & MASK == 0 {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(row),
+            _ => {
+                let mut fresh = Vec::with_capacity(CHUNK);
+                fresh.push(row);
+                self.chunks.push(fresh);
+            }
         }
-        if let Some(last) = self.chunks.last_mut() {
-            last.push(row);
-        }
-        self.len += 1;
-    }
-
-    pub fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i >> SHIFT).and_then(|c| c.get(i & MASK))
-    }
-
-    pub fn last(&self) -> Option<&T> {
-        self.chunks.last().and_then(|c| c.last())
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.chunks.iter().flatten()
-    }
-
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> {
-        self.chunks.iter_mut().flatten()
     }
 }
 
@@ -101,24 +89,6 @@ impl<'a, T> IntoIterator for &'a mut Chunked<T> {
     }
 }
 
-impl<T> FromIterator<T> for Chunked<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(rows: I) -> Self {
-        let mut out = Chunked::default();
-        for row in rows {
-            out.push(row);
-        }
-        out
-    }
-}
-
-impl<T> Extend<T> for Chunked<T> {
-    fn extend<I: IntoIterator<Item = T>>(&mut self, rows: I) {
-        for row in rows {
-            self.push(row);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,7 +104,7 @@ mod tests {
             reference.push(v);
             chunked.push(v);
             assert_eq!(chunked.len(), reference.len());
-            assert_eq!(chunked.last(), reference.last());
+            assert_eq!(chunked[i], v, "row {i} as pushed");
         }
         for &(i, v) in writes {
             if n > 0 {
@@ -142,15 +112,15 @@ mod tests {
                 chunked[i % n] = v;
             }
         }
-        for i in [0, MASK, CHUNK, CHUNK + 1, n.saturating_sub(1), n, n + 1] {
-            assert_eq!(chunked.get(i), reference.get(i), "row {i} of {n}");
+        for i in [0, MASK, CHUNK, CHUNK + 1, n.saturating_sub(1)] {
+            if i < n {
+                assert_eq!(chunked[i], reference[i], "row {i} of {n}");
+            }
         }
         assert!(chunked.iter().eq(reference.iter()));
         assert!(chunked.iter().rev().eq(reference.iter().rev()));
-        for (i, row) in (&chunked).into_iter().enumerate() {
-            assert_eq!(*row, chunked[i]);
-        }
-        for row in chunked.iter_mut() {
+        assert!((&chunked).into_iter().eq(reference.iter()));
+        for row in &mut chunked {
             *row ^= 1;
         }
         for row in &mut reference {

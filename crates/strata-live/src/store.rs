@@ -18,8 +18,9 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use strata_data::{NO_CUSTOMER, Nanos, TierScheme};
 
-use crate::chunked::Chunked;
 use strata_engine::clock::NANOS_PER_DAY;
+
+use crate::chunked::Chunked;
 
 /// A nullable text value; never `Some("")` (an empty value is null).
 pub type Text = Option<Box<str>>;

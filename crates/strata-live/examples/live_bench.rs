@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p strata-live --example live_bench -- DATA_DIR bench/rules-live.txt \
-//!     [--days 7] [--hours 3] [--json out.json]
+//!     [--days 7] [--hours 3] [--batch N] [--json out.json]
 //! ```
 //!
 //! Loads a dataset, cuts it at `T0 = end - days` (end = the last
@@ -11,7 +11,8 @@
 //! segments of the rules file (`customer<TAB>rule` or `product<TAB>rule` per
 //! line, named `r0`, `r1`, … in file order), then replays the orders left
 //! out in time order: `advance_to(ordered_at)` and one `AddLines` change per
-//! order. Then advances the clock by one day, twice.
+//! order (with `--batch N`, one per N consecutive orders, after advancing to
+//! the last one's instant). Then advances the clock by one day, twice.
 //!
 //! Prints the timings, latencies, event counts and memory, and each
 //! segment's count at T0, at the end and after each clock advance (for
@@ -40,6 +41,7 @@ struct Args {
     days: i64,
     hours: i64,
     json: Option<String>,
+    batch: usize,
 }
 
 fn args() -> Args {
@@ -51,17 +53,21 @@ fn args() -> Args {
         days: 7,
         hours: 3,
         json: None,
+        batch: 1,
     };
     while let Some(x) = it.next() {
         match x.as_str() {
             "--days" => a.days = it.next().and_then(|v| v.parse().ok()).expect("--days N"),
             "--hours" => a.hours = it.next().and_then(|v| v.parse().ok()).expect("--hours N"),
             "--json" => a.json = Some(it.next().expect("--json PATH")),
+            "--batch" => a.batch = it.next().and_then(|v| v.parse().ok()).expect("--batch N"),
             _ => pos.push(x),
         }
     }
     if pos.len() != 2 {
-        eprintln!("usage: live_bench DATA_DIR RULES_FILE [--days 7] [--hours 3] [--json PATH]");
+        eprintln!(
+            "usage: live_bench DATA_DIR RULES_FILE [--days 7] [--hours 3] [--batch N] [--json PATH]"
+        );
         std::process::exit(2);
     }
     a.rules = pos.pop().unwrap_or_default();
@@ -111,6 +117,35 @@ fn replay(full: &Dataset, t0: Nanos) -> Vec<Replay> {
             change: order_change(full, i, by_order.of(i)),
         })
         .collect()
+}
+
+/// Consecutive runs of `n` orders as one change each, applied at the last
+/// one's instant (micro-batched ingest).
+fn batched(orders: Vec<Replay>, n: usize) -> Vec<Replay> {
+    if n == 1 {
+        return orders;
+    }
+    let mut out: Vec<Replay> = Vec::with_capacity(orders.len() / n + 1);
+    for (i, r) in orders.into_iter().enumerate() {
+        let Change::AddLines(rows) = r.change else {
+            unreachable!("replay yields AddLines")
+        };
+        match out.last_mut() {
+            Some(last) if i % n != 0 => {
+                last.at = r.at;
+                last.lines += r.lines;
+                if let Change::AddLines(all) = &mut last.change {
+                    all.extend(rows);
+                }
+            }
+            _ => out.push(Replay {
+                at: r.at,
+                lines: r.lines,
+                change: Change::AddLines(rows),
+            }),
+        }
+    }
+    out
 }
 
 fn read_rules(path: &str) -> Vec<(Kind, String)> {
@@ -187,7 +222,7 @@ fn main() {
         ..full.until(t0, date_of(t0, &full.settings.timezone))
     };
     let plain_kib = mem().0.saturating_sub(before_cut);
-    let mut orders = replay(&full, t0);
+    let mut orders = batched(replay(&full, t0), a.batch.max(1));
     let replay_lines: usize = orders.iter().map(|r| r.lines).sum();
     let sizes = format!(
         "{} customers, {} products; {} order lines up to T0, {} to replay; {} daily rows up to T0",

@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use roaring::RoaringBitmap;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use strata_data::{NO_CUSTOMER, Nanos, RuleSource, TierScheme};
 use strata_engine::RuleError;
 use strata_lang::Diagnostic;
@@ -432,8 +433,8 @@ impl LiveEngine {
                         let order = &s.orders[o as usize];
                         if order.at != l.ordered_at
                             || order.customer != customer
-                            || *order.status != *status_of(&l.status)
-                            || order.marketplace.as_deref() != norm(&l.marketplace)
+                            || s.words.get(order.status) != status_of(&l.status)
+                            || s.words.get_text(order.marketplace) != norm(&l.marketplace)
                         {
                             return Err(at(format!(
                                 "order '{}' exists with other order-level columns (change its status with SetOrderStatus)",
@@ -542,7 +543,7 @@ impl LiveEngine {
                     entity: e,
                     at: order.at,
                     product: line.product,
-                    marketplace: order.marketplace.as_deref(),
+                    marketplace: self.store.words.get_text(order.marketplace),
                 },
             )
         });
@@ -946,15 +947,16 @@ impl LiveEngine {
                     let customer = slot.customer;
                     let o = self.store.orders.len() as u32;
                     let status = status_of(&input.status);
-                    let id: Box<str> = input.order_id.as_str().into();
+                    let id: Arc<str> = input.order_id.as_str().into();
+                    let words = &mut self.store.words;
                     self.store.orders.push(Order {
                         id: id.clone(),
                         at: input.ordered_at,
                         customer,
                         counting: counting_status(&status),
-                        status: status.into(),
-                        marketplace: text(input.marketplace.as_deref()),
-                        lines: Vec::new(),
+                        status: words.word(&status),
+                        marketplace: words.text(input.marketplace.as_deref()),
+                        lines: SmallVec::new(),
                         units: 0,
                         revenue: Decimal::ZERO,
                         active: input.ordered_at <= now,
@@ -972,13 +974,14 @@ impl LiveEngine {
             order_of.push(o);
             let revenue = line_revenue(&input).unwrap_or_default();
             let l = self.store.lines.len() as u32;
+            let seller_account = self.store.words.text(input.seller_account.as_deref());
             self.store.push_line(Line {
                 order: o,
                 product: p,
                 qty: input.quantity,
                 revenue,
                 fees: input.fees,
-                seller_account: text(input.seller_account.as_deref()),
+                seller_account,
             });
             self.store.products[p as usize].line_refs += 1;
             let order = &mut self.store.orders[o as usize];
@@ -1030,7 +1033,7 @@ impl LiveEngine {
         let o = self.store.order_ids[order_id];
         let order = &mut self.store.orders[o as usize];
         let before = order.contributes();
-        order.status = status.into();
+        order.status = self.store.words.word(status);
         order.counting = counting_status(status);
         let after = order.contributes();
         if before != after {
@@ -2105,7 +2108,7 @@ impl LiveEngine {
     pub fn order_state(&self, order_id: &str) -> Option<(&str, usize)> {
         let &o = self.store.order_ids.get(order_id)?;
         let order = &self.store.orders[o as usize];
-        Some((&order.status, order.lines.len()))
+        Some((self.store.words.get(order.status), order.lines.len()))
     }
 
     /// The ids of every order a customer placed (none for an unknown one).

@@ -411,7 +411,7 @@ impl Evaluator<'_> {
         for &(_, o) in &cust.orders[a..b.max(a)] {
             let order = &store.orders[o as usize];
             if let Some(markets) = &filter.marketplace
-                && !any_of(markets, order.marketplace.as_deref())
+                && !any_of(markets, store.words.get_text(order.marketplace))
             {
                 continue;
             }

@@ -3,7 +3,10 @@
 //! `Dataset` (which a from-scratch `strata_engine::Engine` can evaluate, so
 //! tests compare the two).
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use strata_data::{
     CustomColumn, Dataset, NO_CUSTOMER, RuleSource, SavedSegment, SegmentKind, StrColumn,
     TagColumn, TextColumn, TextColumnBuilder,
@@ -13,7 +16,7 @@ use strata_lang::catalog::Kind;
 
 use crate::change::{Change, LiveError};
 use crate::engine::LiveEngine;
-use crate::store::{Day, Line, Order, PLine, Store, text};
+use crate::store::{Day, Line, Order, PLine, Store};
 
 impl LiveEngine {
     /// An engine holding a dataset as of `now`, with its `segments.json` and
@@ -67,16 +70,16 @@ impl LiveEngine {
             let at = d.orders.ordered_at[o];
             let customer = d.orders.customer[o];
             let status = d.orders.status.get(o).unwrap_or("shipped");
-            let id: Box<str> = d.orders.order_id.get(o).into();
+            let id: Arc<str> = d.orders.order_id.get(o).into();
             s.order_ids.insert(id.clone(), o as u32);
             s.orders.push(Order {
                 id,
                 at,
                 customer,
-                status: status.into(),
+                status: s.words.word(status),
                 counting: d.orders.counting[o],
-                marketplace: text(d.orders.marketplace.get(o)),
-                lines: Vec::new(),
+                marketplace: s.words.text(d.orders.marketplace.get(o)),
+                lines: SmallVec::new(),
                 units: 0,
                 revenue: Decimal::ZERO,
                 active: at <= now,
@@ -95,7 +98,7 @@ impl LiveEngine {
                 qty: d.lines.quantity[l],
                 revenue: d.lines.revenue[l],
                 fees: d.lines.fees[l],
-                seller_account: text(d.lines.seller_account.get(l)),
+                seller_account: s.words.text(d.lines.seller_account.get(l)),
             };
             let order = &mut s.orders[o as usize];
             order.lines.push(l as u32);
@@ -299,9 +302,10 @@ impl LiveEngine {
                 }
             })
             .collect();
-        out.orders.status = texts(&all, |r| Some(&os[r].status));
+        let words = &s.words;
+        out.orders.status = texts(&all, |r| Some(words.get(os[r].status)));
         out.orders.counting = os.iter().map(|o| o.counting).collect();
-        out.orders.marketplace = texts(&all, |r| os[r].marketplace.as_deref());
+        out.orders.marketplace = texts(&all, |r| words.get_text(os[r].marketplace));
         let ls = &s.lines;
         out.lines.order = ls.iter().map(|l| l.order).collect();
         out.lines.product = ls.iter().map(|l| pmap[l.product as usize]).collect();
@@ -318,7 +322,7 @@ impl LiveEngine {
         out.lines.discount = parts.iter().map(|p| p.1).collect();
         out.lines.fees = ls.iter().map(|l| l.fees).collect();
         let lall: Vec<usize> = (0..ls.len()).collect();
-        out.lines.seller_account = texts(&lall, |r| ls[r].seller_account.as_deref());
+        out.lines.seller_account = texts(&lall, |r| words.get_text(ls[r].seller_account));
         for &p in &pslots {
             for r in &ps[p].daily {
                 out.daily.product.push(pmap[p]);

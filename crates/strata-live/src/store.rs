@@ -12,10 +12,12 @@
 //! wait in the scheduler until the clock reaches them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use strata_data::{NO_CUSTOMER, Nanos, TierScheme};
 
 use strata_engine::clock::NANOS_PER_DAY;
@@ -28,6 +30,54 @@ pub type Text = Option<Box<str>>;
 /// `None` for a missing or empty value.
 pub fn text(value: Option<&str>) -> Text {
     value.filter(|s| !s.is_empty()).map(Box::from)
+}
+
+/// A text that many rows repeat (an order's status or marketplace, a
+/// line's seller account), by its number in [`Words`] plus one (so that
+/// `Option<Word>` is 4 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Word(std::num::NonZeroU32);
+
+/// Each distinct repeated text once. Millions of orders and lines name a
+/// handful of statuses, marketplaces and accounts: a row keeps 4 bytes
+/// where a string of its own would cost a heap block, and reading the text
+/// is a read of this small, hot table rather than a cache miss per row.
+#[derive(Clone, Debug, Default)]
+pub struct Words {
+    list: Vec<Box<str>>,
+    numbers: FxHashMap<Box<str>, u32>,
+}
+
+impl Words {
+    pub fn word(&mut self, text: &str) -> Word {
+        let n = match self.numbers.get(text) {
+            Some(&n) => n,
+            None => {
+                let n = self.list.len() as u32;
+                self.list.push(text.into());
+                self.numbers.insert(text.into(), n);
+                n
+            }
+        };
+        Word(
+            std::num::NonZeroU32::MIN
+                .checked_add(n)
+                .expect("fewer than 2^32 - 1 distinct words"),
+        )
+    }
+
+    /// [`text`], kept as a word.
+    pub fn text(&mut self, value: Option<&str>) -> Option<Word> {
+        value.filter(|s| !s.is_empty()).map(|s| self.word(s))
+    }
+
+    pub fn get(&self, w: Word) -> &str {
+        &self.list[w.0.get() as usize - 1]
+    }
+
+    pub fn get_text(&self, w: Option<Word>) -> Option<&str> {
+        w.map(|w| self.get(w))
+    }
 }
 
 /// The windows shorter than 30 days whose starts a product keeps
@@ -340,13 +390,15 @@ pub struct Customer {
 
 #[derive(Clone, Debug)]
 pub struct Order {
-    pub id: Box<str>,
+    /// Shared with [`Store::order_ids`]: one heap block per order id.
+    pub id: Arc<str>,
     pub at: Nanos,
     pub customer: u32,
-    pub status: Box<str>,
+    pub status: Word,
     pub counting: bool,
-    pub marketplace: Text,
-    pub lines: Vec<u32>,
+    pub marketplace: Option<Word>,
+    /// Most orders have one or two lines: those sit in the row itself.
+    pub lines: SmallVec<[u32; 4]>,
     /// Σ quantity and Σ revenue over `lines`: a customer's windowed sums
     /// with no product filter read these, not every line.
     pub units: u64,
@@ -368,7 +420,7 @@ pub struct Line {
     pub qty: u32,
     pub revenue: Decimal,
     pub fees: Decimal,
-    pub seller_account: Text,
+    pub seller_account: Option<Word>,
 }
 
 /// The products of one (seller account, marketplace) and their 30-day
@@ -398,8 +450,10 @@ pub struct Store {
     pub customers: Chunked<Customer>,
     pub customer_ids: FxHashMap<Box<str>, u32>,
     pub orders: Chunked<Order>,
-    pub order_ids: FxHashMap<Box<str>, u32>,
+    pub order_ids: FxHashMap<Arc<str>, u32>,
     pub lines: Chunked<Line>,
+    /// The texts orders and lines repeat.
+    pub words: Words,
     pub groups: Vec<Group>,
     pub group_ids: FxHashMap<(Text, Text), u32>,
     pub product_custom: Vec<String>,
@@ -722,3 +776,6 @@ impl Store {
         out
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Line>() == 48);
+const _: () = assert!(std::mem::size_of::<Order>() == 88);

@@ -1077,3 +1077,68 @@ fn a_review_count_is_looked_at_again_only_on_the_day_it_can_fall_below_its_thres
     let instants = [midnight(1), midnight(19), midnight(20)];
     looked_at_once_then_out(&mut live, instants, "reviewed", "S1");
 }
+
+/// Statuses, marketplaces and seller accounts are kept once per distinct
+/// text: each order and line must still read back its own, through a
+/// filter and through the dataset the engine writes out.
+#[test]
+fn repeated_texts_of_orders_and_lines_read_back_as_given() {
+    let mut live = engine();
+    product(&mut live, "S1", "acct", 5);
+    customer(&mut live, "c1");
+    let row = |id: &str, market: &str, account: Option<&str>, status: Option<&str>| {
+        let mut line = line_of(order(id, T0, Some("c1"), "S1", 1, 10));
+        line.marketplace = Some(market.into());
+        line.seller_account = account.map(Into::into);
+        line.status = status.map(Into::into);
+        line
+    };
+    segment(
+        &mut live,
+        "de",
+        Kind::Customer,
+        "purchased(marketplace: 'DE')",
+    );
+    segment(
+        &mut live,
+        "uk",
+        Kind::Customer,
+        "purchased(marketplace: 'UK')",
+    );
+    ok(
+        &mut live,
+        Change::AddLines(vec![
+            row("o1", "US", Some("a1"), None),
+            row("o2", "DE", None, Some("cancelled")),
+            row("o3", "UK", Some("a2"), Some("delivered")),
+            row("o3", "UK", Some("a1"), Some("delivered")),
+        ]),
+    );
+    // o2 is cancelled (and an order with no status is shipped).
+    assert_eq!(live.count("de"), Some(0));
+    assert_eq!(live.count("uk"), Some(1));
+    assert_eq!(live.order_state("o2"), Some(("cancelled", 1)));
+    assert_eq!(live.order_state("o3"), Some(("delivered", 2)));
+    let data = live.to_dataset();
+    let orders: Vec<_> = (0..data.orders.len())
+        .map(|o| {
+            (
+                data.orders.order_id.get(o),
+                data.orders.status.get(o),
+                data.orders.marketplace.get(o),
+            )
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        [
+            ("o1", Some("shipped"), Some("US")),
+            ("o2", Some("cancelled"), Some("DE")),
+            ("o3", Some("delivered"), Some("UK")),
+        ]
+    );
+    let accounts: Vec<_> = (0..data.lines.len())
+        .map(|l| data.lines.seller_account.get(l))
+        .collect();
+    assert_eq!(accounts, [Some("a1"), None, Some("a2"), Some("a1")]);
+}

@@ -635,14 +635,15 @@ impl LiveEngine {
         match self.store.product_ids.get(input.sku.as_str()).copied() {
             None => {
                 let p = self.store.products.len() as u32;
+                let sku = fresh.sku.clone();
                 self.store.products.push(fresh);
-                self.store.product_ids.insert(input.sku.as_str().into(), p);
+                self.store.product_ids.insert(sku.clone(), p);
                 self.store.groups[group as usize].products.push(p);
                 self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
                 let n = self.time_deps[1].len();
                 self.kept[1].extend(std::iter::repeat_n(Kept::NONE, n));
-                self.ids[1].push(Arc::from(input.sku.as_str()));
+                self.ids[1].push(sku);
                 if self.store.track_sales {
                     self.store.sales_key.push(Decimal::ZERO);
                     self.store.groups[group as usize]
@@ -824,9 +825,9 @@ impl LiveEngine {
             email: text(input.email.as_deref()),
             first_name: text(input.first_name.as_deref()),
             last_name: text(input.last_name.as_deref()),
-            country: text(input.country.as_deref()),
-            city: text(input.city.as_deref()),
-            marketplace: text(input.marketplace.as_deref()),
+            country: self.store.words.text(input.country.as_deref()),
+            city: self.store.words.text(input.city.as_deref()),
+            marketplace: self.store.words.text(input.marketplace.as_deref()),
             tags: tags(&input.tags),
             accepts_marketing: input.accepts_marketing,
             created_at: input.created_at,
@@ -841,15 +842,14 @@ impl LiveEngine {
         {
             None => {
                 let c = self.store.customers.len() as u32;
+                let id = fresh.id.clone();
                 self.store.customers.push(fresh);
-                self.store
-                    .customer_ids
-                    .insert(input.customer_id.as_str().into(), c);
+                self.store.customer_ids.insert(id.clone(), c);
                 self.wake[0].push(NONE);
                 let n = self.time_deps[0].len();
                 self.kept[0].extend(std::iter::repeat_n(Kept::NONE, n));
                 self.tiers.push(None);
-                self.ids[0].push(Arc::from(input.customer_id.as_str()));
+                self.ids[0].push(id);
                 self.touch_all_segments(Kind::Customer, c);
                 self.tier_dirty.push(c);
                 self.reschedule(Kind::Customer, c);

@@ -20,7 +20,7 @@ use crate::calendar::Calendar;
 use crate::rule::{
     Bound, CField, CFn, DayBound, LNode, LOperand, LTest, LineFilter, Lit, PField, PFn, TimeLit,
 };
-use crate::store::{Customer, Product, Store, Text, days_before};
+use crate::store::{Customer, Product, Store, Text, Word, Words, days_before};
 
 const NANOS_PER_DAY: i64 = strata_engine::clock::NANOS_PER_DAY;
 
@@ -96,6 +96,12 @@ fn ratio<'a>(n: Decimal, d: Decimal) -> V<'a> {
 
 fn txt(t: &Text) -> V<'_> {
     t.as_deref().map_or(V::Null, |s| V::Text(Cow::Borrowed(s)))
+}
+
+fn word(words: &Words, w: Option<Word>) -> V<'_> {
+    words
+        .get_text(w)
+        .map_or(V::Null, |s| V::Text(Cow::Borrowed(s)))
 }
 
 pub struct Evaluator<'a> {
@@ -481,9 +487,9 @@ impl Evaluator<'_> {
             },
             CField::FirstName => txt(&c.first_name),
             CField::LastName => txt(&c.last_name),
-            CField::Country => txt(&c.country),
-            CField::City => txt(&c.city),
-            CField::Marketplace => txt(&c.marketplace),
+            CField::Country => word(&self.store.words, c.country),
+            CField::City => word(&self.store.words, c.city),
+            CField::Marketplace => word(&self.store.words, c.marketplace),
             CField::Tags => V::Set(&c.tags),
             CField::AcceptsMarketing => c.accepts_marketing.map_or(V::Null, V::Bool),
             CField::CreatedAt => c.created_at.map_or(V::Null, V::Time),
@@ -499,7 +505,7 @@ impl Evaluator<'_> {
     }
 
     pub fn tier<'c>(&'c self, c: &Customer) -> Option<&'c str> {
-        let scheme = scheme_for(&self.store.tiers, c.marketplace.as_deref())?;
+        let scheme = scheme_for(&self.store.tiers, self.store.words.get_text(c.marketplace))?;
         let metrics = Metrics {
             orders: Decimal::from(c.orders.len()),
             units: Decimal::from(c.units),

@@ -269,9 +269,10 @@ impl LiveEngine {
         c.email = texts(&cslots, |r| cs[r].email.as_deref());
         c.first_name = texts(&cslots, |r| cs[r].first_name.as_deref());
         c.last_name = texts(&cslots, |r| cs[r].last_name.as_deref());
-        c.country = texts(&cslots, |r| cs[r].country.as_deref());
-        c.city = texts(&cslots, |r| cs[r].city.as_deref());
-        c.marketplace = texts(&cslots, |r| cs[r].marketplace.as_deref());
+        let words = &s.words;
+        c.country = texts(&cslots, |r| words.get_text(cs[r].country));
+        c.city = texts(&cslots, |r| words.get_text(cs[r].city));
+        c.marketplace = texts(&cslots, |r| words.get_text(cs[r].marketplace));
         c.tags = tag_col(&cslots, |r| &cs[r].tags);
         c.accepts_marketing = cslots.iter().map(|&r| cs[r].accepts_marketing).collect();
         c.created_at = cslots.iter().map(|&r| cs[r].created_at).collect();

@@ -32,8 +32,8 @@ pub fn text(value: Option<&str>) -> Text {
     value.filter(|s| !s.is_empty()).map(Box::from)
 }
 
-/// A text that many rows repeat (an order's status or marketplace, a
-/// line's seller account), by its number in [`Words`] plus one (so that
+/// A text that many rows repeat (a customer's country, city or
+/// marketplace, an order's status or marketplace, a line's seller account), by its number in [`Words`] plus one (so that
 /// `Option<Word>` is 4 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Word(std::num::NonZeroU32);
@@ -120,7 +120,8 @@ pub struct Day {
 
 #[derive(Clone, Debug, Default)]
 pub struct Product {
-    pub sku: Box<str>,
+    /// Shared with [`Store::product_ids`] and the engine's event ids.
+    pub sku: Arc<str>,
     pub alive: bool,
     pub parent_sku: Text,
     pub asin: Text,
@@ -365,14 +366,15 @@ impl Product {
 
 #[derive(Clone, Debug, Default)]
 pub struct Customer {
-    pub id: Box<str>,
+    /// Shared with [`Store::customer_ids`] and the engine's event ids.
+    pub id: Arc<str>,
     pub alive: bool,
     pub email: Text,
     pub first_name: Text,
     pub last_name: Text,
-    pub country: Text,
-    pub city: Text,
-    pub marketplace: Text,
+    pub country: Option<Word>,
+    pub city: Option<Word>,
+    pub marketplace: Option<Word>,
     pub tags: Vec<Box<str>>,
     pub accepts_marketing: Option<bool>,
     pub created_at: Option<Nanos>,
@@ -446,13 +448,13 @@ pub fn counting_status(status: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct Store {
     pub products: Vec<Product>,
-    pub product_ids: FxHashMap<Box<str>, u32>,
+    pub product_ids: FxHashMap<Arc<str>, u32>,
     pub customers: Chunked<Customer>,
-    pub customer_ids: FxHashMap<Box<str>, u32>,
+    pub customer_ids: FxHashMap<Arc<str>, u32>,
     pub orders: Chunked<Order>,
     pub order_ids: FxHashMap<Arc<str>, u32>,
     pub lines: Chunked<Line>,
-    /// The texts orders and lines repeat.
+    /// The texts customers, orders and lines repeat.
     pub words: Words,
     pub groups: Vec<Group>,
     pub group_ids: FxHashMap<(Text, Text), u32>,

@@ -398,8 +398,13 @@ impl Evaluator<'_> {
                 _ => num(Decimal::ZERO),
             };
         }
-        let a = cust.orders.partition_point(|&(at, _)| at < lo);
-        let b = cust.orders.partition_point(|&(at, _)| at <= hi);
+        // Windows end at or near `now`, so the orders they take are the
+        // last few: searching back from the end reads the list's tail,
+        // which the change being settled has just written, where a binary
+        // search reads its middle (a cache miss in a long history).
+        let n = cust.orders.len();
+        let a = crate::wake::partition_from(&cust.orders, n, |&(at, _)| at < lo);
+        let b = crate::wake::partition_from(&cust.orders, n, |&(at, _)| at <= hi);
         let plain = filter.is_empty();
         // With no product part, an order passes or fails as a whole.
         let whole = !filter.reads_product();

@@ -914,12 +914,7 @@ impl Evaluator<'_> {
             (V::Null, _) => return None,
             (V::Text(s), Lit::Text(x)) => cmp_folded(s, x),
             (V::Bool(b), Lit::Bool(x)) => b.cmp(x),
-            (V::Num(n, d), Lit::Num(c)) => match c.checked_mul(*d) {
-                Some(cd) => n.cmp(&cd),
-                // Beyond any value the store can hold.
-                None if c.is_sign_positive() => Ordering::Less,
-                None => Ordering::Greater,
-            },
+            (V::Num(n, d), Lit::Num(c)) => cmp_ratio(*n, *d, *c),
             (V::Time(t), Lit::Time(tl)) => {
                 let t = *t;
                 match *tl {
@@ -933,6 +928,44 @@ impl Evaluator<'_> {
             }
             _ => return None,
         })
+    }
+}
+
+/// `n / d` against `c` (`d > 0`), exactly.
+fn cmp_ratio(n: Decimal, d: Decimal, c: Decimal) -> Ordering {
+    // Most values are plain numbers (`d` is one): no product to form.
+    if d.scale() == 0 && d.mantissa() == 1 {
+        return cmp_decimal(n, c);
+    }
+    match c.checked_mul(d) {
+        Some(cd) => cmp_decimal(n, cd),
+        // Beyond any value the store can hold.
+        None if c.is_sign_positive() => Ordering::Less,
+        None => Ordering::Greater,
+    }
+}
+
+/// `a.cmp(&b)`, on the mantissas where one scale can be brought to the
+/// other inside an `i128` (always, for the amounts a store holds):
+/// `Decimal`'s own comparison rescales through its 96-bit arithmetic, a
+/// noticeable share of every evaluation that compares money.
+fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
+    let (ma, mb) = (a.mantissa(), b.mantissa());
+    let (sa, sb) = (a.scale(), b.scale());
+    let scaled = match sa.cmp(&sb) {
+        Ordering::Equal => Some((ma, mb)),
+        Ordering::Less => 10i128
+            .checked_pow(sb - sa)
+            .and_then(|k| ma.checked_mul(k))
+            .map(|x| (x, mb)),
+        Ordering::Greater => 10i128
+            .checked_pow(sa - sb)
+            .and_then(|k| mb.checked_mul(k))
+            .map(|y| (ma, y)),
+    };
+    match scaled {
+        Some((x, y)) => x.cmp(&y),
+        None => a.cmp(&b),
     }
 }
 
@@ -1068,7 +1101,11 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::{Memberships, cmp_folded, eq_folded};
+    use std::cmp::Ordering;
+
+    use rust_decimal::Decimal;
+
+    use super::{Memberships, cmp_decimal, cmp_folded, cmp_ratio, eq_folded};
 
     /// Mostly ASCII with case, some characters whose lower case is longer
     /// or not ASCII, so both paths and the prefix cases are reached.
@@ -1083,7 +1120,40 @@ mod tests {
         .prop_map(|cs| cs.into_iter().collect())
     }
 
+    /// Decimals of every scale, mantissas from zero to the 96-bit limit.
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        (
+            prop_oneof![
+                0i128..1000,
+                -1000i128..0,
+                any::<i128>().prop_map(|m| m % (1i128 << 96)),
+            ],
+            0u32..=28,
+        )
+            .prop_map(|(m, scale)| Decimal::from_i128_with_scale(m, scale))
+    }
+
     proptest! {
+        /// The mantissa comparison agrees with `Decimal`'s, and a ratio's
+        /// with the product it stands for.
+        #[test]
+        fn decimal_comparisons_agree_with_decimal_ordering(
+            a in decimal(),
+            b in decimal(),
+            d in decimal(),
+            one in any::<bool>(),
+        ) {
+            prop_assert_eq!(cmp_decimal(a, b), a.cmp(&b));
+            prop_assert_eq!(cmp_decimal(a, a.normalize()), Ordering::Equal);
+            let d = if one { Decimal::ONE } else { d.abs().max(Decimal::new(1, 28)) };
+            let want = match b.checked_mul(d) {
+                Some(bd) => a.cmp(&bd),
+                None if b.is_sign_positive() => Ordering::Less,
+                None => Ordering::Greater,
+            };
+            prop_assert_eq!(cmp_ratio(a, d, b), want);
+        }
+
         /// The folded comparisons agree with lower-casing both sides.
         #[test]
         fn folded_comparisons_agree_with_lower_casing(s in word(), other in word(), how in 0u8..3) {

@@ -458,9 +458,19 @@ fn drift<'c>(
                     | PField::DailyVelocity
                     | PField::Customers30d => Drift::Up,
                     PField::Sales | PField::SalesN(_) => sign(revenue_up),
-                    PField::DaysOfStock | PField::RevenueShare | PField::ConversionRate30d => {
-                        Drift::Any
+                    // Units over sessions no line changes (null, with no
+                    // sessions, stays null).
+                    PField::ConversionRate30d => Drift::Up,
+                    // A line only adds units, so the velocity only grows:
+                    // stock lasts fewer days, or gets a value where it had
+                    // none (a null velocity). `<`/`<=` can only turn true.
+                    PField::DaysOfStock => {
+                        return match test {
+                            LTest::Cmp(CmpOp::Lt | CmpOp::Le, Lit::Num(_)) => (Drift::Up, None),
+                            _ => (Drift::Any, None),
+                        };
                     }
+                    PField::RevenueShare => Drift::Any,
                     _ => Drift::Still,
                 },
                 LOperand::CCall { f, .. } => match f {

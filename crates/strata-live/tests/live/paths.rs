@@ -1142,3 +1142,25 @@ fn repeated_texts_of_orders_and_lines_read_back_as_given() {
         .collect();
     assert_eq!(accounts, [Some("a1"), None, Some("a2"), Some("a1")]);
 }
+
+/// A line only raises a product's velocity, so `days_of_stock <` can only
+/// turn true under it: a product with no velocity yet (a null) is looked
+/// at and enters, a member is passed by, and a rule the other way round is
+/// looked at every time.
+#[test]
+fn a_line_looks_at_stock_running_low_only_where_it_can_bring_a_product_in() {
+    let mut live = engine();
+    product(&mut live, "S1", "acct", 10);
+    segment(&mut live, "low", Kind::Product, "days_of_stock < 7");
+    // 20 units today: velocity 0.5 × 20/7 + 0.3 × 20/14 + 0.2 × 20/30,
+    // about 1.99 a day, so 10 in stock last about 5 days.
+    let (n, events) = evaluations(&mut live, order("o1", T0, None, "S1", 20, 5));
+    assert_eq!((n, events), (1, vec![ev(T0, "low", "S1", true)]));
+    assert_eq!(
+        evaluations(&mut live, order("o2", T0, None, "S1", 1, 5)),
+        (0, vec![])
+    );
+    segment(&mut live, "plenty", Kind::Product, "days_of_stock >= 2");
+    let (n, events) = evaluations(&mut live, order("o3", T0, None, "S1", 40, 5));
+    assert_eq!((n, events), (1, vec![ev(T0, "plenty", "S1", false)]));
+}

@@ -543,6 +543,7 @@ impl LiveEngine {
                     entity: e,
                     at: order.at,
                     product: line.product,
+                    order: line.order,
                     marketplace: self.store.words.get_text(order.marketplace),
                 },
             )

@@ -1061,6 +1061,7 @@ pub struct AddedLine<'a> {
     /// The line's instant (its order's).
     pub at: Nanos,
     pub product: u32,
+    pub order: u32,
     /// Its order's.
     pub marketplace: Option<&'a str>,
 }
@@ -1084,6 +1085,16 @@ impl crate::rule::LineCx for AddedLine<'_> {
 
     fn at(&self) -> Nanos {
         self.at
+    }
+
+    fn first_order_kept(&mut self) -> bool {
+        // Another order first in the (time, order) list was already there
+        // and is no later than this line's.
+        self.customer
+            && self.ev.store.customers[self.entity as usize]
+                .orders
+                .first()
+                .is_some_and(|&(_, o)| o != self.order)
     }
 
     fn order(&mut self, value: crate::rule::Probe, lit: &Lit) -> Option<Ordering> {

@@ -315,6 +315,9 @@ pub trait LineCx {
     fn holds(&mut self, node: &LNode) -> bool;
     /// The line's instant.
     fn at(&self) -> i64;
+    /// Whether the customer's first order stays what it was: one of its
+    /// other orders comes first (the line's order is no earlier).
+    fn first_order_kept(&mut self) -> bool;
     /// How a value compares with a literal, as a condition compares them.
     fn order(&mut self, value: Probe, lit: &Lit) -> Option<std::cmp::Ordering>;
 }
@@ -434,6 +437,9 @@ fn drift<'c>(
                             return (Drift::Still, None);
                         }
                         true
+                    }
+                    LOperand::C(CField::FirstOrderDate) if cx.first_order_kept() => {
+                        return (Drift::Still, None);
                     }
                     _ => false,
                 };

@@ -1164,3 +1164,24 @@ fn a_line_looks_at_stock_running_low_only_where_it_can_bring_a_product_in() {
     let (n, events) = evaluations(&mut live, order("o3", T0, None, "S1", 40, 5));
     assert_eq!((n, events), (1, vec![ev(T0, "plenty", "S1", false)]));
 }
+
+/// A customer's first order date moves only with their first order: a
+/// line of a later order is not looked at by a rule on it, a first one is.
+#[test]
+fn a_later_order_is_not_looked_at_by_rules_on_the_first_order_date() {
+    let mut live = engine();
+    product(&mut live, "S1", "acct", 10);
+    customer(&mut live, "c1");
+    customer(&mut live, "c2");
+    ok(
+        &mut live,
+        order("o1", T0 - 40 * DAY, Some("c1"), "S1", 1, 5),
+    );
+    segment(&mut live, "new", Kind::Customer, "first_order_date >= -30d");
+    assert_eq!(
+        evaluations(&mut live, order("o2", T0, Some("c1"), "S1", 1, 5)),
+        (0, vec![])
+    );
+    let (n, events) = evaluations(&mut live, order("o3", T0, Some("c2"), "S1", 1, 5));
+    assert_eq!((n, events), (1, vec![ev(T0, "new", "c2", true)]));
+}

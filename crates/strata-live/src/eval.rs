@@ -1083,10 +1083,6 @@ impl crate::rule::LineCx for AddedLine<'_> {
         self.ev.node(node, self.entity, self.customer)
     }
 
-    fn at(&self) -> Nanos {
-        self.at
-    }
-
     fn first_order_kept(&mut self) -> bool {
         // Another order first in the (time, order) list was already there
         // and is no later than this line's.
@@ -1097,12 +1093,8 @@ impl crate::rule::LineCx for AddedLine<'_> {
                 .is_some_and(|&(_, o)| o != self.order)
     }
 
-    fn order(&mut self, value: crate::rule::Probe, lit: &Lit) -> Option<Ordering> {
-        let v = match value {
-            crate::rule::Probe::Count(n) => num(Decimal::from(n)),
-            crate::rule::Probe::Time(t) => V::Time(t),
-        };
-        self.ev.cmp(&v, lit)
+    fn order(&mut self, count: u64, lit: &Lit) -> Option<Ordering> {
+        self.ev.cmp(&num(Decimal::from(count)), lit)
     }
 }
 

@@ -310,23 +310,15 @@ pub fn added_index(revenue_negative: bool, profit_negative: bool) -> usize {
 pub trait LineCx {
     /// Whether the line counts in a call with this filter and window.
     fn passes(&mut self, filter: &LineFilter, since: Option<Bound>, until: Option<Bound>) -> bool;
-    /// The entity's truth of a condition no added line moves
-    /// ([`steady`]).
+    /// The entity's truth of a condition as the store stands, the line
+    /// included: asked of [`steady`] conditions, and of conditions on a
+    /// customer's own totals ([`totals`]).
     fn holds(&mut self, node: &LNode) -> bool;
-    /// The line's instant.
-    fn at(&self) -> i64;
     /// Whether the customer's first order stays what it was: one of its
     /// other orders comes first (the line's order is no earlier).
     fn first_order_kept(&mut self) -> bool;
-    /// How a value compares with a literal, as a condition compares them.
-    fn order(&mut self, value: Probe, lit: &Lit) -> Option<std::cmp::Ordering>;
-}
-
-/// A value [`LineCx::order`] compares.
-#[derive(Clone, Copy, Debug)]
-pub enum Probe {
-    Count(u64),
-    Time(i64),
+    /// How a count compares with a literal, as a condition compares them.
+    fn order(&mut self, count: u64, lit: &Lit) -> Option<std::cmp::Ordering>;
 }
 
 /// Whether a condition reads only what adding a line leaves as it is, and
@@ -355,6 +347,22 @@ pub fn steady(node: &LNode) -> bool {
     }
 }
 
+/// A customer's fields kept in its own record as lines come and go (the
+/// order list's ends for the dates): cheap to read, and already moved by
+/// the line when [`LRule::line_drift`] asks.
+fn totals(f: CField) -> bool {
+    matches!(
+        f,
+        CField::NumberOfOrders
+            | CField::UnitsPurchased
+            | CField::AmountSpent
+            | CField::TotalProfit
+            | CField::AverageOrderValue
+            | CField::FirstOrderDate
+            | CField::LastOrderDate
+    )
+}
+
 /// Whether [`LRule::line_drift`] can say more than [`LRule::added`]: the
 /// rule has a call (a line can miss it, or decide it), a field a line can
 /// decide ([`known_after`]), or a conjunction or disjunction one of whose
@@ -364,11 +372,7 @@ fn line_refinable(node: &LNode) -> bool {
         LNode::And(xs) | LNode::Or(xs) => xs.iter().any(steady) || xs.iter().any(line_refinable),
         LNode::Not(x) => line_refinable(x),
         LNode::Cond(LOperand::CCall { .. }, _, _) => true,
-        LNode::Cond(
-            LOperand::C(CField::NumberOfOrders | CField::LastOrderDate | CField::FirstOrderDate),
-            _,
-            _,
-        ) => true,
+        LNode::Cond(LOperand::C(f), _, _) if totals(*f) => true,
         LNode::Cond(..) => false,
     }
 }
@@ -440,6 +444,12 @@ fn drift<'c>(
                     }
                     LOperand::C(CField::FirstOrderDate) if cx.first_order_kept() => {
                         return (Drift::Still, None);
+                    }
+                    // The customer's own totals already hold the line: the
+                    // condition's truth after it is one read of the record.
+                    LOperand::C(f) if totals(*f) => {
+                        let after = cx.holds(node);
+                        return (sign(after), Some(after));
                     }
                     _ => false,
                 };
@@ -524,19 +534,15 @@ pub fn ref_drift(node: &LNode, s: u32) -> Drift {
     }
 }
 
-/// A customer condition's truth once the line is added, where the line
-/// alone decides it whatever the value was before: the customer then has
-/// an order (`number_of_orders = 0` is false), its last order is no
-/// earlier than the line and its first no later (`last_order_date < -60d`
-/// is false for a line of today), and a call the line counts in
-/// (`counted`) has it (`purchased(..)` is true, `orders(..) >= 1` too).
+/// A call's truth once the line is added, where the line alone decides it
+/// whatever the value was before: a call the line counts in (`counted`)
+/// has it (`purchased(..)` is true, `orders(..) >= 1` too). Conditions on
+/// the customer's own totals are read off its record instead
+/// ([`totals`]).
 fn known_after(op: &LOperand, test: &LTest, counted: bool, cx: &mut dyn LineCx) -> Option<bool> {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let (value, floor) = match op {
-        LOperand::C(CField::NumberOfOrders) => (Probe::Count(1), true),
-        LOperand::C(CField::LastOrderDate) => (Probe::Time(cx.at()), true),
-        LOperand::C(CField::FirstOrderDate) => (Probe::Time(cx.at()), false),
-        LOperand::CCall { f: CFn::Orders, .. } if counted => (Probe::Count(1), true),
+    use std::cmp::Ordering::{Equal, Greater};
+    let value = match op {
+        LOperand::CCall { f: CFn::Orders, .. } if counted => 1,
         LOperand::CCall {
             f: CFn::Purchased, ..
         } if counted => {
@@ -544,26 +550,20 @@ fn known_after(op: &LOperand, test: &LTest, counted: bool, cx: &mut dyn LineCx) 
         }
         _ => return None,
     };
-    // Each of these values is never null once the customer has an order.
+    // A count is never null.
     if let LTest::IsNull(negated) = test {
         return Some(*negated);
     }
     let mut vs = |lit: &Lit| cx.order(value, lit);
-    // The value is at least (`floor`) or at most `value`: a test holding
-    // on the whole half-line is true, one failing on all of it false.
-    match (test, floor) {
-        (LTest::Cmp(op, lit), true) => match (op, vs(lit)?) {
+    // The value is at least `value`: a test holding on the whole half-line
+    // is true, one failing on all of it false.
+    match test {
+        LTest::Cmp(op, lit) => match (op, vs(lit)?) {
             (CmpOp::Gt, Greater) | (CmpOp::Ge, Greater | Equal) => Some(true),
             (CmpOp::Lt, Greater | Equal) | (CmpOp::Le | CmpOp::Eq, Greater) => Some(false),
             _ => None,
         },
-        (LTest::Cmp(op, lit), false) => match (op, vs(lit)?) {
-            (CmpOp::Lt, Less) | (CmpOp::Le, Less | Equal) => Some(true),
-            (CmpOp::Gt, Less | Equal) | (CmpOp::Ge | CmpOp::Eq, Less) => Some(false),
-            _ => None,
-        },
-        (LTest::Between(_, hi), true) => (vs(hi)? == Greater).then_some(false),
-        (LTest::Between(lo, _), false) => (vs(lo)? == Less).then_some(false),
+        LTest::Between(_, hi) => (vs(hi)? == Greater).then_some(false),
         _ => None,
     }
 }

@@ -330,16 +330,7 @@ pub fn steady(node: &LNode) -> bool {
         LNode::And(xs) | LNode::Or(xs) => xs.iter().all(steady),
         LNode::Not(x) => steady(x),
         LNode::Cond(op, _, _) => match op {
-            LOperand::C(f) => !matches!(
-                f,
-                CField::NumberOfOrders
-                    | CField::UnitsPurchased
-                    | CField::AmountSpent
-                    | CField::TotalProfit
-                    | CField::AverageOrderValue
-                    | CField::FirstOrderDate
-                    | CField::LastOrderDate
-            ),
+            LOperand::C(f) => !totals(*f),
             LOperand::P(f) => f.of_record() || *f == PField::CreatedAt,
             LOperand::Custom(_) | LOperand::InSegment(_) => true,
             LOperand::CCall { .. } | LOperand::PCall { .. } | LOperand::Sessions { .. } => false,
@@ -364,8 +355,8 @@ fn totals(f: CField) -> bool {
 }
 
 /// Whether [`LRule::line_drift`] can say more than [`LRule::added`]: the
-/// rule has a call (a line can miss it, or decide it), a field a line can
-/// decide ([`known_after`]), or a conjunction or disjunction one of whose
+/// rule has a call (a line can miss it, or decide it), a customer total
+/// (read after the line), or a conjunction or disjunction one of whose
 /// parts is [`steady`].
 fn line_refinable(node: &LNode) -> bool {
     match node {

@@ -421,31 +421,10 @@ fn drift<'c>(
         }
         LNode::Cond(op, test, _) => {
             if let Some(cx) = cx {
-                let counted = match op {
-                    LOperand::CCall {
-                        since,
-                        until,
-                        filter,
-                        ..
-                    } => {
-                        if !cx.passes(filter, *since, *until) {
-                            return (Drift::Still, None);
-                        }
-                        true
-                    }
-                    LOperand::C(CField::FirstOrderDate) if cx.first_order_kept() => {
-                        return (Drift::Still, None);
-                    }
-                    // The customer's own totals already hold the line: the
-                    // condition's truth after it is one read of the record.
-                    LOperand::C(f) if totals(*f) => {
-                        let after = cx.holds(node);
-                        return (sign(after), Some(after));
-                    }
-                    _ => false,
-                };
-                if let Some(after) = known_after(op, test, counted, cx) {
-                    return (sign(after), Some(after));
+                match with_line(node, cx) {
+                    Some(Some(after)) => return (sign(after), Some(after)),
+                    Some(None) => return (Drift::Still, None),
+                    None => {}
                 }
             }
             let operand = match op {
@@ -525,36 +504,50 @@ pub fn ref_drift(node: &LNode, s: u32) -> Drift {
     }
 }
 
-/// A call's truth once the line is added, where the line alone decides it
-/// whatever the value was before: a call the line counts in (`counted`)
-/// has it (`purchased(..)` is true, `orders(..) >= 1` too). Conditions on
-/// the customer's own totals are read off its record instead
-/// ([`totals`]).
-fn known_after(op: &LOperand, test: &LTest, counted: bool, cx: &mut dyn LineCx) -> Option<bool> {
+/// What the line itself tells of condition `node` for its entity: that
+/// the line leaves it as it was (`Some(None)`), or its truth once the
+/// line is added (`Some(Some(truth))`), whatever the value was before.
+///
+/// A call the line does not count in stays; one it counts in has it
+/// (`purchased(..)` is true, `orders(..) >= 1` too). A condition on the
+/// customer's own totals ([`totals`]) is read off the record, which
+/// already holds the line; the first order date stays where another order
+/// comes first.
+fn with_line(node: &LNode, cx: &mut dyn LineCx) -> Option<Option<bool>> {
     use std::cmp::Ordering::{Equal, Greater};
-    let value = match op {
-        LOperand::CCall { f: CFn::Orders, .. } if counted => 1,
-        LOperand::CCall {
-            f: CFn::Purchased, ..
-        } if counted => {
-            return matches!(test, LTest::Truth).then_some(true);
-        }
-        _ => return None,
+    let LNode::Cond(op, test, _) = node else {
+        return None;
     };
-    // A count is never null.
-    if let LTest::IsNull(negated) = test {
-        return Some(*negated);
-    }
-    let mut vs = |lit: &Lit| cx.order(value, lit);
-    // The value is at least `value`: a test holding on the whole half-line
-    // is true, one failing on all of it false.
-    match test {
-        LTest::Cmp(op, lit) => match (op, vs(lit)?) {
-            (CmpOp::Gt, Greater) | (CmpOp::Ge, Greater | Equal) => Some(true),
-            (CmpOp::Lt, Greater | Equal) | (CmpOp::Le | CmpOp::Eq, Greater) => Some(false),
-            _ => None,
-        },
-        LTest::Between(_, hi) => (vs(hi)? == Greater).then_some(false),
+    match op {
+        LOperand::CCall {
+            f,
+            since,
+            until,
+            filter,
+        } => {
+            if !cx.passes(filter, *since, *until) {
+                return Some(None);
+            }
+            let after = match (f, test) {
+                (CFn::Purchased, LTest::Truth) => Some(true),
+                // A count is never null.
+                (CFn::Orders, LTest::IsNull(negated)) => Some(*negated),
+                // The count is at least one: a test holding on the whole
+                // half-line is true, one failing on all of it false.
+                (CFn::Orders, LTest::Cmp(op, lit)) => match (op, cx.order(1, lit)?) {
+                    (CmpOp::Gt, Greater) | (CmpOp::Ge, Greater | Equal) => Some(true),
+                    (CmpOp::Lt, Greater | Equal) | (CmpOp::Le | CmpOp::Eq, Greater) => Some(false),
+                    _ => None,
+                },
+                (CFn::Orders, LTest::Between(_, hi)) => {
+                    (cx.order(1, hi)? == Greater).then_some(false)
+                }
+                _ => None,
+            };
+            after.map(Some)
+        }
+        LOperand::C(CField::FirstOrderDate) if cx.first_order_kept() => Some(None),
+        LOperand::C(f) if totals(*f) => Some(Some(cx.holds(node))),
         _ => None,
     }
 }

@@ -33,8 +33,9 @@ pub fn text(value: Option<&str>) -> Text {
 }
 
 /// A text that many rows repeat (a customer's country, city or
-/// marketplace, an order's status or marketplace, a line's seller account), by its number in [`Words`] plus one (so that
-/// `Option<Word>` is 4 bytes).
+/// marketplace, an order's status or marketplace, a line's seller
+/// account), by its number in [`Words`] plus one (so that `Option<Word>`
+/// is 4 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Word(std::num::NonZeroU32);
 
@@ -399,7 +400,8 @@ pub struct Order {
     pub status: Word,
     pub counting: bool,
     pub marketplace: Option<Word>,
-    /// Most orders have one or two lines: those sit in the row itself.
+    /// Most orders have one or two lines: up to four sit in the row
+    /// itself, more move to the heap.
     pub lines: SmallVec<[u32; 4]>,
     /// Σ quantity and Σ revenue over `lines`: a customer's windowed sums
     /// with no product filter read these, not every line.

@@ -110,6 +110,19 @@ enum OrderSlot {
     New(usize),
 }
 
+/// Lines of one order contributed one after another: their customer is
+/// marked once for them all, after the last ([`LiveEngine::flush_buyer`]),
+/// where marking it per line walked its segments once a line.
+struct BuyerLines {
+    customer: u32,
+    order: u32,
+    at: Nanos,
+    add: bool,
+    /// The lines' [`rule::added_index`], which they share.
+    signs: usize,
+    lines: SmallVec<[u32; 4]>,
+}
+
 /// Segment state that evaluation reads while the rest is written.
 pub struct LiveEngine {
     pub(crate) store: Store,
@@ -520,21 +533,30 @@ impl LiveEngine {
         self.touch_moved(kind, e, bits, None);
     }
 
-    /// [`LiveEngine::touch`] for line `l` added (`signs` = its
-    /// [`rule::added_index`]): a segment whose rule can only move one way
-    /// under it is skipped where the entity already stands on that side (a
-    /// member of `amount_spent > 500` stays one as lines come in), and so
-    /// is one the line cannot move at all for this entity
-    /// ([`LRule::line_drift`]: a call whose filter or window the line
-    /// misses, a conjunction with an attribute condition that is false, a
-    /// condition the line decides for a non-member of a rule it falsifies).
-    fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, added: Option<(usize, u32)>) {
+    /// [`LiveEngine::touch`] for `lines` added, all of one order and of one
+    /// [`rule::added_index`] (`signs`): a segment whose rule can only move
+    /// one way under them is skipped where the entity already stands on
+    /// that side (a member of `amount_spent > 500` stays one as lines come
+    /// in), and so is one the lines cannot move at all for this entity
+    /// ([`LRule::line_drift`]: a call whose filter or window they all miss,
+    /// a conjunction with an attribute condition that is false, a
+    /// condition they decide for a non-member of a rule they falsify).
+    ///
+    /// Several lines at once are as sound as one: what the drift reads of
+    /// the entity (its totals, its attributes) is the store with all of
+    /// them in, a call moves if any of them counts in it, and lines of one
+    /// sign move every sum and count the same way.
+    fn touch_moved(&mut self, kind: Kind, e: u32, bits: u32, added: Option<(usize, &[u32])>) {
         let mut hit = std::mem::take(&mut self.touched);
         let index = &self.index[k(kind)];
         let ev = self.reader();
-        let mut cx = added.map(|(signs, l)| {
-            let line = &self.store.lines[l as usize];
-            let order = &self.store.orders[line.order as usize];
+        let mut cx = added.map(|(signs, lines)| {
+            let first = &self.store.lines[lines[0] as usize];
+            let order = &self.store.orders[first.order as usize];
+            let products = lines
+                .iter()
+                .map(|&l| self.store.lines[l as usize].product)
+                .collect();
             (
                 signs,
                 AddedLine {
@@ -542,8 +564,8 @@ impl LiveEngine {
                     customer: kind == Kind::Customer,
                     entity: e,
                     at: order.at,
-                    product: line.product,
-                    order: line.order,
+                    products,
+                    order: first.order,
                     marketplace: self.store.words.get_text(order.marketplace),
                 },
             )
@@ -939,6 +961,7 @@ impl LiveEngine {
         // The order of each line so far (a line of an order this change
         // creates finds it at the order's first line).
         let mut order_of = Vec::with_capacity(lines.len());
+        let mut buyer = None;
         for (input, slot) in lines.into_iter().zip(slots) {
             let p = slot.product;
             let o = match slot.order {
@@ -994,32 +1017,46 @@ impl LiveEngine {
                 if first {
                     self.store.list_order(o, true);
                 }
-                self.contribute(l, true);
+                self.contribute(l, true, &mut buyer);
             }
         }
+        self.flush_buyer(&mut buyer);
     }
 
-    /// Adds or withdraws one line and marks what it moves.
-    fn contribute(&mut self, l: u32, add: bool) {
+    /// Adds or withdraws one line and marks what it moves: its product
+    /// here, its customer with the other lines of its order in `buyer`
+    /// ([`LiveEngine::flush_buyer`] marks it once the order's lines are
+    /// in).
+    fn contribute(&mut self, l: u32, add: bool, buyer: &mut Option<BuyerLines>) {
         let g = self.store.products[self.store.lines[l as usize].product as usize].group;
         self.note_group(g);
         let t = self.store.contribute(l, add, self.clock.now);
-        let drift = add.then_some((t.signs, l));
         if t.customer != NO_CUSTOMER {
-            self.touch_moved(
-                Kind::Customer,
-                t.customer,
-                input::ORDERS | input::PROFIT,
-                drift,
-            );
-            self.tier_dirty.push(t.customer);
-            if add {
-                self.reschedule_added(Kind::Customer, t.customer, t.at);
-            } else {
-                self.reschedule(Kind::Customer, t.customer);
+            let order = self.store.lines[l as usize].order;
+            match buyer {
+                Some(b)
+                    if b.customer == t.customer
+                        && b.order == order
+                        && b.add == add
+                        && b.signs == t.signs =>
+                {
+                    b.lines.push(l);
+                }
+                _ => {
+                    self.flush_buyer(buyer);
+                    *buyer = Some(BuyerLines {
+                        customer: t.customer,
+                        order,
+                        at: t.at,
+                        add,
+                        signs: t.signs,
+                        lines: SmallVec::from_slice(&[l]),
+                    });
+                }
             }
         }
         self.store.rekey_sales(t.product, self.clock.now);
+        let drift = add.then_some((t.signs, std::slice::from_ref(&l)));
         self.touch_moved(Kind::Product, t.product, input::SALES, drift);
         self.touch(Kind::Product, t.product, input::SHARE);
         if add {
@@ -1028,6 +1065,27 @@ impl LiveEngine {
             self.reschedule(Kind::Product, t.product);
         }
         self.reschedule_group(t.group);
+    }
+
+    /// Marks the customer of the lines gathered in `buyer`, once for them
+    /// all, and empties it.
+    fn flush_buyer(&mut self, buyer: &mut Option<BuyerLines>) {
+        let Some(b) = buyer.take() else {
+            return;
+        };
+        let drift = b.add.then_some((b.signs, b.lines.as_slice()));
+        self.touch_moved(
+            Kind::Customer,
+            b.customer,
+            input::ORDERS | input::PROFIT,
+            drift,
+        );
+        self.tier_dirty.push(b.customer);
+        if b.add {
+            self.reschedule_added(Kind::Customer, b.customer, b.at);
+        } else {
+            self.reschedule(Kind::Customer, b.customer);
+        }
     }
 
     fn set_status(&mut self, order_id: &str, status: &str) {
@@ -1047,9 +1105,11 @@ impl LiveEngine {
         if on {
             self.store.list_order(o, true);
         }
+        let mut buyer = None;
         for l in self.store.orders[o as usize].lines.clone() {
-            self.contribute(l, on);
+            self.contribute(l, on, &mut buyer);
         }
+        self.flush_buyer(&mut buyer);
         if !on {
             self.store.list_order(o, false);
             let c = self.store.orders[o as usize].customer;

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use jiff::civil::Date;
 use roaring::RoaringBitmap;
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 use strata_data::{NO_CUSTOMER, Nanos};
 use strata_engine::tiers::{Metrics, scheme_for, tier_of};
 use strata_lang::ast::{CmpOp, TextOp};
@@ -1052,15 +1053,16 @@ fn latest(
     p.daily[..b].iter().rev().find_map(col)
 }
 
-/// A line just added to an entity, as [`crate::rule::LRule::line_drift`]
-/// reads it.
+/// Lines of one order just added to an entity, as
+/// [`crate::rule::LRule::line_drift`] reads them.
 pub struct AddedLine<'a> {
     pub ev: &'a Evaluator<'a>,
     pub customer: bool,
     pub entity: u32,
-    /// The line's instant (its order's).
+    /// The lines' instant (their order's).
     pub at: Nanos,
-    pub product: u32,
+    /// Each line's product.
+    pub products: SmallVec<[u32; 4]>,
     pub order: u32,
     /// Its order's.
     pub marketplace: Option<&'a str>,
@@ -1076,7 +1078,11 @@ impl crate::rule::LineCx for AddedLine<'_> {
                 .marketplace
                 .as_ref()
                 .is_none_or(|markets| any_of(markets, self.marketplace))
-            && (!filter.reads_product() || self.ev.line_passes(self.product, filter))
+            && (!filter.reads_product()
+                || self
+                    .products
+                    .iter()
+                    .any(|&p| self.ev.line_passes(p, filter)))
     }
 
     fn holds(&mut self, node: &LNode) -> bool {

@@ -1,9 +1,11 @@
 //! The segments an added line skips (`LRule::line_drift`) must be exactly
 //! those it cannot move: random customers with random order histories,
 //! random rules made of what a line can decide or miss (order counts,
-//! first and last order dates, filtered and windowed calls, attributes in
-//! conjunctions), random lines (some back-dated, some of other brands or
-//! marketplaces) and clock moves; after every step the memberships equal
+//! first and last order dates, filtered and windowed counts and sums, attributes in
+//! conjunctions), random orders of one to three lines (some back-dated,
+//! some of other brands or marketplaces, some lines of negative revenue
+//! beside positive ones: an order's lines are looked at together) and
+//! clock moves; after every step the memberships equal
 //! a from-scratch evaluation. The model test draws these shapes too, but
 //! too seldom to pin each boundary (`number_of_orders = 1` after a first
 //! order, `last_order_date < -7d` for a line of eight days ago).
@@ -52,7 +54,7 @@ fn atom(rng: &mut Rng) -> String {
         }
         args.join(", ")
     };
-    match rng.below(8) {
+    match rng.below(9) {
         0 => format!("number_of_orders {op} {}", count(rng)),
         1 => format!("last_order_date {op} {}", time(rng)),
         2 => format!("first_order_date {op} {}", time(rng)),
@@ -68,6 +70,11 @@ fn atom(rng: &mut Rng) -> String {
         }
         5 => format!("purchased({})", window(rng)),
         6 => format!("country = {}", rng.pick(&["'US'", "'FR'"])),
+        7 => {
+            let op = rng.pick(&["<", ">"]);
+            let n = rng.pick(&["0", "20", "100"]);
+            format!("spent({}) {op} {n}", window(rng))
+        }
         _ => format!("amount_spent > {}", rng.pick(&["0", "20", "100"])),
     }
 }
@@ -83,22 +90,35 @@ fn rule(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
+/// One order of one to three lines: each of its own product and price,
+/// now and then a discount above the price (a negative revenue, so that
+/// lines of one order differ in sign).
 fn line(rng: &mut Rng, order: usize, now: Nanos) -> Change {
     let agos = [0, 0, SEC, DAY, 7 * DAY, 8 * DAY, 31 * DAY, 400 * DAY];
     let ago = agos[rng.below(agos.len())];
-    Change::AddLines(vec![LineRow {
-        order_id: format!("O{order}"),
-        ordered_at: now - ago,
-        customer_id: Some(CUSTOMERS[rng.below(CUSTOMERS.len())].0.into()),
-        sku: PRODUCTS[rng.below(PRODUCTS.len())].0.into(),
-        quantity: 1,
-        unit_price: Decimal::from([5, 30, 90][rng.below(3)]),
-        discount: Decimal::ZERO,
-        fees: Decimal::ZERO,
-        status: None,
-        marketplace: Some(rng.pick(&["US", "UK"]).to_string()),
-        seller_account: None,
-    }])
+    let customer = CUSTOMERS[rng.below(CUSTOMERS.len())].0;
+    let marketplace = rng.pick(&["US", "UK"]).to_string();
+    let n = 1 + rng.below(3);
+    let rows = (0..n)
+        .map(|_| LineRow {
+            order_id: format!("O{order}"),
+            ordered_at: now - ago,
+            customer_id: Some(customer.into()),
+            sku: PRODUCTS[rng.below(PRODUCTS.len())].0.into(),
+            quantity: 1,
+            unit_price: Decimal::from([5, 30, 90][rng.below(3)]),
+            discount: if rng.chance(10) {
+                Decimal::from(100)
+            } else {
+                Decimal::ZERO
+            },
+            fees: Decimal::ZERO,
+            status: None,
+            marketplace: Some(marketplace.clone()),
+            seller_account: None,
+        })
+        .collect();
+    Change::AddLines(rows)
 }
 
 fn scenario(seed: u64) -> Result<(), TestCaseError> {

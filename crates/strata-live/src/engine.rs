@@ -23,7 +23,7 @@ use crate::change::{
 use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
-use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, text};
+use crate::store::{Customer, Day, Line, Order, Product, SalesKey, Store, counting_status, text};
 use crate::wake::{TimeDeps, next_of};
 
 /// Heap entry tags, in the order they are handled at one instant: data
@@ -160,7 +160,9 @@ pub struct LiveEngine {
     /// dependency has the one flag `1`).
     exact_segs: [Vec<Vec<(u32, u8, TimeMove)>>; 2],
     day_segs: [Vec<Vec<(u32, u8, TimeMove)>>; 2],
-    share_thresholds: Vec<Decimal>,
+    /// The literals `revenue_share` is compared with, over 100 (the share
+    /// as a fraction of the group's total), and whether that is exact.
+    share_thresholds: Vec<(Decimal, bool)>,
     heap: Schedule,
     wake: [Vec<Nanos>; 2],
     /// Per entity, for each time dependency (`time_deps[kind].len()`
@@ -668,10 +670,9 @@ impl LiveEngine {
                 self.kept[1].extend(std::iter::repeat_n(Kept::NONE, n));
                 self.ids[1].push(sku);
                 if self.store.track_sales {
-                    self.store.sales_key.push(Decimal::ZERO);
-                    self.store.groups[group as usize]
-                        .by_sales
-                        .insert((Decimal::ZERO, p));
+                    let zero = SalesKey::new(Decimal::ZERO);
+                    self.store.sales_key.push(zero);
+                    self.store.groups[group as usize].by_sales.insert((zero, p));
                 }
                 self.touch_all_segments(Kind::Product, p);
                 self.reschedule(Kind::Product, p);
@@ -1418,7 +1419,17 @@ impl LiveEngine {
 
         thresholds.sort_unstable();
         thresholds.dedup();
-        self.share_thresholds = thresholds;
+        // As fractions of the total (a rule's share is a percentage):
+        // one division here, not two per threshold and moved total. A
+        // literal of more places than a fraction can hold looks at the
+        // whole group.
+        self.share_thresholds = thresholds
+            .into_iter()
+            .map(|c| {
+                let f = c / Decimal::ONE_HUNDRED;
+                (f, f * Decimal::ONE_HUNDRED == c)
+            })
+            .collect();
         self.store.set_track_sales(share, self.clock.now);
         let [(ce, cd), (pe, pd)] = deps;
         let new = [
@@ -1899,16 +1910,20 @@ impl LiveEngine {
             for &p in &group.products {
                 let now = self.clock.now;
                 debug_assert_eq!(
-                    self.store.sales_key[p as usize],
+                    self.store.sales_key[p as usize].exact,
                     self.store.sales_30d(p, now),
                     "product {p}'s by_sales key is stale"
                 );
             }
-            for &c in &self.share_thresholds {
-                let a = c * old / Decimal::ONE_HUNDRED;
-                let b = c * new / Decimal::ONE_HUNDRED;
+            for &(c, exact) in &self.share_thresholds {
+                if !exact {
+                    touched.extend(group.products.iter().copied());
+                    continue;
+                }
+                let (a, b) = (c * old, c * new);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                let range = group.by_sales.range((lo - eps, 0)..=(hi + eps, u32::MAX));
+                let (lo, hi) = (SalesKey::new(lo - eps), SalesKey::new(hi + eps));
+                let range = group.by_sales.range((lo, 0)..=(hi, u32::MAX));
                 touched.extend(range.map(|&(_, p)| p));
             }
         }

@@ -440,7 +440,33 @@ pub struct Group {
     /// `(sales_30d, product)` of the group's products, kept only while a
     /// segment reads `revenue_share`: the products whose share can cross a
     /// threshold when the total moves are a range of it.
-    pub by_sales: BTreeSet<(Decimal, u32)>,
+    pub by_sales: BTreeSet<(SalesKey, u32)>,
+}
+
+/// A `by_sales` key: an amount, ordered as `Decimal` orders it but mostly
+/// by a plain integer, its whole number of ten-thousandths (rounded
+/// down, so never out of order), and by the amount itself only where
+/// those agree. `Decimal`'s own comparison rescales both sides every
+/// time, and a tree search makes a dozen of them a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SalesKey {
+    coarse: i128,
+    pub exact: Decimal,
+}
+
+impl SalesKey {
+    pub fn new(exact: Decimal) -> SalesKey {
+        const PLACES: u32 = 4;
+        let (m, scale) = (exact.mantissa(), exact.scale());
+        // |m| < 2^96 and scales are at most 28: neither the product nor
+        // the divisor leaves an i128.
+        let coarse = if scale <= PLACES {
+            m * 10i128.pow(PLACES - scale)
+        } else {
+            m.div_euclid(10i128.pow(scale - PLACES))
+        };
+        SalesKey { coarse, exact }
+    }
 }
 
 pub fn counting_status(status: &str) -> bool {
@@ -466,7 +492,7 @@ pub struct Store {
     /// Products whose `sales_30d` key in their group's `by_sales` is kept.
     pub track_sales: bool,
     /// The key each product has in `by_sales`.
-    pub sales_key: Vec<Decimal>,
+    pub sales_key: Vec<SalesKey>,
     /// The product parts of the rules' line filters, one per distinct
     /// (sku, category, brand) lists.
     pub filters: Vec<ProductFilter>,
@@ -728,9 +754,10 @@ impl Store {
         self.products[p as usize].catch_up_buyers(now);
         let s = self.sales_30d(p, now);
         let old = self.sales_key[p as usize];
-        if old == s {
+        if old.exact == s {
             return false;
         }
+        let s = SalesKey::new(s);
         let g = self.products[p as usize].group as usize;
         self.groups[g].by_sales.remove(&(old, p));
         self.groups[g].by_sales.insert((s, p));
@@ -750,7 +777,7 @@ impl Store {
         self.sales_key.clear();
         if on {
             for p in 0..self.products.len() as u32 {
-                let s = self.sales_30d(p, now);
+                let s = SalesKey::new(self.sales_30d(p, now));
                 self.sales_key.push(s);
                 if self.products[p as usize].alive {
                     let g = self.products[p as usize].group as usize;
@@ -783,3 +810,40 @@ impl Store {
 
 const _: () = assert!(std::mem::size_of::<Line>() == 48);
 const _: () = assert!(std::mem::size_of::<Order>() == 88);
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::SalesKey;
+
+    /// Decimals of every scale and sign, many of them a hair apart (the
+    /// same coarse part, or the same value at two scales).
+    fn amount() -> impl Strategy<Value = Decimal> {
+        (
+            prop_oneof![
+                -20_000i128..20_000,
+                any::<i128>().prop_map(|m| m % (1i128 << 96)),
+            ],
+            0u32..=28,
+        )
+            .prop_map(|(m, scale)| Decimal::from_i128_with_scale(m, scale))
+    }
+
+    proptest! {
+        /// Keys order and compare equal exactly as their amounts do.
+        #[test]
+        fn sales_keys_order_as_their_amounts(a in amount(), b in amount()) {
+            let (ka, kb) = (SalesKey::new(a), SalesKey::new(b));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert_eq!(ka == kb, a == b);
+            let scaled = {
+                let mut x = a;
+                x.rescale((a.scale() + 3).min(28));
+                x
+            };
+            prop_assert_eq!(SalesKey::new(scaled).cmp(&ka), scaled.cmp(&a));
+        }
+    }
+}

@@ -1105,7 +1105,7 @@ impl crate::rule::LineCx for AddedLine<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use proptest::prelude::*;
@@ -1130,7 +1130,7 @@ mod tests {
     }
 
     /// Decimals of every scale, mantissas from zero to the 96-bit limit.
-    fn decimal() -> impl Strategy<Value = Decimal> {
+    pub(crate) fn decimal() -> impl Strategy<Value = Decimal> {
         (
             prop_oneof![
                 0i128..1000,

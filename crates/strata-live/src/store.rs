@@ -814,27 +814,14 @@ const _: () = assert!(std::mem::size_of::<Order>() == 88);
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use rust_decimal::Decimal;
 
     use super::SalesKey;
-
-    /// Decimals of every scale and sign, many of them a hair apart (the
-    /// same coarse part, or the same value at two scales).
-    fn amount() -> impl Strategy<Value = Decimal> {
-        (
-            prop_oneof![
-                -20_000i128..20_000,
-                any::<i128>().prop_map(|m| m % (1i128 << 96)),
-            ],
-            0u32..=28,
-        )
-            .prop_map(|(m, scale)| Decimal::from_i128_with_scale(m, scale))
-    }
+    use crate::eval::tests::decimal;
 
     proptest! {
         /// Keys order and compare equal exactly as their amounts do.
         #[test]
-        fn sales_keys_order_as_their_amounts(a in amount(), b in amount()) {
+        fn sales_keys_order_as_their_amounts(a in decimal(), b in decimal()) {
             let (ka, kb) = (SalesKey::new(a), SalesKey::new(b));
             prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
             prop_assert_eq!(ka == kb, a == b);

@@ -114,9 +114,8 @@ enum OrderSlot {
 /// marked once for them all, after the last ([`LiveEngine::flush_buyer`]),
 /// where marking it per line walked its segments once a line.
 struct BuyerLines {
-    customer: u32,
+    /// Their order (which names the customer and the instant).
     order: u32,
-    at: Nanos,
     add: bool,
     /// The lines' [`rule::added_index`], which they share.
     signs: usize,
@@ -1035,20 +1034,13 @@ impl LiveEngine {
         if t.customer != NO_CUSTOMER {
             let order = self.store.lines[l as usize].order;
             match buyer {
-                Some(b)
-                    if b.customer == t.customer
-                        && b.order == order
-                        && b.add == add
-                        && b.signs == t.signs =>
-                {
+                Some(b) if b.order == order && b.add == add && b.signs == t.signs => {
                     b.lines.push(l);
                 }
                 _ => {
                     self.flush_buyer(buyer);
                     *buyer = Some(BuyerLines {
-                        customer: t.customer,
                         order,
-                        at: t.at,
                         add,
                         signs: t.signs,
                         lines: SmallVec::from_slice(&[l]),
@@ -1074,18 +1066,15 @@ impl LiveEngine {
         let Some(b) = buyer.take() else {
             return;
         };
+        let order = &self.store.orders[b.order as usize];
+        let (c, at) = (order.customer, order.at);
         let drift = b.add.then_some((b.signs, b.lines.as_slice()));
-        self.touch_moved(
-            Kind::Customer,
-            b.customer,
-            input::ORDERS | input::PROFIT,
-            drift,
-        );
-        self.tier_dirty.push(b.customer);
+        self.touch_moved(Kind::Customer, c, input::ORDERS | input::PROFIT, drift);
+        self.tier_dirty.push(c);
         if b.add {
-            self.reschedule_added(Kind::Customer, b.customer, b.at);
+            self.reschedule_added(Kind::Customer, c, at);
         } else {
-            self.reschedule(Kind::Customer, b.customer);
+            self.reschedule(Kind::Customer, c);
         }
     }
 

@@ -174,6 +174,9 @@ pub struct LiveEngine {
     /// Groups whose total moved in this step, with the total before.
     group_moved: FxHashMap<u32, Decimal>,
     events: Vec<Event>,
+    /// A settle level's `(segment, entity, enters)` results, kept for its
+    /// allocation.
+    flips: Vec<(u32, u32, bool)>,
     cause: Cause,
     seq: u64,
     /// Interned ids for events.
@@ -246,6 +249,7 @@ impl LiveEngine {
             tiers: Vec::new(),
             group_moved: FxHashMap::default(),
             events: Vec::new(),
+            flips: Vec::new(),
             cause: Cause::Time,
             seq: 0,
             ids: [Vec::new(), Vec::new()],
@@ -580,9 +584,11 @@ impl LiveEngine {
                     let Some(seg) = &self.segments[s as usize] else {
                         return true;
                     };
-                    stays(seg.rule.line_drift(*i, cx), || {
-                        self.members.contains(k(kind), s, e)
-                    })
+                    // What the rule's drift alone settles needs no look
+                    // at the lines (the refined drift is never wider).
+                    let member = self.members.contains(k(kind), s, e);
+                    stays(seg.rule.added[*i], || member)
+                        || stays(seg.rule.line_drift(*i, cx), || member)
                 });
                 if !stays {
                     hit.push(s);
@@ -1992,7 +1998,8 @@ impl LiveEngine {
         }
         self.evaluations += pairs.len() as u64;
         // (segment, entity, enters).
-        let mut flips = Vec::new();
+        let mut flips = std::mem::take(&mut self.flips);
+        flips.clear();
         let timed = self.cause == Cause::Time;
         {
             let ev = Evaluator {
@@ -2037,6 +2044,7 @@ impl LiveEngine {
         for group in flips.chunk_by(|a, b| a.0 == b.0) {
             self.flip(group[0].0, kind, group);
         }
+        self.flips = flips;
     }
 
     /// Records segment `s`'s entries and exits (`(s, entity, enters)`), and
@@ -2046,6 +2054,7 @@ impl LiveEngine {
             return;
         };
         let name = seg.name.clone();
+        self.events.reserve(flips.len());
         for &(_, e, enter) in flips {
             if enter {
                 self.members.insert(k(kind), s, e);
@@ -2063,7 +2072,16 @@ impl LiveEngine {
         }
         let count = self.members.len(s);
         if let Some(seg) = self.segments[s as usize].as_mut() {
-            seg.history.insert(self.clock.today, count);
+            // The clock only moves forward: today is the last entry or
+            // a new one after it, found without a search from the root.
+            match seg.history.last_entry() {
+                Some(mut last) if *last.key() == self.clock.today => {
+                    last.insert(count);
+                }
+                _ => {
+                    seg.history.insert(self.clock.today, count);
+                }
+            }
         }
         // A dependent that a flip can only move one way is left alone
         // where the entity already stands on that side, as a line's touch

@@ -286,15 +286,18 @@ impl Evaluator<'_> {
             LNode::And(xs) => xs.iter().all(|x| self.node(x, e, customer)),
             LNode::Or(xs) => xs.iter().any(|x| self.node(x, e, customer)),
             LNode::Not(x) => !self.node(x, e, customer),
-            LNode::Cond(op, test, memo) => match (memo, self.memo) {
+            LNode::Cond(_, _, plan) if let Some(quick) = &plan.quick => {
+                quick.holds(&self.store.customers[e as usize], self.clock)
+            }
+            LNode::Cond(op, test, plan) => match (plan.memo, self.memo) {
                 (Some(slot), Some(cache)) => {
-                    let known = cache.borrow().get(*slot, e);
+                    let known = cache.borrow().get(slot, e);
                     let v = match known {
                         Some(m) => m.value(),
                         None => {
                             let v = self.operand(op, e, customer);
                             if let Some(m) = Memoised::of(&v) {
-                                cache.borrow_mut().put(*slot, e, m);
+                                cache.borrow_mut().put(slot, e, m);
                             }
                             v
                         }
@@ -869,17 +872,7 @@ impl Evaluator<'_> {
                 };
                 empty != *negated
             }
-            LTest::Cmp(op, lit) => match self.cmp(v, lit) {
-                None => false,
-                Some(ord) => match op {
-                    CmpOp::Eq => ord == Ordering::Equal,
-                    CmpOp::Ne => ord != Ordering::Equal,
-                    CmpOp::Lt => ord == Ordering::Less,
-                    CmpOp::Le => ord != Ordering::Greater,
-                    CmpOp::Gt => ord == Ordering::Greater,
-                    CmpOp::Ge => ord != Ordering::Less,
-                },
-            },
+            LTest::Cmp(op, lit) => self.cmp(v, lit).is_some_and(|ord| op_holds(*op, ord)),
             LTest::Between(a, b) => {
                 matches!(self.cmp(v, a), Some(Ordering::Greater | Ordering::Equal))
                     && matches!(self.cmp(v, b), Some(Ordering::Less | Ordering::Equal))
@@ -916,24 +909,37 @@ impl Evaluator<'_> {
             (V::Text(s), Lit::Text(x)) => cmp_folded(s, x),
             (V::Bool(b), Lit::Bool(x)) => b.cmp(x),
             (V::Num(n, d), Lit::Num(c)) => cmp_ratio(*n, *d, *c),
-            (V::Time(t), Lit::Time(tl)) => {
-                let t = *t;
-                match *tl {
-                    TimeLit::Instant(i) => i128::from(t).cmp(&i),
-                    TimeLit::Rel(off) => {
-                        i128::from(t).cmp(&(i128::from(self.clock.now) + i128::from(off)))
-                    }
-                    TimeLit::Day(start, end) => day_cmp(t, start, end),
-                    TimeLit::Today => day_cmp(t, self.clock.today_start, self.clock.today_end),
-                }
-            }
+            (V::Time(t), Lit::Time(tl)) => cmp_time(self.clock, *t, *tl),
             _ => return None,
         })
     }
 }
 
+/// Whether a comparison holds of a value that compares with the literal
+/// as `ord`.
+pub(crate) fn op_holds(op: CmpOp, ord: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+    }
+}
+
+/// How instant `t` compares with a time literal at the clock's instant.
+pub(crate) fn cmp_time(clock: &Clock, t: Nanos, lit: TimeLit) -> Ordering {
+    match lit {
+        TimeLit::Instant(i) => i128::from(t).cmp(&i),
+        TimeLit::Rel(off) => i128::from(t).cmp(&(i128::from(clock.now) + i128::from(off))),
+        TimeLit::Day(start, end) => day_cmp(t, start, end),
+        TimeLit::Today => day_cmp(t, clock.today_start, clock.today_end),
+    }
+}
+
 /// `n / d` against `c` (`d > 0`), exactly.
-fn cmp_ratio(n: Decimal, d: Decimal, c: Decimal) -> Ordering {
+pub(crate) fn cmp_ratio(n: Decimal, d: Decimal, c: Decimal) -> Ordering {
     // Most values are plain numbers (`d` is one): no product to form.
     if d.scale() == 0 && d.mantissa() == 1 {
         return cmp_decimal(n, c);
@@ -950,7 +956,7 @@ fn cmp_ratio(n: Decimal, d: Decimal, c: Decimal) -> Ordering {
 /// other inside an `i128` (always, for the amounts a store holds):
 /// `Decimal`'s own comparison rescales through its 96-bit arithmetic, a
 /// noticeable share of every evaluation that compares money.
-fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
+pub(crate) fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
     let (ma, mb) = (a.mantissa(), b.mantissa());
     let (sa, sb) = (a.scale(), b.scale());
     let scaled = match sa.cmp(&sb) {

@@ -31,6 +31,7 @@ pub mod chunked;
 mod engine;
 pub mod eval;
 pub mod feed;
+pub mod quick;
 pub mod rule;
 mod schedule;
 mod snapshot;

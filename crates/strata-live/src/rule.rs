@@ -10,6 +10,8 @@ use strata_engine::clock::{NANOS_PER_SECOND, day_start};
 use strata_lang::ast::{Arg, Call, CmpOp, Expr, Operand, Test, TextOp, Value};
 use strata_lang::catalog::Kind;
 
+use crate::quick::Quick;
+
 /// What a rule reads, as bits: the dependency index maps each bit to the
 /// segments that have it, and a change marks only those segments dirty.
 pub mod input {
@@ -266,9 +268,17 @@ pub enum LNode {
     And(Vec<LNode>),
     Or(Vec<LNode>),
     Not(Box<LNode>),
-    /// With the operand's slot in the per-settle memo, where segments
-    /// share it.
-    Cond(LOperand, LTest, Option<u32>),
+    Cond(LOperand, LTest, Plan),
+}
+
+/// How a condition is evaluated besides its operand and test.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// The operand's slot in the per-settle memo, where segments share it.
+    pub memo: Option<u32>,
+    /// Its compiled form, for a customer condition that has one: the
+    /// evaluator answers with it instead of the operand and test.
+    pub quick: Option<Quick>,
 }
 
 /// How a rule's truth for an entity can move under a change.
@@ -882,7 +892,11 @@ impl Builder<'_> {
                 }
                 let test = self.test(&c.test, is_time)?;
                 self.note_moves(&operand, &test);
-                LNode::Cond(operand, test, None)
+                let quick = match self.kind {
+                    Kind::Customer => Quick::of(&operand, &test),
+                    Kind::Product => None,
+                };
+                LNode::Cond(operand, test, Plan { memo: None, quick })
             }
         })
     }
@@ -1373,6 +1387,6 @@ pub fn each_cond(node: &mut LNode, f: &mut dyn FnMut(&LOperand, &mut Option<u32>
     match node {
         LNode::And(xs) | LNode::Or(xs) => xs.iter_mut().for_each(|x| each_cond(x, f)),
         LNode::Not(x) => each_cond(x, f),
-        LNode::Cond(op, _, memo) => f(op, memo),
+        LNode::Cond(op, _, plan) => f(op, &mut plan.memo),
     }
 }

@@ -3,3 +3,4 @@
 mod drift;
 mod model;
 mod paths;
+mod share;

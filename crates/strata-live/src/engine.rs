@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::civil::Date;
-use roaring::RoaringBitmap;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -2139,9 +2138,13 @@ impl LiveEngine {
         self.seg_ids.get(name).copied()
     }
 
-    /// The members of a segment, as slots (see [`LiveEngine::id`]).
-    pub fn members(&self, name: &str) -> Option<&RoaringBitmap> {
-        self.slot(name).map(|s| self.members.set(s))
+    /// The members of a segment, as slots (see [`LiveEngine::id`]), in
+    /// ascending order. It reads the segment's bit in every entity's row
+    /// of memberships: for readers, not for a hot path.
+    pub fn members(&self, name: &str) -> Option<Vec<u32>> {
+        let s = self.slot(name)?;
+        let kind = self.segments[s as usize].as_ref()?.kind;
+        Some(self.members.members(k(kind), s).collect())
     }
 
     /// The ids of a segment's members, sorted.
@@ -2150,8 +2153,7 @@ impl LiveEngine {
         let kind = self.segments[s as usize].as_ref()?.kind;
         let mut ids: Vec<&str> = self
             .members
-            .set(s)
-            .iter()
+            .members(k(kind), s)
             .map(|e| self.id(kind, e))
             .collect();
         ids.sort_unstable();
@@ -2159,7 +2161,7 @@ impl LiveEngine {
     }
 
     pub fn count(&self, name: &str) -> Option<u64> {
-        self.members(name).map(RoaringBitmap::len)
+        self.slot(name).map(|s| self.members.len(s))
     }
 
     pub fn id(&self, kind: Kind, e: u32) -> &str {

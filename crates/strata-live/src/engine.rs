@@ -20,6 +20,7 @@ use crate::change::{
     invalid,
 };
 use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
+use crate::quiet::Quiet;
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, SalesKey, Store, counting_status, text};
@@ -137,7 +138,7 @@ pub struct LiveEngine {
     pairs: Vec<u64>,
     /// The segments one touch marks (kept for its capacity).
     touched: Vec<u32>,
-    /// Per product segment slot, per product: the instant before which
+    /// Per (product segment, product) pair: the instant before which
     /// time alone cannot move the pair's truth
     /// ([`Evaluator::product_quiet`]), as of its last evaluation by a
     /// wake. An evaluation for a change resets it (to `Nanos::MIN`: every
@@ -146,7 +147,7 @@ pub struct LiveEngine {
     /// stands there (or an unchanging part decides it), so at every later
     /// instant the truth with the line is on that side wherever it was
     /// without, and it cannot leave earlier than the kept instant.
-    quiet: Vec<Vec<Nanos>>,
+    quiet: Quiet,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, how, and how a member more moves the
@@ -232,7 +233,7 @@ impl LiveEngine {
             levels: Vec::new(),
             pairs: Vec::new(),
             touched: Vec::new(),
-            quiet: Vec::new(),
+            quiet: Quiet::default(),
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
@@ -1257,7 +1258,6 @@ impl LiveEngine {
                 debug_assert_eq!(slot, s, "member slots follow segment slots");
                 self.dependents.push(Vec::new());
                 self.dirty.push(Vec::new());
-                self.quiet.push(Vec::new());
                 self.seg_ids.insert(name.clone(), s);
                 s
             }
@@ -1280,7 +1280,7 @@ impl LiveEngine {
             rule,
             history,
         });
-        self.quiet[s as usize] = Vec::new();
+        self.quiet.reset(s);
         self.rebuild_graph();
         let n = match kind {
             Kind::Customer => self.store.customers.len(),
@@ -1304,7 +1304,7 @@ impl LiveEngine {
             self.members.clear(k(old.kind), s);
         }
         self.dirty[s as usize].clear();
-        self.quiet[s as usize] = Vec::new();
+        self.quiet.reset(s);
         self.rebuild_graph();
     }
 
@@ -1672,12 +1672,7 @@ impl LiveEngine {
         if kind != Kind::Product {
             return false;
         }
-        let q = self
-            .quiet
-            .get(s as usize)
-            .and_then(|q| q.get(e as usize))
-            .copied()
-            .unwrap_or(Nanos::MIN);
+        let q = self.quiet.get(s, e);
         let quiet = at < q;
         #[cfg(debug_assertions)]
         if quiet && let Some(seg) = &self.segments[s as usize] {
@@ -2027,7 +2022,7 @@ impl LiveEngine {
                             true if timed => ev.product_quiet(&seg.rule.node, e),
                             true => (ev.product(&seg.rule.node, e), Nanos::MIN),
                         };
-                        set_quiet(&mut self.quiet[s as usize], e, q);
+                        self.quiet.set(s, e, q);
                         truth
                     }
                 };
@@ -2293,19 +2288,6 @@ fn stays(drift: Drift, member: impl FnOnce() -> bool) -> bool {
         Drift::Down => !member(),
         Drift::Any => false,
     }
-}
-
-/// Keeps a product's quiet instant in its segment's row, which grows only
-/// for a real instant (`Nanos::MIN` is what a missing entry reads as).
-fn set_quiet(row: &mut Vec<Nanos>, e: u32, q: Nanos) {
-    let e = e as usize;
-    if e >= row.len() {
-        if q == Nanos::MIN {
-            return;
-        }
-        row.resize(e + 1, Nanos::MIN);
-    }
-    row[e] = q;
 }
 
 /// `quantity × unit_price − discount`, or `None` where `Decimal` would

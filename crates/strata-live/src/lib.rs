@@ -32,6 +32,7 @@ mod engine;
 pub mod eval;
 pub mod feed;
 pub mod quick;
+mod quiet;
 pub mod rule;
 mod schedule;
 mod snapshot;

@@ -171,6 +171,8 @@ pub struct LiveEngine {
     dirty: Vec<Vec<u32>>,
     tier_dirty: Vec<u32>,
     tiers: Vec<Option<Arc<str>>>,
+    /// The tier names `tiers` shares ([`LiveEngine::tier_name`]).
+    tier_names: Vec<Arc<str>>,
     /// Groups whose total moved in this step, with the total before.
     group_moved: FxHashMap<u32, Decimal>,
     events: Vec<Event>,
@@ -247,6 +249,7 @@ impl LiveEngine {
             dirty: Vec::new(),
             tier_dirty: Vec::new(),
             tiers: Vec::new(),
+            tier_names: Vec::new(),
             group_moved: FxHashMap::default(),
             events: Vec::new(),
             flips: Vec::new(),
@@ -1945,11 +1948,12 @@ impl LiveEngine {
                     None
                 };
                 if tier != self.tiers[c as usize].as_deref() {
-                    moved.push((c, tier.map(Arc::from)));
+                    moved.push((c, tier.map(str::to_owned)));
                 }
             }
         }
         for (c, tier) in moved {
+            let tier = tier.map(|t| self.tier_name(&t));
             let from = std::mem::replace(&mut self.tiers[c as usize], tier.clone());
             self.events.push(Event::Tier {
                 at: self.clock.now,
@@ -1960,6 +1964,19 @@ impl LiveEngine {
             });
             self.touch(Kind::Customer, c, input::TIER);
         }
+    }
+
+    /// The one shared copy of a tier's name: every customer of a tier
+    /// holds the same, so comparing or reading a customer's tier reads
+    /// text already in cache (a copy each was a heap block, and a cache
+    /// miss, per customer).
+    fn tier_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.tier_names.iter().find(|t| ***t == *name) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.tier_names.push(t.clone());
+        t
     }
 
     /// Evaluates the dirty pairs of one level entity by entity: the

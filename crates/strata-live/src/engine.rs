@@ -680,7 +680,9 @@ impl LiveEngine {
                 if self.store.track_sales {
                     let zero = SalesKey::new(Decimal::ZERO);
                     self.store.sales_key.push(zero);
-                    self.store.groups[group as usize].by_sales.insert((zero, p));
+                    self.store.groups[group as usize]
+                        .by_sales
+                        .insert((zero.rank(), p));
                 }
                 self.touch_all_segments(Kind::Product, p);
                 self.reschedule(Kind::Product, p);
@@ -763,8 +765,8 @@ impl LiveEngine {
         s.groups[to as usize].products.push(p);
         if s.track_sales {
             let key = s.sales_key[p as usize];
-            s.groups[from as usize].by_sales.remove(&(key, p));
-            s.groups[to as usize].by_sales.insert((key, p));
+            s.groups[from as usize].by_sales.remove(&(key.rank(), p));
+            s.groups[to as usize].by_sales.insert((key.rank(), p));
         }
         s.products[p as usize].group = to;
         for g in [from, to] {
@@ -838,7 +840,7 @@ impl LiveEngine {
         s.groups[g as usize].products.retain(|&x| x != p);
         if s.track_sales {
             let key = s.sales_key[p as usize];
-            s.groups[g as usize].by_sales.remove(&(key, p));
+            s.groups[g as usize].by_sales.remove(&(key.rank(), p));
         }
         self.wake[1][p as usize] = NONE;
         self.touch_all_segments(Kind::Product, p);
@@ -1915,7 +1917,7 @@ impl LiveEngine {
                 let (a, b) = (c * old, c * new);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                 let (lo, hi) = (SalesKey::new(lo - eps), SalesKey::new(hi + eps));
-                let range = group.by_sales.range((lo, 0)..=(hi, u32::MAX));
+                let range = group.by_sales.range((lo.rank(), 0)..=(hi.rank(), u32::MAX));
                 touched.extend(range.map(|&(_, p)| p));
             }
         }

@@ -437,10 +437,14 @@ pub struct Group {
     pub window: BTreeMap<(Nanos, u32), Decimal>,
     /// Σ of `window`.
     pub total: Decimal,
-    /// `(sales_30d, product)` of the group's products, kept only while a
-    /// segment reads `revenue_share`: the products whose share can cross a
-    /// threshold when the total moves are a range of it.
-    pub by_sales: BTreeSet<(SalesKey, u32)>,
+    /// `(rank of sales_30d, product)` of the group's products, kept only
+    /// while a segment reads `revenue_share`: the products whose share can
+    /// cross a threshold when the total moves are within a range of it.
+    /// The rank ([`SalesKey::rank`]) orders as the amount does, ties
+    /// aside, so a range of ranks holds every product of that range of
+    /// amounts (and perhaps a few beside, looked at for nothing); sixteen
+    /// bytes an entry keep the tree's nodes to a few cache lines.
+    pub by_sales: BTreeSet<(i64, u32)>,
 }
 
 /// A `by_sales` key: an amount, ordered as `Decimal` orders it but mostly
@@ -466,6 +470,13 @@ impl SalesKey {
             m.div_euclid(10i128.pow(scale - PLACES))
         };
         SalesKey { coarse, exact }
+    }
+
+    /// The whole number of ten-thousandths, rounded down, within an
+    /// `i64` (beyond it, the nearest end): never out of the amounts'
+    /// order.
+    pub fn rank(&self) -> i64 {
+        i64::try_from(self.coarse).unwrap_or(if self.coarse < 0 { i64::MIN } else { i64::MAX })
     }
 }
 
@@ -759,8 +770,10 @@ impl Store {
         }
         let s = SalesKey::new(s);
         let g = self.products[p as usize].group as usize;
-        self.groups[g].by_sales.remove(&(old, p));
-        self.groups[g].by_sales.insert((s, p));
+        if old.rank() != s.rank() {
+            self.groups[g].by_sales.remove(&(old.rank(), p));
+            self.groups[g].by_sales.insert((s.rank(), p));
+        }
         self.sales_key[p as usize] = s;
         true
     }
@@ -781,7 +794,7 @@ impl Store {
                 self.sales_key.push(s);
                 if self.products[p as usize].alive {
                     let g = self.products[p as usize].group as usize;
-                    self.groups[g].by_sales.insert((s, p));
+                    self.groups[g].by_sales.insert((s.rank(), p));
                 }
             }
         }
@@ -819,12 +832,17 @@ mod tests {
     use crate::eval::tests::decimal;
 
     proptest! {
-        /// Keys order and compare equal exactly as their amounts do.
+        /// Keys order and compare equal exactly as their amounts do, and
+        /// their ranks in the same order.
         #[test]
         fn sales_keys_order_as_their_amounts(a in decimal(), b in decimal()) {
             let (ka, kb) = (SalesKey::new(a), SalesKey::new(b));
             prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
             prop_assert_eq!(ka == kb, a == b);
+            // Ranks never disagree with the amounts' order (a range of
+            // ranks holds every amount between its ends).
+            prop_assert!(a > b || ka.rank() <= kb.rank());
+            prop_assert!(a < b || ka.rank() >= kb.rank());
             let scaled = {
                 let mut x = a;
                 x.rescale((a.scale() + 3).min(28));

@@ -175,6 +175,9 @@ pub struct LiveEngine {
     tier_names: Vec<Arc<str>>,
     /// Groups whose total moved in this step, with the total before.
     group_moved: FxHashMap<u32, Decimal>,
+    /// The products a settle's share candidates touch (kept for its
+    /// capacity).
+    share_touched: Vec<u32>,
     events: Vec<Event>,
     /// A settle level's `(segment, entity, enters)` results, kept for its
     /// allocation.
@@ -251,6 +254,7 @@ impl LiveEngine {
             tiers: Vec::new(),
             tier_names: Vec::new(),
             group_moved: FxHashMap::default(),
+            share_touched: Vec::new(),
             events: Vec::new(),
             flips: Vec::new(),
             cause: Cause::Time,
@@ -1882,13 +1886,28 @@ impl LiveEngine {
     /// the old and the new total: those products are a range of the
     /// group's products ordered by sales, so the rest are not looked at.
     fn share_candidates(&mut self) {
-        let moved = std::mem::take(&mut self.group_moved);
-        if !self.store.track_sales {
-            return;
+        // Both buffers go back empty, for their capacity: a hash map's
+        // first insert allocates, and this runs at every settle.
+        let mut moved = std::mem::take(&mut self.group_moved);
+        let mut touched = std::mem::take(&mut self.share_touched);
+        if self.store.track_sales {
+            self.share_range(&moved, &mut touched);
         }
+        for &p in &touched {
+            self.touch(Kind::Product, p, input::SHARE);
+        }
+        debug_assert!(self.group_moved.is_empty() && self.share_touched.is_empty());
+        moved.clear();
+        touched.clear();
+        self.group_moved = moved;
+        self.share_touched = touched;
+    }
+
+    /// [`LiveEngine::share_candidates`]' products, for the groups whose
+    /// total moved (with the total before).
+    fn share_range(&self, moved: &FxHashMap<u32, Decimal>, touched: &mut Vec<u32>) {
         let eps = Decimal::new(1, 20);
-        let mut touched = Vec::new();
-        for (g, old) in moved {
+        for (&g, &old) in moved {
             let group = &self.store.groups[g as usize];
             let new = group.total;
             if new == old {
@@ -1920,9 +1939,6 @@ impl LiveEngine {
                 let range = group.by_sales.range((lo.rank(), 0)..=(hi.rank(), u32::MAX));
                 touched.extend(range.map(|&(_, p)| p));
             }
-        }
-        for p in touched {
-            self.touch(Kind::Product, p, input::SHARE);
         }
     }
 
@@ -1966,6 +1982,10 @@ impl LiveEngine {
             });
             self.touch(Kind::Customer, c, input::TIER);
         }
+        // Back empty, for its capacity (nothing above marks tiers).
+        debug_assert!(self.tier_dirty.is_empty());
+        list.clear();
+        self.tier_dirty = list;
     }
 
     /// The one shared copy of a tier's name: every customer of a tier

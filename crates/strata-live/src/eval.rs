@@ -926,7 +926,9 @@ impl Evaluator<'_> {
             (V::Null, _) => return None,
             (V::Text(s), Lit::Text(x)) => cmp_folded(s, x),
             (V::Bool(b), Lit::Bool(x)) => b.cmp(x),
-            (V::Num(n, d), Lit::Num(c)) => cmp_ratio(*n, *d, *c),
+            // Most values are plain numbers (`d` is one).
+            (V::Num(n, d), Lit::Num(c)) if d.scale() == 0 && d.mantissa() == 1 => c.cmp_value(*n),
+            (V::Num(n, d), Lit::Num(c)) => cmp_ratio(*n, *d, c.value),
             (V::Time(t), Lit::Time(tl)) => cmp_time(self.clock, *t, *tl),
             _ => return None,
         })

@@ -59,16 +59,19 @@ pub struct Span {
     pub hi: Option<(Limit, bool)>,
 }
 
-/// A money literal with its mantissa at each scale a stored amount is
-/// likely to have: an amount of scale `s` compares its mantissa with
-/// `scaled[s]`, one integer comparison where a decimal one brings both to
-/// a common scale first.
+/// A number literal with its mantissa at each scale a value is likely to
+/// have: a value of scale `s` compares its mantissa with `scaled[s]`, one
+/// integer comparison where a decimal one brings both to a common scale
+/// first. Every numeric literal of a rule is one ([`crate::rule::Lit`]):
+/// the evaluator compares a plain number (`units_30d >= 10`, `sales_7d >
+/// 100`) through it, and these comparisons are most of what a settle does.
 #[derive(Clone, Debug)]
 pub struct Limit {
     pub value: Decimal,
     /// `value × 10^s` for `s` from `value.scale()` up (below it, zero and
-    /// unused).
-    scaled: [i128; SCALES],
+    /// unused). Boxed: a rule's literals are few and stay in cache, and
+    /// a condition stays small.
+    scaled: Box<[i128; SCALES]>,
 }
 
 /// Scales `0..SCALES` have their mantissa ready; a literal's `7.9e28` at
@@ -85,11 +88,23 @@ impl Limit {
                 m *= 10;
             }
         }
-        Limit { value, scaled }
+        Limit {
+            value,
+            scaled: Box::new(scaled),
+        }
+    }
+
+    /// How `v` compares with the limit, exactly.
+    pub fn cmp_value(&self, v: Decimal) -> Ordering {
+        let s = v.scale() as usize;
+        if s < SCALES && s >= self.value.scale() as usize {
+            return v.mantissa().cmp(&self.scaled[s]);
+        }
+        cmp_decimal(v, self.value)
     }
 
     /// How `v` compares with the limit times `d` (`d >= 1`), exactly.
-    fn cmp_times(&self, v: Decimal, d: u64) -> Ordering {
+    pub fn cmp_times(&self, v: Decimal, d: u64) -> Ordering {
         let s = v.scale() as usize;
         if s < SCALES
             && s >= self.value.scale() as usize
@@ -128,7 +143,7 @@ type Bounds<T> = (Option<(T, bool)>, Option<(T, bool)>, bool);
 fn bounds(test: &LTest) -> Option<Bounds<Decimal>> {
     Some(match test {
         LTest::Cmp(op, Lit::Num(c)) => {
-            let c = *c;
+            let c = c.value;
             match op {
                 CmpOp::Eq => (Some((c, true)), Some((c, true)), false),
                 CmpOp::Ne => (Some((c, true)), Some((c, true)), true),
@@ -138,7 +153,9 @@ fn bounds(test: &LTest) -> Option<Bounds<Decimal>> {
                 CmpOp::Ge => (Some((c, true)), None, false),
             }
         }
-        LTest::Between(Lit::Num(a), Lit::Num(b)) => (Some((*a, true)), Some((*b, true)), false),
+        LTest::Between(Lit::Num(a), Lit::Num(b)) => {
+            (Some((a.value, true)), Some((b.value, true)), false)
+        }
         _ => return None,
     })
 }
@@ -230,8 +247,8 @@ impl Quick {
                     return false;
                 }
                 let cmp = |x: &Limit| match field {
-                    Purse::Spent => x.cmp_times(c.spent, 1),
-                    Purse::Profit => x.cmp_times(c.profit, 1),
+                    Purse::Spent => x.cmp_value(c.spent),
+                    Purse::Profit => x.cmp_value(c.profit),
                     Purse::Average => x.cmp_times(c.spent, c.orders.len() as u64),
                 };
                 let above = span.lo.as_ref().is_none_or(|(x, incl)| match cmp(x) {
@@ -271,7 +288,7 @@ mod tests {
     use rust_decimal::Decimal;
     use strata_lang::ast::CmpOp;
 
-    use super::Quick;
+    use super::{Limit, Quick};
     use crate::calendar::Calendar;
     use crate::eval::{Clock, Evaluator, Memberships};
     use crate::rule::{CField, LNode, LOperand, LTest, Lit, Plan, TimeLit};
@@ -311,8 +328,10 @@ mod tests {
 
     fn num_test() -> impl Strategy<Value = LTest> {
         prop_oneof![
-            (op(), literal()).prop_map(|(op, c)| LTest::Cmp(op, Lit::Num(c))),
-            (literal(), literal()).prop_map(|(a, b)| LTest::Between(Lit::Num(a), Lit::Num(b))),
+            (op(), literal()).prop_map(|(op, c)| LTest::Cmp(op, Lit::Num(Limit::new(c)))),
+            (literal(), literal()).prop_map(|(a, b)| {
+                LTest::Between(Lit::Num(Limit::new(a)), Lit::Num(Limit::new(b)))
+            }),
         ]
     }
 
@@ -373,6 +392,28 @@ mod tests {
     }
 
     proptest! {
+        /// A literal compares with a value, or with a value over a count,
+        /// exactly as `Decimal` orders them.
+        #[test]
+        fn limits_compare_as_decimals(c in literal(), v in amount(), d in 1u64..20, same in any::<bool>()) {
+            // Half the time the value is the literal itself, rescaled.
+            let v = if same {
+                let mut x = c;
+                x.rescale((c.scale() + (d % 3) as u32).min(28));
+                x
+            } else {
+                v
+            };
+            let limit = Limit::new(c);
+            prop_assert_eq!(limit.cmp_value(v), v.cmp(&c));
+            let want = match c.checked_mul(Decimal::from(d)) {
+                Some(cd) => v.cmp(&cd),
+                None if c.is_sign_positive() => std::cmp::Ordering::Less,
+                None => std::cmp::Ordering::Greater,
+            };
+            prop_assert_eq!(limit.cmp_times(v, d), want);
+        }
+
         /// A compiled condition holds exactly where the general path's
         /// does, and every shape drawn here compiles.
         #[test]
@@ -396,9 +437,11 @@ mod tests {
                 (LTest::Cmp(op, Lit::Num(_)), Some(v)) if pin => {
                     let mut v = v;
                     v.rescale(v.scale() + zeros);
-                    LTest::Cmp(op, Lit::Num(v))
+                    LTest::Cmp(op, Lit::Num(Limit::new(v)))
                 }
-                (LTest::Between(_, hi), Some(v)) if pin => LTest::Between(Lit::Num(v), hi),
+                (LTest::Between(_, hi), Some(v)) if pin => {
+                    LTest::Between(Lit::Num(Limit::new(v)), hi)
+                }
                 (test, _) => test,
             };
             // Likewise an instant: the customer's own, or now's distance

@@ -10,7 +10,7 @@ use strata_engine::clock::{NANOS_PER_SECOND, day_start};
 use strata_lang::ast::{Arg, Call, CmpOp, Expr, Operand, Test, TextOp, Value};
 use strata_lang::catalog::Kind;
 
-use crate::quick::Quick;
+use crate::quick::{Limit, Quick};
 
 /// What a rule reads, as bits: the dependency index maps each bit to the
 /// segments that have it, and a change marks only those segments dirty.
@@ -247,7 +247,7 @@ pub enum TimeLit {
 pub enum Lit {
     /// Lower-cased.
     Text(String),
-    Num(Decimal),
+    Num(Limit),
     Bool(bool),
     Time(TimeLit),
 }
@@ -1223,7 +1223,7 @@ impl Builder<'_> {
     fn lit(&mut self, value: &Value, is_time: Option<u8>, flags: u8) -> Result<Lit, Unresolved> {
         Ok(match value {
             Value::String(s) => Lit::Text(s.to_lowercase()),
-            Value::Number(n) => Lit::Num(*n),
+            Value::Number(n) => Lit::Num(Limit::new(*n)),
             Value::Bool(b) => Lit::Bool(*b),
             Value::Timestamp { instant, .. } => {
                 Lit::Time(TimeLit::Instant(instant.as_nanosecond()))

@@ -1550,6 +1550,14 @@ impl LiveEngine {
         match (how, kind) {
             (Rewake::Added(t), _) => {
                 for (i, k) in kept.iter_mut().enumerate() {
+                    // An exact dependency finds the instant `t - off` (or a
+                    // nanosecond after) at the earliest: past the kept one,
+                    // the line changes nothing there.
+                    if let Some(&(off, _)) = deps.exact.get(i)
+                        && t.checked_sub(off).is_some_and(|x| x > k.at)
+                    {
+                        continue;
+                    }
                     let one = (&[t][..], &at);
                     let Some((x, b)) =
                         next_of(deps, (i, &mut 0), now, cal, one, None, (none, &day))

@@ -23,7 +23,7 @@ use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
 use crate::quiet::Quiet;
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
-use crate::store::{Customer, Day, Line, Order, Product, SalesKey, Store, counting_status, text};
+use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, sales_rank, text};
 use crate::wake::{TimeDeps, next_of};
 
 /// Heap entry tags, in the order they are handled at one instant: data
@@ -682,11 +682,10 @@ impl LiveEngine {
                 self.kept[1].extend(std::iter::repeat_n(Kept::NONE, n));
                 self.ids[1].push(sku);
                 if self.store.track_sales {
-                    let zero = SalesKey::new(Decimal::ZERO);
-                    self.store.sales_key.push(zero);
+                    self.store.sales_key.push(Decimal::ZERO);
                     self.store.groups[group as usize]
                         .by_sales
-                        .insert((zero.rank(), p));
+                        .insert((sales_rank(Decimal::ZERO), p));
                 }
                 self.touch_all_segments(Kind::Product, p);
                 self.reschedule(Kind::Product, p);
@@ -768,9 +767,9 @@ impl LiveEngine {
         s.groups[from as usize].products.retain(|&x| x != p);
         s.groups[to as usize].products.push(p);
         if s.track_sales {
-            let key = s.sales_key[p as usize];
-            s.groups[from as usize].by_sales.remove(&(key.rank(), p));
-            s.groups[to as usize].by_sales.insert((key.rank(), p));
+            let rank = sales_rank(s.sales_key[p as usize]);
+            s.groups[from as usize].by_sales.remove(&(rank, p));
+            s.groups[to as usize].by_sales.insert((rank, p));
         }
         s.products[p as usize].group = to;
         for g in [from, to] {
@@ -843,8 +842,8 @@ impl LiveEngine {
         let g = product.group;
         s.groups[g as usize].products.retain(|&x| x != p);
         if s.track_sales {
-            let key = s.sales_key[p as usize];
-            s.groups[g as usize].by_sales.remove(&(key.rank(), p));
+            let rank = sales_rank(s.sales_key[p as usize]);
+            s.groups[g as usize].by_sales.remove(&(rank, p));
         }
         self.wake[1][p as usize] = NONE;
         self.touch_all_segments(Kind::Product, p);
@@ -1931,7 +1930,7 @@ impl LiveEngine {
             for &p in &group.products {
                 let now = self.clock.now;
                 debug_assert_eq!(
-                    self.store.sales_key[p as usize].exact,
+                    self.store.sales_key[p as usize],
                     self.store.sales_30d(p, now),
                     "product {p}'s by_sales key is stale"
                 );
@@ -1943,8 +1942,8 @@ impl LiveEngine {
                 }
                 let (a, b) = (c * old, c * new);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                let (lo, hi) = (SalesKey::new(lo - eps), SalesKey::new(hi + eps));
-                let range = group.by_sales.range((lo.rank(), 0)..=(hi.rank(), u32::MAX));
+                let (lo, hi) = (sales_rank(lo - eps), sales_rank(hi + eps));
+                let range = group.by_sales.range((lo, 0)..=(hi, u32::MAX));
                 touched.extend(range.map(|&(_, p)| p));
             }
         }

@@ -440,44 +440,29 @@ pub struct Group {
     /// `(rank of sales_30d, product)` of the group's products, kept only
     /// while a segment reads `revenue_share`: the products whose share can
     /// cross a threshold when the total moves are within a range of it.
-    /// The rank ([`SalesKey::rank`]) orders as the amount does, ties
-    /// aside, so a range of ranks holds every product of that range of
+    /// The rank ([`sales_rank`]) orders as the amount does, ties aside, so a range of ranks holds every product of that range of
     /// amounts (and perhaps a few beside, looked at for nothing); sixteen
     /// bytes an entry keep the tree's nodes to a few cache lines.
     pub by_sales: BTreeSet<(i64, u32)>,
 }
 
-/// A `by_sales` key: an amount, ordered as `Decimal` orders it but mostly
-/// by a plain integer, its whole number of ten-thousandths (rounded
-/// down, so never out of order), and by the amount itself only where
-/// those agree. `Decimal`'s own comparison rescales both sides every
-/// time, and a tree search makes a dozen of them a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SalesKey {
-    coarse: i128,
-    pub exact: Decimal,
-}
-
-impl SalesKey {
-    pub fn new(exact: Decimal) -> SalesKey {
-        const PLACES: u32 = 4;
-        let (m, scale) = (exact.mantissa(), exact.scale());
-        // |m| < 2^96 and scales are at most 28: neither the product nor
-        // the divisor leaves an i128.
-        let coarse = if scale <= PLACES {
-            m * 10i128.pow(PLACES - scale)
-        } else {
-            m.div_euclid(10i128.pow(scale - PLACES))
-        };
-        SalesKey { coarse, exact }
-    }
-
-    /// The whole number of ten-thousandths, rounded down, within an
-    /// `i64` (beyond it, the nearest end): never out of the amounts'
-    /// order.
-    pub fn rank(&self) -> i64 {
-        i64::try_from(self.coarse).unwrap_or(if self.coarse < 0 { i64::MIN } else { i64::MAX })
-    }
+/// A `by_sales` rank of an amount: its whole number of ten-thousandths,
+/// rounded down, within an `i64` (beyond it, the nearest end). **It never
+/// orders two amounts against their order** (equal ranks aside), so a
+/// range of ranks holds every amount of the range between its ends, and
+/// ranks compare as integers where `Decimal`'s comparison rescales both
+/// sides.
+pub fn sales_rank(amount: Decimal) -> i64 {
+    const PLACES: u32 = 4;
+    let (m, scale) = (amount.mantissa(), amount.scale());
+    // |m| < 2^96 and scales are at most 28: neither the product nor the
+    // divisor leaves an i128.
+    let coarse = if scale <= PLACES {
+        m * 10i128.pow(PLACES - scale)
+    } else {
+        m.div_euclid(10i128.pow(scale - PLACES))
+    };
+    i64::try_from(coarse).unwrap_or(if coarse < 0 { i64::MIN } else { i64::MAX })
 }
 
 pub fn counting_status(status: &str) -> bool {
@@ -502,8 +487,9 @@ pub struct Store {
     pub tiers: Vec<TierScheme>,
     /// Products whose `sales_30d` key in their group's `by_sales` is kept.
     pub track_sales: bool,
-    /// The key each product has in `by_sales`.
-    pub sales_key: Vec<SalesKey>,
+    /// Each product's 30-day sales as `by_sales` last saw them (its entry
+    /// there has their [`sales_rank`]).
+    pub sales_key: Vec<Decimal>,
     /// The product parts of the rules' line filters, one per distinct
     /// (sku, category, brand) lists.
     pub filters: Vec<ProductFilter>,
@@ -765,14 +751,14 @@ impl Store {
         self.products[p as usize].catch_up_buyers(now);
         let s = self.sales_30d(p, now);
         let old = self.sales_key[p as usize];
-        if old.exact == s {
+        if old == s {
             return false;
         }
-        let s = SalesKey::new(s);
         let g = self.products[p as usize].group as usize;
-        if old.rank() != s.rank() {
-            self.groups[g].by_sales.remove(&(old.rank(), p));
-            self.groups[g].by_sales.insert((s.rank(), p));
+        let (from, to) = (sales_rank(old), sales_rank(s));
+        if from != to {
+            self.groups[g].by_sales.remove(&(from, p));
+            self.groups[g].by_sales.insert((to, p));
         }
         self.sales_key[p as usize] = s;
         true
@@ -790,11 +776,11 @@ impl Store {
         self.sales_key.clear();
         if on {
             for p in 0..self.products.len() as u32 {
-                let s = SalesKey::new(self.sales_30d(p, now));
+                let s = self.sales_30d(p, now);
                 self.sales_key.push(s);
                 if self.products[p as usize].alive {
                     let g = self.products[p as usize].group as usize;
-                    self.groups[g].by_sales.insert((s.rank(), p));
+                    self.groups[g].by_sales.insert((sales_rank(s), p));
                 }
             }
         }
@@ -828,27 +814,22 @@ const _: () = assert!(std::mem::size_of::<Order>() == 88);
 mod tests {
     use proptest::prelude::*;
 
-    use super::SalesKey;
+    use super::sales_rank;
     use crate::eval::tests::decimal;
 
     proptest! {
-        /// Keys order and compare equal exactly as their amounts do, and
-        /// their ranks in the same order.
+        /// Ranks never order two amounts against their order (a range of
+        /// ranks holds every amount between its ends), at any scale.
         #[test]
-        fn sales_keys_order_as_their_amounts(a in decimal(), b in decimal()) {
-            let (ka, kb) = (SalesKey::new(a), SalesKey::new(b));
-            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
-            prop_assert_eq!(ka == kb, a == b);
-            // Ranks never disagree with the amounts' order (a range of
-            // ranks holds every amount between its ends).
-            prop_assert!(a > b || ka.rank() <= kb.rank());
-            prop_assert!(a < b || ka.rank() >= kb.rank());
+        fn sales_ranks_keep_the_amounts_order(a in decimal(), b in decimal()) {
+            prop_assert!(a > b || sales_rank(a) <= sales_rank(b));
+            prop_assert!(a < b || sales_rank(a) >= sales_rank(b));
             let scaled = {
                 let mut x = a;
                 x.rescale((a.scale() + 3).min(28));
                 x
             };
-            prop_assert_eq!(SalesKey::new(scaled).cmp(&ka), scaled.cmp(&a));
+            prop_assert_eq!(sales_rank(scaled), sales_rank(a));
         }
     }
 }

@@ -926,9 +926,7 @@ impl Evaluator<'_> {
             (V::Null, _) => return None,
             (V::Text(s), Lit::Text(x)) => cmp_folded(s, x),
             (V::Bool(b), Lit::Bool(x)) => b.cmp(x),
-            // Most values are plain numbers (`d` is one).
-            (V::Num(n, d), Lit::Num(c)) if d.scale() == 0 && d.mantissa() == 1 => c.cmp_value(*n),
-            (V::Num(n, d), Lit::Num(c)) => cmp_ratio(*n, *d, c.value),
+            (V::Num(n, d), Lit::Num(c)) => c.cmp_fraction(*n, *d),
             (V::Time(t), Lit::Time(tl)) => cmp_time(self.clock, *t, *tl),
             _ => return None,
         })
@@ -960,10 +958,6 @@ pub(crate) fn cmp_time(clock: &Clock, t: Nanos, lit: TimeLit) -> Ordering {
 
 /// `n / d` against `c` (`d > 0`), exactly.
 pub(crate) fn cmp_ratio(n: Decimal, d: Decimal, c: Decimal) -> Ordering {
-    // Most values are plain numbers (`d` is one): no product to form.
-    if d.scale() == 0 && d.mantissa() == 1 {
-        return cmp_decimal(n, c);
-    }
     match c.checked_mul(d) {
         Some(cd) => cmp_decimal(n, cd),
         // Beyond any value the store can hold.

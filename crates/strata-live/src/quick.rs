@@ -105,6 +105,9 @@ impl Limit {
 
     /// How `v` compares with the limit times `d` (`d >= 1`), exactly.
     pub fn cmp_times(&self, v: Decimal, d: u64) -> Ordering {
+        if d == 1 {
+            return self.cmp_value(v);
+        }
         let s = v.scale() as usize;
         if s < SCALES
             && s >= self.value.scale() as usize
@@ -112,10 +115,17 @@ impl Limit {
         {
             return v.mantissa().cmp(&limit);
         }
-        if d == 1 {
-            cmp_decimal(v, self.value)
+        cmp_ratio(v, Decimal::from(d), self.value)
+    }
+
+    /// How the value `n / d` (`d > 0`, as [`crate::eval::V::Num`] holds
+    /// it) compares with the limit, exactly.
+    pub fn cmp_fraction(&self, n: Decimal, d: Decimal) -> Ordering {
+        // Most values are plain numbers: no product to form.
+        if d.scale() == 0 && d.mantissa() == 1 {
+            self.cmp_value(n)
         } else {
-            cmp_ratio(v, Decimal::from(d), self.value)
+            cmp_ratio(n, d, self.value)
         }
     }
 }
@@ -392,8 +402,8 @@ mod tests {
     }
 
     proptest! {
-        /// A literal compares with a value, or with a value over a count,
-        /// exactly as `Decimal` orders them.
+        /// A literal compares with a value, or with a value over a count
+        /// or a fraction's divisor, exactly as `Decimal` orders them.
         #[test]
         fn limits_compare_as_decimals(c in literal(), v in amount(), d in 1u64..20, same in any::<bool>()) {
             // Half the time the value is the literal itself, rescaled.
@@ -412,6 +422,8 @@ mod tests {
                 None => std::cmp::Ordering::Greater,
             };
             prop_assert_eq!(limit.cmp_times(v, d), want);
+            prop_assert_eq!(limit.cmp_fraction(v, Decimal::from(d)), want);
+            prop_assert_eq!(limit.cmp_fraction(v, Decimal::ONE), v.cmp(&c));
         }
 
         /// A compiled condition holds exactly where the general path's

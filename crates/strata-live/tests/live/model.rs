@@ -44,6 +44,63 @@ pub fn live_state(live: &LiveEngine) -> State {
     s
 }
 
+/// Saves `n` segments of `kind`, named `prefix` and their number, each a
+/// rule `rule` draws; their texts.
+pub fn put_rules(
+    live: &mut LiveEngine,
+    rng: &mut Rng,
+    (kind, prefix, n): (Kind, &str, usize),
+    rule: impl Fn(&mut Rng) -> String,
+) -> Result<Vec<String>, TestCaseError> {
+    let mut rules = Vec::new();
+    for i in 0..n {
+        let text = rule(rng);
+        let change = Change::PutSegment {
+            name: format!("{prefix}{i}"),
+            kind,
+            rule: RuleSource::Text(text.clone()),
+        };
+        live.apply(change)
+            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        rules.push(text);
+    }
+    Ok(rules)
+}
+
+/// Takes `steps` random steps, three in four a change `change` draws for
+/// the current instant, the others a clock move by one of `moves`; after
+/// each, memberships and tiers must equal a from-scratch evaluation.
+pub fn walk_against_scratch(
+    live: &mut LiveEngine,
+    rng: &mut Rng,
+    (steps, moves): (usize, &[i64]),
+    rules: &[String],
+    mut change: impl FnMut(&mut Rng, Nanos) -> Change,
+) -> Result<(), TestCaseError> {
+    for step in 0..steps {
+        let label = if rng.chance(75) {
+            let change = change(rng, live.now());
+            let label = format!("{change:?}");
+            live.apply(change).unwrap();
+            label
+        } else {
+            let to = live.now() + moves[rng.below(moves.len())];
+            live.advance_to(to).unwrap();
+            format!("advance to {to}")
+        };
+        let truth = scratch_state(&Arc::new(live.to_dataset()), live.now());
+        prop_assert_eq!(
+            &live_state(live),
+            &truth,
+            "step {}: {}; rules {:?}",
+            step,
+            label,
+            rules
+        );
+    }
+    Ok(())
+}
+
 pub fn scratch_state(data: &Arc<Dataset>, at: Nanos) -> State {
     let now = jiff::Timestamp::from_nanosecond(i128::from(at)).unwrap();
     let engine = Engine::new(data.clone(), now).unwrap();

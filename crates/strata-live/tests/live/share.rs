@@ -10,16 +10,14 @@
 //! threshold; here the group's other products (its share candidates) and
 //! the product's own lines are what is drawn.
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use strata_data::{Nanos, RuleSource};
+use strata_data::Nanos;
 use strata_lang::catalog::Kind;
 use strata_live::{Change, LineRow, LiveEngine, ProductRow};
 use strata_testkit::Rng;
 
-use crate::model::{live_state, scratch_state};
+use crate::model::{put_rules, walk_against_scratch};
 
 const SEC: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * SEC;
@@ -109,41 +107,19 @@ fn scenario(seed: u64) -> Result<(), TestCaseError> {
         orders += 1;
         live.apply(order(&mut rng, orders, T0)).unwrap();
     }
-    let mut rules = Vec::new();
-    for i in 0..5 {
-        let text = rule(&mut rng, 2);
-        let change = Change::PutSegment {
-            name: format!("s{i}"),
-            kind: Kind::Product,
-            rule: RuleSource::Text(text.clone()),
-        };
-        live.apply(change)
-            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
-        rules.push(text);
-    }
-    for step in 0..14 {
-        let label = if rng.chance(75) {
+    let rules = put_rules(&mut live, &mut rng, (Kind::Product, "s", 5), |rng| {
+        rule(rng, 2)
+    })?;
+    walk_against_scratch(
+        &mut live,
+        &mut rng,
+        (14, &[SEC, DAY, 6 * DAY, 20 * DAY]),
+        &rules,
+        |rng, now| {
             orders += 1;
-            let change = order(&mut rng, orders, live.now());
-            let label = format!("{change:?}");
-            live.apply(change).unwrap();
-            label
-        } else {
-            let to = live.now() + [SEC, DAY, 6 * DAY, 20 * DAY][rng.below(4)];
-            live.advance_to(to).unwrap();
-            format!("advance to {to}")
-        };
-        let truth = scratch_state(&Arc::new(live.to_dataset()), live.now());
-        prop_assert_eq!(
-            &live_state(&live),
-            &truth,
-            "step {}: {}; rules {:?}",
-            step,
-            label,
-            rules
-        );
-    }
-    Ok(())
+            order(rng, orders, now)
+        },
+    )
 }
 
 proptest! {

@@ -20,6 +20,7 @@ use crate::change::{
     invalid,
 };
 use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
+use crate::ids::id_hash;
 use crate::quiet::Quiet;
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
@@ -380,9 +381,7 @@ impl LiveEngine {
     fn validate(&self, change: &Change) -> Result<Vec<LineSlots>, LiveError> {
         let s = &self.store;
         let product = |sku: &str| {
-            s.product_ids
-                .get(sku)
-                .copied()
+            s.product_slot(sku)
                 .ok_or_else(|| invalid(format!("unknown sku '{sku}'")))
         };
         match change {
@@ -408,7 +407,7 @@ impl LiveEngine {
                 }
             }
             Change::DeleteCustomer(id) => {
-                if !s.customer_ids.contains_key(id.as_str()) {
+                if s.customer_slot(id).is_none() {
                     return Err(invalid(format!("unknown customer '{id}'")));
                 }
             }
@@ -424,9 +423,8 @@ impl LiveEngine {
                     }
                     let p = product(&l.sku).map_err(|e| at(e.to_string()))?;
                     let customer = match norm(&l.customer_id) {
-                        Some(c) => *s
-                            .customer_ids
-                            .get(c)
+                        Some(c) => s
+                            .customer_slot(c)
                             .ok_or_else(|| at(format!("unknown customer '{c}'")))?,
                         None => NO_CUSTOMER,
                     };
@@ -454,7 +452,7 @@ impl LiveEngine {
                             )));
                         }
                         slots[j].order
-                    } else if let Some(&o) = s.order_ids.get(l.order_id.as_str()) {
+                    } else if let Some(o) = s.order_slot(&l.order_id) {
                         let order = &s.orders[o as usize];
                         if order.at != l.ordered_at
                             || order.customer != customer
@@ -479,7 +477,7 @@ impl LiveEngine {
                 return Ok(slots);
             }
             Change::SetOrderStatus { order_id, status } => {
-                if !s.order_ids.contains_key(order_id.as_str()) {
+                if s.order_slot(order_id).is_none() {
                     return Err(invalid(format!("unknown order '{order_id}'")));
                 }
                 if status.is_empty() {
@@ -669,12 +667,12 @@ impl LiveEngine {
             group,
             ..Product::default()
         };
-        match self.store.product_ids.get(input.sku.as_str()).copied() {
+        match self.store.product_slot(&input.sku) {
             None => {
                 let p = self.store.products.len() as u32;
                 let sku = fresh.sku.clone();
                 self.store.products.push(fresh);
-                self.store.product_ids.insert(sku.clone(), p);
+                self.store.product_ids.insert(id_hash(&sku), p);
                 self.store.groups[group as usize].products.push(p);
                 self.store.refresh_filters(p);
                 self.wake[1].push(NONE);
@@ -822,7 +820,7 @@ impl LiveEngine {
     }
 
     fn set_value(&mut self, sku: &str, value: ProductValue) {
-        let Some(&p) = self.store.product_ids.get(sku) else {
+        let Some(p) = self.store.product_slot(sku) else {
             return;
         };
         match value {
@@ -833,7 +831,7 @@ impl LiveEngine {
     }
 
     fn delete_product(&mut self, sku: &str) {
-        let Some(p) = self.store.product_ids.remove(sku) else {
+        let Some(p) = self.store.unlist_product(sku) else {
             return;
         };
         let s = &mut self.store;
@@ -871,17 +869,12 @@ impl LiveEngine {
             custom,
             ..Customer::default()
         };
-        match self
-            .store
-            .customer_ids
-            .get(input.customer_id.as_str())
-            .copied()
-        {
+        match self.store.customer_slot(&input.customer_id) {
             None => {
                 let c = self.store.customers.len() as u32;
                 let id = fresh.id.clone();
                 self.store.customers.push(fresh);
-                self.store.customer_ids.insert(id.clone(), c);
+                self.store.customer_ids.insert(id_hash(&id), c);
                 self.wake[0].push(NONE);
                 let n = self.time_deps[0].len();
                 self.kept[0].extend(std::iter::repeat_n(Kept::NONE, n));
@@ -931,7 +924,7 @@ impl LiveEngine {
     /// Erases a customer; their orders stay as an anonymous buyer's, so
     /// product sales do not change (only `customers_30d` can).
     fn delete_customer(&mut self, id: &str) {
-        let Some(c) = self.store.customer_ids.remove(id) else {
+        let Some(c) = self.store.unlist_customer(id) else {
             return;
         };
         let orders = std::mem::take(&mut self.store.customers[c as usize].all_orders);
@@ -985,7 +978,8 @@ impl LiveEngine {
                     let customer = slot.customer;
                     let o = self.store.orders.len() as u32;
                     let status = status_of(&input.status);
-                    let id: Arc<str> = input.order_id.as_str().into();
+                    let id: Box<str> = input.order_id.as_str().into();
+                    let hash = id_hash(&id);
                     let words = &mut self.store.words;
                     self.store.orders.push(Order {
                         id: id.clone(),
@@ -999,7 +993,7 @@ impl LiveEngine {
                         revenue: Decimal::ZERO,
                         active: input.ordered_at <= now,
                     });
-                    self.store.order_ids.insert(id, o);
+                    self.store.order_ids.insert(hash, o);
                     if customer != NO_CUSTOMER {
                         self.store.customers[customer as usize].all_orders.push(o);
                     }
@@ -1093,7 +1087,10 @@ impl LiveEngine {
     }
 
     fn set_status(&mut self, order_id: &str, status: &str) {
-        let o = self.store.order_ids[order_id];
+        let o = self
+            .store
+            .order_slot(order_id)
+            .expect("validated: a known order");
         let order = &mut self.store.orders[o as usize];
         let before = order.contributes();
         order.status = self.store.words.word(status);
@@ -1124,7 +1121,10 @@ impl LiveEngine {
     }
 
     fn put_daily(&mut self, row: DailyRow) {
-        let p = self.store.product_ids[row.sku.as_str()];
+        let p = self
+            .store
+            .product_slot(&row.sku)
+            .expect("validated: a known sku");
         let daily = &mut self.store.products[p as usize].daily;
         let new = Day {
             date: row.date,
@@ -2232,14 +2232,14 @@ impl LiveEngine {
     /// (the API adds only the lines past those, so a repeated post of the
     /// same order changes nothing).
     pub fn order_state(&self, order_id: &str) -> Option<(&str, usize)> {
-        let &o = self.store.order_ids.get(order_id)?;
+        let o = self.store.order_slot(order_id)?;
         let order = &self.store.orders[o as usize];
         Some((self.store.words.get(order.status), order.lines.len()))
     }
 
     /// The ids of every order a customer placed (none for an unknown one).
     pub fn customer_order_ids(&self, customer_id: &str) -> Vec<String> {
-        let Some(&c) = self.store.customer_ids.get(customer_id) else {
+        let Some(c) = self.store.customer_slot(customer_id) else {
             return Vec::new();
         };
         self.store.customers[c as usize]
@@ -2254,20 +2254,18 @@ impl LiveEngine {
         match kind {
             Kind::Customer => self
                 .store
-                .customer_ids
-                .get(id)
-                .is_some_and(|&c| self.store.customers[c as usize].alive),
+                .customer_slot(id)
+                .is_some_and(|c| self.store.customers[c as usize].alive),
             Kind::Product => self
                 .store
-                .product_ids
-                .get(id)
-                .is_some_and(|&p| self.store.products[p as usize].alive),
+                .product_slot(id)
+                .is_some_and(|p| self.store.products[p as usize].alive),
         }
     }
 
     /// A customer's current tier.
     pub fn tier(&self, customer_id: &str) -> Option<&str> {
-        let &c = self.store.customer_ids.get(customer_id)?;
+        let c = self.store.customer_slot(customer_id)?;
         self.tiers[c as usize].as_deref()
     }
 

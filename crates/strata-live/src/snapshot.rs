@@ -3,8 +3,6 @@
 //! `Dataset` (which a from-scratch `strata_engine::Engine` can evaluate, so
 //! tests compare the two).
 
-use std::sync::Arc;
-
 use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use strata_data::{
@@ -16,6 +14,7 @@ use strata_lang::catalog::Kind;
 
 use crate::change::{Change, LiveError};
 use crate::engine::LiveEngine;
+use crate::ids::id_hash;
 use crate::store::{Day, Line, Order, PLine, Store};
 
 impl LiveEngine {
@@ -70,8 +69,8 @@ impl LiveEngine {
             let at = d.orders.ordered_at[o];
             let customer = d.orders.customer[o];
             let status = d.orders.status.get(o).unwrap_or("shipped");
-            let id: Arc<str> = d.orders.order_id.get(o).into();
-            s.order_ids.insert(id.clone(), o as u32);
+            let id: Box<str> = d.orders.order_id.get(o).into();
+            s.order_ids.insert(id_hash(&id), o as u32);
             s.orders.push(Order {
                 id,
                 at,

@@ -23,6 +23,7 @@ use strata_data::{NO_CUSTOMER, Nanos, TierScheme};
 use strata_engine::clock::NANOS_PER_DAY;
 
 use crate::chunked::Chunked;
+use crate::ids::{IdTable, id_hash};
 
 /// A nullable text value; never `Some("")` (an empty value is null).
 pub type Text = Option<Box<str>>;
@@ -121,7 +122,7 @@ pub struct Day {
 
 #[derive(Clone, Debug, Default)]
 pub struct Product {
-    /// Shared with [`Store::product_ids`] and the engine's event ids.
+    /// Shared with the engine's event ids.
     pub sku: Arc<str>,
     pub alive: bool,
     pub parent_sku: Text,
@@ -367,7 +368,7 @@ impl Product {
 
 #[derive(Clone, Debug, Default)]
 pub struct Customer {
-    /// Shared with [`Store::customer_ids`] and the engine's event ids.
+    /// Shared with the engine's event ids.
     pub id: Arc<str>,
     pub alive: bool,
     pub email: Text,
@@ -393,8 +394,7 @@ pub struct Customer {
 
 #[derive(Clone, Debug)]
 pub struct Order {
-    /// Shared with [`Store::order_ids`]: one heap block per order id.
-    pub id: Arc<str>,
+    pub id: Box<str>,
     pub at: Nanos,
     pub customer: u32,
     pub status: Word,
@@ -472,11 +472,14 @@ pub fn counting_status(status: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct Store {
     pub products: Vec<Product>,
-    pub product_ids: FxHashMap<Arc<str>, u32>,
+    /// Slots by sku ([`Store::product_slot`]).
+    pub product_ids: IdTable,
     pub customers: Chunked<Customer>,
-    pub customer_ids: FxHashMap<Arc<str>, u32>,
+    /// Slots by customer id ([`Store::customer_slot`]).
+    pub customer_ids: IdTable,
     pub orders: Chunked<Order>,
-    pub order_ids: FxHashMap<Arc<str>, u32>,
+    /// Slots by order id ([`Store::order_slot`]).
+    pub order_ids: IdTable,
     pub lines: Chunked<Line>,
     /// The texts customers, orders and lines repeat.
     pub words: Words,
@@ -561,6 +564,36 @@ pub struct Touched {
 }
 
 impl Store {
+    pub fn product_slot(&self, sku: &str) -> Option<u32> {
+        self.product_ids
+            .find(id_hash(sku), |p| *self.products[p as usize].sku == *sku)
+    }
+
+    pub fn customer_slot(&self, id: &str) -> Option<u32> {
+        self.customer_ids
+            .find(id_hash(id), |c| *self.customers[c as usize].id == *id)
+    }
+
+    pub fn order_slot(&self, id: &str) -> Option<u32> {
+        self.order_ids
+            .find(id_hash(id), |o| *self.orders[o as usize].id == *id)
+    }
+
+    /// Forgets a sku (its product stays, dead, in its slot); its slot.
+    pub fn unlist_product(&mut self, sku: &str) -> Option<u32> {
+        let products = &self.products;
+        self.product_ids
+            .remove(id_hash(sku), |p| *products[p as usize].sku == *sku)
+    }
+
+    /// Forgets a customer id (the record stays, dead, in its slot); its
+    /// slot.
+    pub fn unlist_customer(&mut self, id: &str) -> Option<u32> {
+        let customers = &self.customers;
+        self.customer_ids
+            .remove(id_hash(id), |c| *customers[c as usize].id == *id)
+    }
+
     /// Stores a line; its index.
     pub fn push_line(&mut self, line: Line) -> u32 {
         self.negative_revenue |= line.revenue.is_sign_negative();

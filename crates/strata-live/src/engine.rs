@@ -20,8 +20,9 @@ use crate::change::{
     invalid,
 };
 use crate::eval::{AddedLine, Clock, Evaluator, Memberships};
+use crate::headroom::NO_MARK;
 use crate::ids::id_hash;
-use crate::quiet::Quiet;
+use crate::quiet::{PairTable, Quiet};
 use crate::rule::{self, Drift, LRule, Names, TimeMove, Via, input};
 use crate::schedule::Schedule;
 use crate::store::{Customer, Day, Line, Order, Product, Store, counting_status, sales_rank, text};
@@ -149,6 +150,13 @@ pub struct LiveEngine {
     /// instant the truth with the line is on that side wherever it was
     /// without, and it cannot leave earlier than the kept instant.
     quiet: Quiet,
+    /// Per (product segment, product) pair that is not a member: the mark
+    /// on the product's [`crate::store::Added`] counters below which added
+    /// lines cannot bring it in ([`Evaluator::product_headroom`]), as of
+    /// its last evaluation for a change; [`NO_MARK`] for a member. A wake
+    /// that finds the pair still out keeps the mark (time only moves what
+    /// it was taken on further away).
+    headroom: PairTable<u64>,
     /// Segments that read each input, per kind: the dependency index.
     index: [[Vec<u32>; input::COUNT]; 2],
     /// Who refers to each segment, how, and how a member more moves the
@@ -240,6 +248,7 @@ impl LiveEngine {
             pairs: Vec::new(),
             touched: Vec::new(),
             quiet: Quiet::default(),
+            headroom: PairTable::new(NO_MARK),
             index: Default::default(),
             dependents: Vec::new(),
             time_deps: Default::default(),
@@ -594,6 +603,9 @@ impl LiveEngine {
                     let member = self.members.contains(k(kind), s, e);
                     stays(seg.rule.added[*i], || member)
                         || stays(seg.rule.line_drift(*i, cx), || member)
+                        // A negative line lowers a sum now and raises it
+                        // when it leaves: it is always looked at.
+                        || (!member && kind == Kind::Product && self.held_back(s, e))
                 });
                 if !stays {
                     hit.push(s);
@@ -1289,6 +1301,7 @@ impl LiveEngine {
             history,
         });
         self.quiet.reset(s);
+        self.headroom.reset(s);
         self.rebuild_graph();
         let n = match kind {
             Kind::Customer => self.store.customers.len(),
@@ -1313,6 +1326,7 @@ impl LiveEngine {
         }
         self.dirty[s as usize].clear();
         self.quiet.reset(s);
+        self.headroom.reset(s);
         self.rebuild_graph();
     }
 
@@ -1679,6 +1693,23 @@ impl LiveEngine {
             memo: None,
             tiers: Some(&self.tiers),
         }
+    }
+
+    /// Whether the lines added to product `e` so far are short of pair
+    /// `(s, e)`'s headroom ([`LiveEngine::headroom`]). Debug builds check
+    /// the skip against an evaluation.
+    fn held_back(&self, s: u32, e: u32) -> bool {
+        let product = &self.store.products[e as usize];
+        let mark = self.headroom.get(s, e);
+        let held = crate::headroom::short_of(mark, &product.added);
+        #[cfg(debug_assertions)]
+        if held && let Some(seg) = &self.segments[s as usize] {
+            debug_assert!(
+                !(product.alive && self.reader().product(&seg.rule.node, e)),
+                "product {e} held back from segment {s} (mark {mark:#x}) though it entered"
+            );
+        }
+        held
     }
 
     /// Whether time alone cannot have moved product pair `(s, e)` by `at`
@@ -2069,6 +2100,17 @@ impl LiveEngine {
                             true => (ev.product(&seg.rule.node, e), Nanos::MIN),
                         };
                         self.quiet.set(s, e, q);
+                        let mark = match (alive, truth) {
+                            (true, false) if timed => None,
+                            (true, false) => Some(
+                                ev.product_headroom(&seg.rule.node, e)
+                                    .mark(&self.store.products[e as usize].added),
+                            ),
+                            _ => Some(NO_MARK),
+                        };
+                        if let Some(mark) = mark {
+                            self.headroom.set(s, e, mark);
+                        }
                         truth
                     }
                 };

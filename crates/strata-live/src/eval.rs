@@ -1051,7 +1051,7 @@ fn quiet_cost(node: &LNode) -> u8 {
 
 /// Whether a condition reads nothing that moves with time alone: the
 /// product's record, custom fields, segment membership.
-fn fixed(node: &LNode) -> bool {
+pub(crate) fn fixed(node: &LNode) -> bool {
     match node {
         LNode::And(xs) | LNode::Or(xs) => xs.iter().all(fixed),
         LNode::Not(x) => fixed(x),

@@ -31,6 +31,7 @@ pub mod chunked;
 mod engine;
 pub mod eval;
 pub mod feed;
+pub mod headroom;
 pub mod ids;
 pub mod quick;
 mod quiet;

@@ -165,6 +165,37 @@ pub struct Product {
     /// search through a month of lines costs a cache miss a step.
     pub short_starts: [usize; 2],
     pub w30_buyers: FxHashMap<u32, u32>,
+    /// What every line ever added brought, never taken back (a line
+    /// withdrawn leaves them as they are): units, lines, and revenue in
+    /// hundredths, each line's rounded up and a negative one's as zero.
+    /// A pair's headroom is a mark on one of these
+    /// ([`crate::eval::Headroom`]).
+    pub added: Added,
+}
+
+/// [`Product::added`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Added {
+    pub units: u64,
+    pub lines: u64,
+    pub cents: u64,
+}
+
+impl Added {
+    pub fn note(&mut self, qty: u32, revenue: Decimal) {
+        self.units = self.units.saturating_add(u64::from(qty));
+        self.lines = self.lines.saturating_add(1);
+        // Hundredths of the revenue, rounded up: mantissa·100 / 10^scale.
+        let (m, scale) = (revenue.mantissa().max(0), revenue.scale());
+        let cents = if scale <= 2 {
+            m * 10i128.pow(2 - scale)
+        } else {
+            let d = 10i128.pow(scale - 2);
+            (m + d - 1) / d
+        };
+        let cents = u64::try_from(cents).unwrap_or(u64::MAX);
+        self.cents = self.cents.saturating_add(cents);
+    }
 }
 
 impl Product {
@@ -692,6 +723,7 @@ impl Store {
                 },
             );
             product.windows_moved(pos, at, c, true);
+            product.added.note(qty, revenue);
         } else {
             debug_assert!(product.lines.get(pos).is_some_and(|x| x.line == l));
             product.windows_moved(pos, at, c, false);

@@ -1188,3 +1188,55 @@ fn a_later_order_is_not_looked_at_by_rules_on_the_first_order_date() {
     let (n, events) = evaluations(&mut live, order("o3", T0, Some("c2"), "S1", 1, 5));
     assert_eq!((n, events), (1, vec![ev(T0, "new", "c2", true)]));
 }
+
+/// A product far below a threshold it can only rise to is looked at again
+/// only once its lines could have reached it: `units_30d >= 10` takes ten
+/// units, so after the evaluation the segment's creation made (no units)
+/// nine lines of one unit pass it by, and the tenth enters it at its own
+/// line; `days_of_stock
+/// < 5` (200 in stock) likewise waits for the units that bring the
+/// velocity to 40 a day.
+#[test]
+fn a_product_is_looked_at_again_once_its_lines_could_reach_a_threshold() {
+    let mut live = engine();
+    product(&mut live, "S1", "A", 200);
+    segment(&mut live, "ten", Kind::Product, "units_30d >= 10");
+    // Line n, an hour after the one before.
+    let line = |live: &mut LiveEngine, n: u32, qty: u32| {
+        let at = T0 + i64::from(n) * HOUR;
+        live.advance_to(at).unwrap();
+        evaluations(live, order(&format!("o{n}"), at, None, "S1", qty, 10))
+    };
+    for n in 1..=9 {
+        assert_eq!(line(&mut live, n, 1), (0, vec![]), "line {n}");
+    }
+    let at10 = T0 + 10 * HOUR;
+    assert_eq!(
+        line(&mut live, 10, 1),
+        (1, vec![ev(at10, "ten", "S1", true)])
+    );
+
+    // Days of stock: 200 / velocity, the velocity (5·u7/7 + 3·u14/14 +
+    // 2·u30/30) / 10 rising by 0.0995 a unit sold now: ten units a line
+    // bring it past 40 a day (under 5 days of stock) at about the fortieth
+    // line, and each evaluation on the way knows how many units are still
+    // needed.
+    segment(&mut live, "short", Kind::Product, "days_of_stock < 5");
+    let mut looked = 0;
+    let mut entered = None;
+    for n in 11..=100 {
+        let (evals, events) = line(&mut live, n, 10);
+        looked += evals;
+        if !events.is_empty() {
+            let at = T0 + i64::from(n) * HOUR;
+            assert_eq!(events, vec![ev(at, "short", "S1", true)]);
+            entered = Some(n);
+            break;
+        }
+    }
+    let entered = entered.expect("enters");
+    assert!(
+        (40..=60).contains(&entered) && looked <= 6,
+        "entered at line {entered}, looked at {looked} times"
+    );
+}

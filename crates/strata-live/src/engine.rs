@@ -148,7 +148,9 @@ pub struct LiveEngine {
     /// rule only moves one way with that line and the entity already
     /// stands there (or an unchanging part decides it), so at every later
     /// instant the truth with the line is on that side wherever it was
-    /// without, and it cannot leave earlier than the kept instant.
+    /// without, and it cannot leave earlier than the kept instant; or the
+    /// line is short of the pair's headroom, taken only on parts that keep
+    /// the pair out as the clock moves.
     quiet: Quiet,
     /// Per (product segment, product) pair that is not a member: the mark
     /// on the product's [`crate::store::Added`] counters below which added

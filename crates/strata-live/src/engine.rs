@@ -605,8 +605,9 @@ impl LiveEngine {
                     let member = self.members.contains(k(kind), s, e);
                     stays(seg.rule.added[*i], || member)
                         || stays(seg.rule.line_drift(*i, cx), || member)
-                        // A negative line lowers a sum now and raises it
-                        // when it leaves: it is always looked at.
+                        // Below the pair's headroom the lines cannot bring
+                        // it in (a negative one only lowers a sum, and its
+                        // leaving undoes no more than that).
                         || (!member && kind == Kind::Product && self.held_back(s, e))
                 });
                 if !stays {
@@ -996,7 +997,7 @@ impl LiveEngine {
                     let hash = id_hash(&id);
                     let words = &mut self.store.words;
                     self.store.orders.push(Order {
-                        id: id.clone(),
+                        id,
                         at: input.ordered_at,
                         customer,
                         counting: counting_status(&status),
@@ -2102,16 +2103,14 @@ impl LiveEngine {
                             true => (ev.product(&seg.rule.node, e), Nanos::MIN),
                         };
                         self.quiet.set(s, e, q);
-                        let mark = match (alive, truth) {
-                            (true, false) if timed => None,
-                            (true, false) => Some(
-                                ev.product_headroom(&seg.rule.node, e)
-                                    .mark(&self.store.products[e as usize].added),
-                            ),
-                            _ => Some(NO_MARK),
-                        };
-                        if let Some(mark) = mark {
-                            self.headroom.set(s, e, mark);
+                        match (alive, truth) {
+                            (true, false) if timed => {}
+                            (true, false) => {
+                                let h = ev.product_headroom(&seg.rule.node, e);
+                                let added = &self.store.products[e as usize].added;
+                                self.headroom.set(s, e, h.mark(added));
+                            }
+                            _ => self.headroom.set(s, e, NO_MARK),
                         }
                         truth
                     }

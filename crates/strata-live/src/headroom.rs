@@ -23,7 +23,9 @@
 //! false test stays false as the clock moves; a condition that reads
 //! nothing moving with time or lines blocks for good; every other change
 //! to what the rule reads evaluates the pair and takes a new mark. A line
-//! of negative revenue is always looked at.
+//! of negative revenue added after a mark counts as zero towards it: it
+//! lowers the sum, and its leaving the window later undoes no more than
+//! that.
 
 use rust_decimal::Decimal;
 
@@ -259,8 +261,9 @@ impl Evaluator<'_> {
             }
             _ => return Headroom::Now,
         };
-        // A negative line leaving a window raises a sum of revenue.
-        if matches!(counter(0), Cents(_)) && self.store.negative_revenue {
+        let in_cents = matches!(counter(0), Cents(_));
+        // A negative line in the window raises the sum when it leaves.
+        if in_cents && self.store.negative_revenue {
             return Headroom::Now;
         }
         let up = matches!(reach, Reach::Up { .. });
@@ -269,11 +272,7 @@ impl Evaluator<'_> {
         };
         // Revenue counts in hundredths (each line's rounded up by the
         // counter).
-        let per = if matches!(counter(0), Cents(_)) {
-            100
-        } else {
-            1
-        };
+        let per = if in_cents { 100 } else { 1 };
         match reach_literal(&reach, l, per) {
             Reached::Never => Headroom::Never,
             Reached::Now | Reached::After(0) => Headroom::Now,

@@ -48,12 +48,9 @@ impl Default for IdTable {
 }
 
 impl IdTable {
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     fn home(&self, half: u64) -> usize {
@@ -146,7 +143,8 @@ impl IdTable {
     }
 
     /// Every slot held, in no particular order.
-    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+    #[cfg(test)]
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries
             .iter()
             .filter(|&&e| e != 0)

@@ -1240,3 +1240,32 @@ fn a_product_is_looked_at_again_once_its_lines_could_reach_a_threshold() {
         "entered at line {entered}, looked at {looked} times"
     );
 }
+
+/// No headroom is taken on revenue while a negative line is in the store:
+/// its leaving the window raises the sum with no line added. Here the
+/// product's 7-day sales are −50 when the segment is made and 40 after a
+/// line of 90; once the −50 has left (90, still out) a line of 20 enters
+/// it, which a mark taken at −50 (150 to go) would have held back.
+#[test]
+fn a_negative_line_in_the_window_leaves_revenue_without_headroom() {
+    let mut live = engine();
+    product(&mut live, "S1", "A", 100);
+    ok(
+        &mut live,
+        discounted("n", T0, None, Decimal::TEN, Decimal::from(60)),
+    );
+    segment(&mut live, "sold", Kind::Product, "sales_7d > 100");
+    live.advance_to(T0 + DAY).unwrap();
+    assert_eq!(
+        evaluations(&mut live, order("p", T0 + DAY, None, "S1", 1, 90)).1,
+        vec![]
+    );
+    let (_, left) = advance(&mut live, T0 + 7 * DAY + HOUR);
+    assert_eq!(left, vec![]);
+    let at = T0 + 7 * DAY + 2 * HOUR;
+    live.advance_to(at).unwrap();
+    assert_eq!(
+        evaluations(&mut live, order("q", at, None, "S1", 1, 20)).1,
+        vec![ev(at, "sold", "S1", true)]
+    );
+}

@@ -772,10 +772,10 @@ impl LiveEngine {
         let s = &mut self.store;
         for (at, l, revenue) in lines {
             if s.groups[from as usize].window.remove(&(at, l)).is_some() {
-                s.groups[from as usize].total -= revenue;
+                s.groups[from as usize].shift(-revenue);
             }
             s.groups[to as usize].window.insert((at, l), revenue);
-            s.groups[to as usize].total += revenue;
+            s.groups[to as usize].shift(revenue);
         }
         s.groups[from as usize].products.retain(|&x| x != p);
         s.groups[to as usize].products.push(p);
@@ -1073,8 +1073,12 @@ impl LiveEngine {
         }
         self.store.rekey_sales(t.product, self.clock.now);
         let drift = add.then_some((t.signs, std::slice::from_ref(&l)));
+        // The product's own share moves too, but every rule reading it
+        // reads its sales (`input::SALES`): it comes in here, where the
+        // line's drift and the pair's headroom can pass it by. Other
+        // products' shares move through the group's total (the settle's
+        // share candidates).
         self.touch_moved(Kind::Product, t.product, input::SALES, drift);
-        self.touch(Kind::Product, t.product, input::SHARE);
         if add {
             self.reschedule_added(Kind::Product, t.product, t.at);
         } else {
@@ -1704,7 +1708,13 @@ impl LiveEngine {
     fn held_back(&self, s: u32, e: u32) -> bool {
         let product = &self.store.products[e as usize];
         let mark = self.headroom.get(s, e);
-        let held = crate::headroom::short_of(mark, &product.added);
+        let held = crate::headroom::short_of(mark, &product.added, || {
+            let weight = self.segments[s as usize]
+                .as_ref()
+                .map_or(u64::MAX, |seg| seg.rule.share_weight);
+            let fallen = self.store.groups[product.group as usize].fallen;
+            crate::headroom::share_counter(&product.added, fallen, weight, true)
+        });
         #[cfg(debug_assertions)]
         if held && let Some(seg) = &self.segments[s as usize] {
             debug_assert!(
@@ -2107,8 +2117,15 @@ impl LiveEngine {
                             (true, false) if timed => {}
                             (true, false) => {
                                 let h = ev.product_headroom(&seg.rule.node, e);
-                                let added = &self.store.products[e as usize].added;
-                                self.headroom.set(s, e, h.mark(added));
+                                let product = &self.store.products[e as usize];
+                                let fallen = self.store.groups[product.group as usize].fallen;
+                                let share = crate::headroom::share_counter(
+                                    &product.added,
+                                    fallen,
+                                    seg.rule.share_weight,
+                                    false,
+                                );
+                                self.headroom.set(s, e, h.mark(&product.added, share));
                             }
                             _ => self.headroom.set(s, e, NO_MARK),
                         }

@@ -1122,6 +1122,10 @@ impl crate::rule::LineCx for AddedLine<'_> {
     fn order(&mut self, count: u64, lit: &Lit) -> Option<Ordering> {
         self.ev.cmp(&num(Decimal::from(count)), lit)
     }
+
+    fn shares_rise(&mut self) -> bool {
+        !self.customer && !self.ev.store.negative_revenue
+    }
 }
 
 #[cfg(test)]

@@ -13,19 +13,24 @@
 //! running [`crate::store::Added`] counters and passes the pair by below
 //! it.
 //!
-//! **A headroom is sound only while nothing but added lines moves the
+//! **A headroom is sound only while nothing it does not count moves the
 //! pair nearer.** It is taken only on a test whose truth grows the way
 //! lines move its operand (`units_30d >= 10`, `days_of_stock < 7`), on an
 //! operand that time only moves the other way (a window loses lines, a
 //! velocity falls, days of stock rise; conversion rates, whose sessions
-//! leave the window, revenue shares, whose group total falls, and sums of
-//! revenue once a negative line exists are not among them), so that a
-//! false test stays false as the clock moves; a condition that reads
-//! nothing moving with time or lines blocks for good; every other change
-//! to what the rule reads evaluates the pair and takes a new mark. A line
-//! of negative revenue added after a mark counts as zero towards it: it
-//! lowers the sum, and its leaving the window later undoes no more than
-//! that.
+//! leave the window, and sums of revenue once a negative line exists are
+//! not among them), so that a false test stays false as the clock moves;
+//! a condition that reads nothing moving with time or lines blocks for
+//! good; every other change to what the rule reads evaluates the pair and
+//! takes a new mark. A line of negative revenue added after a mark counts
+//! as zero towards it: it lowers the sum, and its leaving the window later
+//! undoes no more than that.
+//!
+//! `revenue_share > L` is the one operand time moves nearer (the group's
+//! total falls as other products' lines leave), so its mark is on a
+//! counter that adds that fall, weighted by the rule's largest threshold,
+//! to the product's own revenue ([`share_counter`]): every move towards
+//! the threshold is counted, at no less than its size.
 
 use rust_decimal::Decimal;
 
@@ -46,22 +51,47 @@ pub enum Headroom {
     Cents(u64),
     /// Not before this many more lines.
     Lines(u64),
+    /// Not before the product's [`share_counter`] has grown by this many
+    /// hundredths.
+    Share(u64),
 }
 
-/// Marks are kept as one `u64`: the counter in the top two bits, the
+/// Marks are kept as one `u64`: the counter in the top three bits, the
 /// counter's value at which the pair must be looked at again below.
-const TAG: u32 = 62;
+const TAG: u32 = 61;
 const VALUE: u64 = (1 << TAG) - 1;
 const UNITS: u64 = 1;
 const CENTS: u64 = 2;
 const LINES: u64 = 3;
+const SHARE: u64 = 4;
+
+/// What can bring a product's revenue share nearer a threshold `θ` (a
+/// fraction, at most the rule's [`crate::rule::LRule::share_weight`]
+/// `w`), summed since a mark, in hundredths: its own lines added (`x`
+/// moves `θ·S − s` by `(1 − θ)·x`), and its group's total falling (`z`
+/// moves it by `θ·z`, or `(θ − 1)·z` for its own line leaving), so
+/// `Added::cents + w·fallen`. Rounded down for a mark's base (`up`
+/// false) and up for the value it is compared with, so the difference is
+/// never short of the real move.
+pub fn share_counter(added: &Added, fallen: u64, weight: u64, up: bool) -> u64 {
+    let w = u128::from(fallen) * u128::from(weight);
+    let w = if up {
+        w.div_ceil(1_000_000)
+    } else {
+        w / 1_000_000
+    };
+    added
+        .cents
+        .saturating_add(u64::try_from(w).unwrap_or(u64::MAX))
+}
 
 /// No mark: every line looks.
 pub const NO_MARK: u64 = 0;
 
 impl Headroom {
-    /// The mark for a product whose counters stand at `added`.
-    pub fn mark(self, added: &Added) -> u64 {
+    /// The mark for a product whose counters stand at `added` and whose
+    /// [`share_counter`] (rounded down) is `share`.
+    pub fn mark(self, added: &Added, share: u64) -> u64 {
         let at = |tag: u64, base: u64, more: u64| tag << TAG | base.saturating_add(more).min(VALUE);
         match self {
             Headroom::Now => NO_MARK,
@@ -70,17 +100,20 @@ impl Headroom {
             Headroom::Units(n) => at(UNITS, added.units, n),
             Headroom::Cents(n) => at(CENTS, added.cents, n),
             Headroom::Lines(n) => at(LINES, added.lines, n),
+            Headroom::Share(n) => at(SHARE, share, n),
         }
     }
 }
 
-/// Whether a pair marked `mark` is still short of it.
-pub fn short_of(mark: u64, added: &Added) -> bool {
+/// Whether a pair marked `mark` is still short of it; `share` gives the
+/// product's [`share_counter`] (rounded up), asked only of a share mark.
+pub fn short_of(mark: u64, added: &Added, share: impl FnOnce() -> u64) -> bool {
     let value = mark & VALUE;
     match mark >> TAG {
         UNITS => added.units < value,
         CENTS => added.cents < value,
         LINES => added.lines < value,
+        SHARE => share() < value,
         _ => false,
     }
 }
@@ -94,6 +127,7 @@ fn stronger(a: Headroom, b: Headroom) -> Headroom {
         (Units(x), Units(y)) => Units(x.max(y)),
         (Cents(x), Cents(y)) => Cents(x.max(y)),
         (Lines(x), Lines(y)) => Lines(x.max(y)),
+        (Share(x), Share(y)) => Share(x.max(y)),
         // Counters of different kinds do not compare: either will do.
         (x, _) => x,
     }
@@ -108,6 +142,7 @@ fn weaker(a: Headroom, b: Headroom) -> Headroom {
         (Units(x), Units(y)) => Units(x.min(y)),
         (Cents(x), Cents(y)) => Cents(x.min(y)),
         (Lines(x), Lines(y)) => Lines(x.min(y)),
+        (Share(x), Share(y)) => Share(x.min(y)),
         _ => Now,
     }
 }
@@ -242,6 +277,7 @@ impl Evaluator<'_> {
                     Units,
                 )
             }
+            LOperand::P(PField::RevenueShare) => return self.share_headroom(test, p),
             LOperand::P(PField::Customers30d) => match p.buyers_30d(now) {
                 Some(n) => (units(n as u64), Lines),
                 None => return Headroom::Now,
@@ -277,6 +313,39 @@ impl Evaluator<'_> {
             Reached::Never => Headroom::Never,
             Reached::Now | Reached::After(0) => Headroom::Now,
             Reached::After(n) => counter(u64::try_from(n).unwrap_or(VALUE)),
+        }
+    }
+}
+
+impl Evaluator<'_> {
+    /// `revenue_share > L` (or `>=`), false: the share `100·s / S` reaches
+    /// `L` only once `θ·S − s` (`θ = L / 100`) is gone, and only the moves
+    /// [`share_counter`] sums bring it nearer, by no more than they count,
+    /// while `0 <= θ <= 1` and no line has negative revenue (the last
+    /// guards against a line that lowered the total before the mark
+    /// raising a share as it leaves). Other products' lines raise the total
+    /// and move the share away.
+    fn share_headroom(&self, test: &LTest, p: &crate::store::Product) -> Headroom {
+        if self.store.negative_revenue {
+            return Headroom::Now;
+        }
+        let Some(l) = boundary(test, true) else {
+            return Headroom::Now;
+        };
+        let total = self.store.groups[p.group as usize].total;
+        if l.is_sign_negative() || l > Decimal::ONE_HUNDRED || total <= Decimal::ZERO {
+            return Headroom::Now;
+        }
+        let s = p.sums_since(days_before(self.clock.now, 30)).1;
+        // Hundredths of θ·S − s, rounded down.
+        let gap = l
+            .checked_mul(total)
+            .zip(s.checked_mul(Decimal::ONE_HUNDRED))
+            .and_then(|(x, y)| x.checked_sub(y))
+            .map(|g| g.floor());
+        match gap.and_then(|g| u64::try_from(g).ok()) {
+            Some(0) | None => Headroom::Now,
+            Some(g) => Headroom::Share(g),
         }
     }
 }

@@ -329,6 +329,11 @@ pub trait LineCx {
     fn first_order_kept(&mut self) -> bool;
     /// How a count compares with a literal, as a condition compares them.
     fn order(&mut self, count: u64, lit: &Lit) -> Option<std::cmp::Ordering>;
+    /// Whether a line of non-negative revenue added to its product raises
+    /// (or keeps) that product's revenue share: no line of negative
+    /// revenue was ever stored, so every product's 30-day sales are at
+    /// least zero and at most its group's total.
+    fn shares_rise(&mut self) -> bool;
 }
 
 /// Whether a condition reads only what adding a line leaves as it is, and
@@ -374,6 +379,7 @@ fn line_refinable(node: &LNode) -> bool {
         LNode::Not(x) => line_refinable(x),
         LNode::Cond(LOperand::CCall { .. }, _, _) => true,
         LNode::Cond(LOperand::C(f), _, _) if totals(*f) => true,
+        LNode::Cond(LOperand::P(PField::RevenueShare), _, _) => true,
         LNode::Cond(..) => false,
     }
 }
@@ -430,12 +436,16 @@ fn drift<'c>(
             (d.flip(), after.map(|b| !b))
         }
         LNode::Cond(op, test, _) => {
+            let mut share_rises = false;
             if let Some(cx) = cx {
                 match with_line(node, cx) {
                     Some(Some(after)) => return (sign(after), Some(after)),
                     Some(None) => return (Drift::Still, None),
                     None => {}
                 }
+                share_rises = revenue_up
+                    && matches!(op, LOperand::P(PField::RevenueShare))
+                    && cx.shares_rise();
             }
             let operand = match op {
                 LOperand::C(f) => match f {
@@ -466,7 +476,17 @@ fn drift<'c>(
                             _ => (Drift::Any, None),
                         };
                     }
-                    PField::RevenueShare => Drift::Any,
+                    // `(s + x) / (S + x)` is no less than `s / S` while
+                    // `0 <= s <= S`, or has a value where there was none,
+                    // which only `>`/`>=` read as a rise (any share passes
+                    // `< 150` where none did; that case is also caught by
+                    // the group's total leaving zero, which looks at every
+                    // product of the group, but the drift does not lean on
+                    // it).
+                    PField::RevenueShare => match test {
+                        _ if share_rises => Drift::Up,
+                        _ => Drift::Any,
+                    },
                     _ => Drift::Still,
                 },
                 LOperand::CCall { f, .. } => match f {
@@ -734,6 +754,11 @@ pub struct LRule {
     pub day_moves: Vec<TimeMove>,
     /// Literals `revenue_share` is compared with.
     pub share_thresholds: Vec<Decimal>,
+    /// The largest of `share_thresholds` as a fraction, in millionths
+    /// rounded up, at most one million: a fall of the group's total by `z`
+    /// brings a product's share at most this times `z` nearer any of them
+    /// ([`crate::headroom`]).
+    pub share_weight: u64,
     /// For each `in_segment:` product filter, its call's `since:` bound:
     /// a product flipping there only matters to buyers with lines since.
     pub bought_since: Vec<(u32, Option<Bound>)>,
@@ -824,6 +849,8 @@ pub fn compile(
     }
     b.refs.sort_unstable_by_key(|&(s, v)| (s, v == Via::Bought));
     b.refs.dedup();
+    // A product's own line reaches its share's readers through SALES alone.
+    debug_assert!(b.inputs & input::SHARE == 0 || b.inputs & input::SALES != 0);
     let added = std::array::from_fn(|i| drift(&node, i & 1 == 0, i & 2 == 0, None).0);
     let refine = line_refinable(&node);
     // Every registered dependency has its entry: one the conditions did not
@@ -853,9 +880,25 @@ pub fn compile(
         days: b.days.into_iter().collect(),
         exact_moves,
         day_moves,
+        share_weight: share_weight(&b.share),
         share_thresholds: b.share,
         bought_since: b.bought,
     })
+}
+
+/// [`LRule::share_weight`] of these percentages.
+fn share_weight(percents: &[Decimal]) -> u64 {
+    use rust_decimal::prelude::ToPrimitive;
+    const MILLION: u64 = 1_000_000;
+    percents
+        .iter()
+        .map(|l| {
+            l.checked_mul(Decimal::from(10_000))
+                .and_then(|x| x.ceil().to_u64())
+                .map_or(MILLION, |x| x.min(MILLION))
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 impl Builder<'_> {

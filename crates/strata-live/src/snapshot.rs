@@ -128,7 +128,7 @@ impl LiveEngine {
                 if at >= start {
                     let g = &mut s.groups[product.group as usize];
                     g.window.insert((at, l as u32), line.revenue);
-                    g.total += line.revenue;
+                    g.shift(line.revenue);
                 }
             }
             s.push_line(line);

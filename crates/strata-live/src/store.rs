@@ -185,17 +185,21 @@ impl Added {
     pub fn note(&mut self, qty: u32, revenue: Decimal) {
         self.units = self.units.saturating_add(u64::from(qty));
         self.lines = self.lines.saturating_add(1);
-        // Hundredths of the revenue, rounded up: mantissa·100 / 10^scale.
-        let (m, scale) = (revenue.mantissa().max(0), revenue.scale());
-        let cents = if scale <= 2 {
-            m * 10i128.pow(2 - scale)
-        } else {
-            let d = 10i128.pow(scale - 2);
-            (m + d - 1) / d
-        };
-        let cents = u64::try_from(cents).unwrap_or(u64::MAX);
-        self.cents = self.cents.saturating_add(cents);
+        self.cents = self.cents.saturating_add(cents_up(revenue));
     }
+}
+
+/// Hundredths of an amount's positive part, rounded up (0 for a negative
+/// one): `mantissa·100 / 10^scale`.
+pub fn cents_up(amount: Decimal) -> u64 {
+    let (m, scale) = (amount.mantissa().max(0), amount.scale());
+    let cents = if scale <= 2 {
+        m * 10i128.pow(2 - scale)
+    } else {
+        let d = 10i128.pow(scale - 2);
+        (m + d - 1) / d
+    };
+    u64::try_from(cents).unwrap_or(u64::MAX)
 }
 
 impl Product {
@@ -468,6 +472,11 @@ pub struct Group {
     pub window: BTreeMap<(Nanos, u32), Decimal>,
     /// Σ of `window`.
     pub total: Decimal,
+    /// Hundredths (rounded up) by which `total` ever fell, summed: a
+    /// running counter that only grows, for the share headroom
+    /// ([`crate::headroom`]), since a falling total raises every other
+    /// product's share. Changed only through [`Group::shift`].
+    pub fallen: u64,
     /// `(rank of sales_30d, product)` of the group's products, kept only
     /// while a segment reads `revenue_share`: the products whose share can
     /// cross a threshold when the total moves are within a range of it.
@@ -475,6 +484,16 @@ pub struct Group {
     /// amounts (and perhaps a few beside, looked at for nothing); sixteen
     /// bytes an entry keep the tree's nodes to a few cache lines.
     pub by_sales: BTreeSet<(i64, u32)>,
+}
+
+impl Group {
+    /// Moves the total by `delta`, counting a fall in [`Group::fallen`].
+    pub fn shift(&mut self, delta: Decimal) {
+        self.total += delta;
+        if delta.is_sign_negative() {
+            self.fallen = self.fallen.saturating_add(cents_up(-delta));
+        }
+    }
 }
 
 /// A `by_sales` rank of an amount: its whole number of ten-thousandths,
@@ -748,9 +767,9 @@ impl Store {
             let group = &mut self.groups[g as usize];
             if add {
                 group.window.insert(key, revenue);
-                group.total += revenue;
+                group.shift(revenue);
             } else if group.window.remove(&key).is_some() {
-                group.total -= revenue;
+                group.shift(-revenue);
             }
         }
         Touched {
@@ -773,7 +792,7 @@ impl Store {
                 break;
             }
             if let Some((_, revenue)) = group.window.pop_first() {
-                group.total -= revenue;
+                group.shift(-revenue);
                 moved = true;
             }
         }

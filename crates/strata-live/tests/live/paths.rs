@@ -1269,3 +1269,42 @@ fn a_negative_line_in_the_window_leaves_revenue_without_headroom() {
         vec![ev(at, "sold", "S1", true)]
     );
 }
+
+/// A product's own lines pass a share segment by while they cannot carry
+/// it over the threshold: a member's share only rises with them, and a
+/// non-member is held back until its lines plus half (the threshold's
+/// fraction) of what the group's total has lost since could have closed
+/// the gap. Here A's mark, taken at 0 of 900 (a gap of 450), outlives
+/// lines of 100 and 10; B's 900 leaving then takes another 450 off it, so
+/// a line of 250 that brings A in (360 of 660) is looked at, where a mark
+/// on A's own lines alone would still hold it back.
+#[test]
+fn a_products_own_lines_pass_a_share_segment_by_until_they_could_cross_it() {
+    let mut live = engine();
+    product(&mut live, "A", "acct1", 10);
+    product(&mut live, "B", "acct1", 10);
+    segment(&mut live, "half", Kind::Product, "revenue_share > 50");
+    let step = |live: &mut LiveEngine, id: &str, at: Nanos, sku: &str, amount: i64| {
+        live.advance_to(at).unwrap();
+        evaluations(live, order(id, at, None, sku, 1, amount))
+    };
+    // The group's total leaves zero: both are looked at, A is marked.
+    assert_eq!(
+        step(&mut live, "b1", T0, "B", 900),
+        (2, vec![ev(T0, "half", "B", true)])
+    );
+    // 100 of 1000, then 110 of 1310: nothing to look at.
+    assert_eq!(step(&mut live, "a1", T0 + DAY, "A", 100), (0, vec![]));
+    step(&mut live, "b2", T0 + 2 * DAY, "B", 300);
+    assert_eq!(step(&mut live, "a2", T0 + 3 * DAY, "A", 10), (0, vec![]));
+    // b1 leaves: 110 of 410, B (300, 73 %) stays in.
+    let (_, events) = advance(&mut live, T0 + 30 * DAY + 2);
+    assert_eq!(events, []);
+    let at = T0 + 30 * DAY + 2;
+    assert_eq!(
+        step(&mut live, "a3", at, "A", 250).1,
+        [ev(at, "half", "A", true), ev(at, "half", "B", false)]
+    );
+    // A member's own line only raises its share (370 of 670).
+    assert_eq!(step(&mut live, "a4", at + 1, "A", 10), (0, vec![]));
+}

@@ -1712,8 +1712,7 @@ impl LiveEngine {
             let weight = self.segments[s as usize]
                 .as_ref()
                 .map_or(u64::MAX, |seg| seg.rule.share_weight);
-            let fallen = self.store.groups[product.group as usize].fallen;
-            crate::headroom::share_counter(&product.added, fallen, weight, true)
+            self.share_count(e, weight, true)
         });
         #[cfg(debug_assertions)]
         if held && let Some(seg) = &self.segments[s as usize] {
@@ -1723,6 +1722,14 @@ impl LiveEngine {
             );
         }
         held
+    }
+
+    /// Product `e`'s [`crate::headroom::share_counter`] for a rule of
+    /// share weight `weight`, rounded up or down.
+    fn share_count(&self, e: u32, weight: u64, up: bool) -> u64 {
+        let product = &self.store.products[e as usize];
+        let fallen = self.store.groups[product.group as usize].fallen;
+        crate::headroom::share_counter(&product.added, fallen, weight, up)
     }
 
     /// Whether time alone cannot have moved product pair `(s, e)` by `at`
@@ -2117,15 +2124,11 @@ impl LiveEngine {
                             (true, false) if timed => {}
                             (true, false) => {
                                 let h = ev.product_headroom(&seg.rule.node, e);
-                                let product = &self.store.products[e as usize];
-                                let fallen = self.store.groups[product.group as usize].fallen;
-                                let share = crate::headroom::share_counter(
-                                    &product.added,
-                                    fallen,
-                                    seg.rule.share_weight,
-                                    false,
-                                );
-                                self.headroom.set(s, e, h.mark(&product.added, share));
+                                let added = &self.store.products[e as usize].added;
+                                let mark = h.mark(added, || {
+                                    self.share_count(e, seg.rule.share_weight, false)
+                                });
+                                self.headroom.set(s, e, mark);
                             }
                             _ => self.headroom.set(s, e, NO_MARK),
                         }

@@ -36,7 +36,7 @@ use rust_decimal::Decimal;
 
 use crate::eval::{Evaluator, fixed};
 use crate::rule::{LNode, LOperand, LTest, Lit, PField, PFn};
-use crate::store::{Added, days_before};
+use crate::store::{Added, Product, days_before};
 
 /// What adding lines must bring before a false rule can turn true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,9 +89,10 @@ pub fn share_counter(added: &Added, fallen: u64, weight: u64, up: bool) -> u64 {
 pub const NO_MARK: u64 = 0;
 
 impl Headroom {
-    /// The mark for a product whose counters stand at `added` and whose
-    /// [`share_counter`] (rounded down) is `share`.
-    pub fn mark(self, added: &Added, share: u64) -> u64 {
+    /// The mark for a product whose counters stand at `added`; `share`
+    /// gives its [`share_counter`] (rounded down), asked only of a share
+    /// headroom.
+    pub fn mark(self, added: &Added, share: impl FnOnce() -> u64) -> u64 {
         let at = |tag: u64, base: u64, more: u64| tag << TAG | base.saturating_add(more).min(VALUE);
         match self {
             Headroom::Now => NO_MARK,
@@ -100,7 +101,7 @@ impl Headroom {
             Headroom::Units(n) => at(UNITS, added.units, n),
             Headroom::Cents(n) => at(CENTS, added.cents, n),
             Headroom::Lines(n) => at(LINES, added.lines, n),
-            Headroom::Share(n) => at(SHARE, share, n),
+            Headroom::Share(n) => at(SHARE, share(), n),
         }
     }
 }
@@ -315,9 +316,7 @@ impl Evaluator<'_> {
             Reached::After(n) => counter(u64::try_from(n).unwrap_or(VALUE)),
         }
     }
-}
 
-impl Evaluator<'_> {
     /// `revenue_share > L` (or `>=`), false: the share `100·s / S` reaches
     /// `L` only once `θ·S − s` (`θ = L / 100`) is gone, and only the moves
     /// [`share_counter`] sums bring it nearer, by no more than they count,
@@ -325,7 +324,7 @@ impl Evaluator<'_> {
     /// guards against a line that lowered the total before the mark
     /// raising a share as it leaves). Other products' lines raise the total
     /// and move the share away.
-    fn share_headroom(&self, test: &LTest, p: &crate::store::Product) -> Headroom {
+    fn share_headroom(&self, test: &LTest, p: &Product) -> Headroom {
         if self.store.negative_revenue {
             return Headroom::Now;
         }

@@ -484,7 +484,7 @@ fn drift<'c>(
                     // product of the group, but the drift does not lean on
                     // it).
                     PField::RevenueShare => match test {
-                        _ if share_rises => Drift::Up,
+                        LTest::Cmp(CmpOp::Gt | CmpOp::Ge, Lit::Num(_)) if share_rises => Drift::Up,
                         _ => Drift::Any,
                     },
                     _ => Drift::Still,

@@ -1307,4 +1307,15 @@ fn a_products_own_lines_pass_a_share_segment_by_until_they_could_cross_it() {
     );
     // A member's own line only raises its share (370 of 670).
     assert_eq!(step(&mut live, "a4", at + 1, "A", 10), (0, vec![]));
+    // B's 1000 takes A out (370 of 1670), marked on a counter that already
+    // holds A's 370 and half of the 900 that left: A's next line of 10 is
+    // far short of the new gap (465).
+    assert_eq!(
+        step(&mut live, "b3", at + 2, "B", 1000).1,
+        [
+            ev(at + 2, "half", "A", false),
+            ev(at + 2, "half", "B", true)
+        ]
+    );
+    assert_eq!(step(&mut live, "a5", at + 3, "A", 10), (0, vec![]));
 }
